@@ -1,0 +1,184 @@
+// The append-only path from the backend to the browser.
+//
+// Reflex resends a changed var whole, so streaming an answer through a plain var would resend the answer so
+// far (and a list var the whole conversation) on every flush. Instead the backend sends `feed`: only the
+// operations since its last flush, numbered by `seq`. These components apply each batch exactly once, in
+// order. When a batch is missing (a reload, a reconnect) they ask for one `snapshot` of everything, taken at
+// `snapshotSeq`, and carry on from there.
+//
+// Operations: ["m", message] add or replace a message; ["+", text] append to the streaming message;
+// ["u", id, fields] update a message's fields; ["e", event] add a monitor event.
+import React, { useEffect, useRef } from "react";
+import ReactMarkdown from "react-markdown";
+import remarkGfm from "remark-gfm";
+
+const EMPTY = { seq: -1, messages: [], events: [] };
+
+function applyOps(view, ops) {
+  let messages = view.messages;
+  let events = view.events;
+  for (const op of ops || []) {
+    if (op[0] === "m") {
+      const i = messages.findIndex((m) => m.id === op[1].id);
+      messages = i < 0 ? [...messages, op[1]] : messages.map((m, j) => (j === i ? op[1] : m));
+    } else if (op[0] === "+") {
+      const i = messages.length - 1;
+      if (i >= 0) messages = [...messages.slice(0, i), { ...messages[i], content: messages[i].content + op[1] }];
+    } else if (op[0] === "u") {
+      messages = messages.map((m) => (m.id === op[1] ? { ...m, ...op[2] } : m));
+    } else if (op[0] === "e") {
+      events = [...events, op[1]].slice(-200);
+    }
+  }
+  return { ...view, messages, events };
+}
+
+function reduce(view, props) {
+  // The backend's numbering went backwards (its state was reset): start over from its snapshot.
+  let next = props.seq < view.seq ? EMPTY : view;
+  // A snapshot newer than what we hold replaces it; it already contains every batch up to snapshotSeq.
+  if (props.snapshotSeq > next.seq && props.snapshot) {
+    next = { seq: props.snapshotSeq, messages: props.snapshot.messages || [], events: props.snapshot.events || [] };
+  }
+  if (props.seq === next.seq + 1) {
+    next = { ...applyOps(next, props.feed), seq: props.seq };
+  }
+  return next;
+}
+
+// Shared by both components. Applying a batch is keyed on its seq, so running it twice in one render (React
+// StrictMode does) changes nothing.
+function useFeed(props) {
+  const view = useRef(EMPTY);
+  view.current = reduce(view.current, props);
+  const behind = props.seq > view.current.seq;
+  const asked = useRef(-1);
+  useEffect(() => {
+    // A batch was missed: ask for one snapshot per gap.
+    if (behind && props.onResync && asked.current !== props.seq) {
+      asked.current = props.seq;
+      props.onResync();
+    }
+  }, [behind, props.seq]);
+  return view.current;
+}
+
+const SAFE_LINK = /^(https?:|mailto:|#|\/)/i;
+
+function Markdown({ text }) {
+  return (
+    <ReactMarkdown
+      remarkPlugins={[remarkGfm]}
+      urlTransform={(url) => (SAFE_LINK.test(url) ? url : "")}
+      components={{
+        a: ({ node, ...props }) => <a {...props} target="_blank" rel="noopener noreferrer" />,
+        img: ({ node, alt }) => <span className="cf-image-blocked">[image: {alt || "not loaded"}]</span>,
+      }}
+    >
+      {text}
+    </ReactMarkdown>
+  );
+}
+
+const STATUS_LABELS = {
+  stopped: "Stopped",
+  interrupted: "Interrupted",
+  error: "Failed",
+};
+
+function MessageBubble({ message, onSelect }) {
+  const streaming = message.status === "streaming";
+  const isUser = message.role === "user";
+  return (
+    <div className={`cf-row ${isUser ? "cf-row-user" : "cf-row-assistant"}`} data-message-id={message.id}>
+      <div className={`cf-bubble ${isUser ? "cf-user" : "cf-assistant"}`} data-status={message.status}>
+        {isUser ? (
+          <div className="cf-plain">{message.content}</div>
+        ) : streaming ? (
+          message.content ? (
+            <div className="cf-plain cf-streaming">{message.content}</div>
+          ) : (
+            <div className="cf-thinking" aria-label="Thinking">
+              <span />
+              <span />
+              <span />
+            </div>
+          )
+        ) : (
+          <div className="cf-markdown">
+            <Markdown text={message.content} />
+          </div>
+        )}
+        {STATUS_LABELS[message.status] && (
+          <div className={`cf-status cf-status-${message.status}`}>
+            {STATUS_LABELS[message.status]}
+            {message.error ? `: ${message.error}` : ""}
+          </div>
+        )}
+        {!isUser && message.summary && (
+          <button type="button" className="cf-summary" onClick={() => onSelect && onSelect(message.id)}>
+            {message.summary}
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+export function Transcript(props) {
+  const view = useFeed(props);
+  const box = useRef(null);
+  const pinned = useRef(true);
+  const last = view.messages[view.messages.length - 1];
+  useEffect(() => {
+    // Follow the answer as it grows, unless the reader scrolled up to read something else.
+    if (box.current && pinned.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [view.seq, last && last.content.length]);
+  const onScroll = () => {
+    const el = box.current;
+    pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+  };
+  return (
+    <div id={props.id} className="cf-transcript" ref={box} onScroll={onScroll}>
+      {view.messages.length === 0 ? (
+        <div className="cf-empty">{props.placeholder}</div>
+      ) : (
+        view.messages.map((m) => <MessageBubble key={m.id} message={m} onSelect={props.onSelect} />)
+      )}
+    </div>
+  );
+}
+
+const EVENT_LABELS = {
+  request_sent: "Request sent",
+  first_token: "First token",
+  usage: "Usage received",
+  finished: "Finished",
+  stopped: "Stopped",
+  interrupted: "Interrupted",
+  error: "Error",
+  refused: "Refused",
+};
+
+export function EventLog(props) {
+  const view = useFeed(props);
+  const box = useRef(null);
+  useEffect(() => {
+    if (box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [view.events.length]);
+  return (
+    <div id={props.id} className="cf-events" ref={box}>
+      {view.events.length === 0 ? (
+        <div className="cf-empty-small">No backend events yet.</div>
+      ) : (
+        view.events.map((e, i) => (
+          <div key={i} className={`cf-event cf-event-${e.kind}`} data-kind={e.kind}>
+            <span className="cf-event-time">{e.time}</span>
+            <span className="cf-event-kind">{EVENT_LABELS[e.kind] || e.kind}</span>
+            {e.detail && <span className="cf-event-detail">{e.detail}</span>}
+          </div>
+        ))
+      )}
+    </div>
+  );
+}

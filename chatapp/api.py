@@ -1,0 +1,140 @@
+"""REST: `GET /chats` and `GET /chat/{id}`, the same history the UI shows, for scripts.
+
+The caller proves which browser's history it reads with `Authorization: Bearer <owner key>` (shown in the
+app's settings dialog). Every failure is a JSON body with an `error` field; another owner's conversation and
+an unknown one get the same 404, so ids can't be probed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from . import db
+from .config import get_settings
+from .domain import Conversation, Message, date_group
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+
+
+def is_valid_owner_key(key: str) -> bool:
+    return 16 <= len(key) <= 64 and all(c.isalnum() or c in "-_" for c in key)
+
+
+def _iso(moment) -> str:
+    return moment.isoformat(timespec="milliseconds") + "Z"
+
+
+def conversation_json(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "title": conversation.title,
+        "group": date_group(conversation.updated_at, db.utcnow()),
+        "created_at": _iso(conversation.created_at),
+        "updated_at": _iso(conversation.updated_at),
+        "message_count": conversation.message_count,
+    }
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    m = message.metrics
+    return {
+        "id": message.id,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "error": message.error or None,
+        "created_at": _iso(message.created_at),
+        "updated_at": _iso(message.updated_at),
+        "model": m.model or None,
+        "provider": m.provider or None,
+        "usage": {
+            "prompt_tokens": m.prompt_tokens,
+            "completion_tokens": m.completion_tokens,
+            "source": m.token_source,
+        }
+        if message.role == "assistant"
+        else None,
+        "cost_usd": m.cost_usd,
+        "timings": {"ttft_ms": m.ttft_ms, "duration_ms": m.duration_ms, "tokens_per_s": m.tokens_per_s}
+        if message.role == "assistant"
+        else None,
+    }
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _owner(request: Request) -> str:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not is_valid_owner_key(key):
+        raise HTTPException(401, "Send your owner key as 'Authorization: Bearer <key>' (see Settings in the app).")
+    return key
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HTTPException(422, f"'{name}' must be a whole number.") from None
+    if not low <= value <= high:
+        raise HTTPException(422, f"'{name}' must be between {low} and {high}.")
+    return value
+
+
+async def _read(fn, /, **kwargs):
+    return await db.run(get_settings().db_url, fn, **kwargs)
+
+
+async def list_chats(request: Request) -> JSONResponse:
+    owner = _owner(request)
+    limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    cursor = request.query_params.get("cursor") or None
+    try:
+        page, next_cursor = await _read(db.list_conversations, owner=owner, limit=limit, cursor=cursor)
+    except ValueError:
+        raise HTTPException(422, "'cursor' is not one this server handed out.") from None
+    return JSONResponse({"chats": [conversation_json(c) for c in page], "next_cursor": next_cursor})
+
+
+async def get_chat(request: Request) -> JSONResponse:
+    owner = _owner(request)
+    conversation_id = request.path_params["chat_id"]
+
+    conversation = await _read(db.get_conversation, owner=owner, conversation_id=conversation_id)
+    if conversation is None:
+        raise HTTPException(404, "No conversation with this id.")
+    messages = await _read(db.list_messages, conversation_id=conversation.id)
+    return JSONResponse({**conversation_json(conversation), "messages": [message_json(m) for m in messages]})
+
+
+async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+    return _error(error.status_code, str(error.detail), headers)
+
+
+async def _server_error(_request: Request, _error_: Exception) -> JSONResponse:
+    return _error(500, "The server failed to answer; the error is in its log.")
+
+
+def create_api() -> Starlette:
+    """A new app each call: Reflex mounts it once, and a mounted app can't be mounted again."""
+    return Starlette(
+        routes=[
+            Route("/chats", list_chats, methods=["GET"]),
+            Route("/chat/{chat_id}", get_chat, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )

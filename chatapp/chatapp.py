@@ -1,0 +1,35 @@
+"""The app: one page, REST mounted beside it, recovery of interrupted answers at start-up."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import reflex as rx
+
+from . import db
+from .api import create_api
+from .config import get_settings
+from .state.chat import ChatState
+from .ui.layout import page
+
+log = logging.getLogger(__name__)
+
+
+
+@contextlib.asynccontextmanager
+async def recover_interrupted_answers():
+    """An answer still marked as streaming when the server starts was cut off by a crash or a restart."""
+    count = await db.run(get_settings().db_url, db.mark_unfinished_as_interrupted)
+    if count:
+        log.warning("marked %d unfinished answers as interrupted", count)
+    yield
+
+
+app = rx.App(
+    api_transformer=create_api(),
+    stylesheets=["/chat.css"],
+    theme=rx.theme(accent_color="indigo", radius="medium"),
+)
+app.add_page(page, route="/", title="chatapp", on_load=ChatState.on_load)
+app.register_lifespan_task(recover_interrupted_answers)

@@ -1,0 +1,1 @@
+"""Reflex state: thin adapters between browser events and the service."""

@@ -1,0 +1,1 @@
+"""The page: pure functions of state, one module per panel."""

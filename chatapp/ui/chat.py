@@ -1,0 +1,81 @@
+"""Middle panel: the conversation and the message box."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from ..state.chat import ChatState
+from .live_feed import transcript
+
+
+def _header() -> rx.Component:
+    return rx.hstack(
+        rx.icon_button(rx.icon("panel-left", size=18), variant="ghost", on_click=ChatState.toggle_history,
+                       class_name="only-narrow", aria_label="Show chats"),
+        rx.heading(rx.cond(ChatState.title != "", ChatState.title, "New chat"), size="4", class_name="chat-title"),
+        rx.spacer(),
+        rx.icon_button(rx.icon("activity", size=18), variant="ghost", on_click=ChatState.toggle_monitor,
+                       class_name="only-narrow", aria_label="Show backend monitor"),
+        width="100%",
+        align="center",
+        class_name="chat-header",
+    )
+
+
+def _notice() -> rx.Component:
+    return rx.cond(
+        ChatState.notice != "",
+        rx.callout.root(
+            rx.hstack(
+                rx.callout.icon(rx.icon("triangle-alert", size=16)),
+                rx.callout.text(ChatState.notice, id="notice"),
+                rx.spacer(),
+                rx.icon_button(rx.icon("x", size=14), variant="ghost", size="1", on_click=ChatState.dismiss_notice,
+                               aria_label="Dismiss"),
+                align="center",
+                width="100%",
+            ),
+            color="red",
+            role="alert",
+            size="1",
+        ),
+    )
+
+
+def _composer() -> rx.Component:
+    return rx.form(
+        rx.hstack(
+            rx.text_area(
+                id="chat-input",
+                name="message",
+                placeholder="Message (Enter to send, Shift+Enter for a new line)",
+                enter_key_submit=True,
+                auto_focus=True,
+                rows="2",
+                resize="vertical",
+                class_name="chat-input",
+            ),
+            rx.cond(
+                ChatState.streaming,
+                rx.button(rx.icon("square", size=16), "Stop", id="stop-button", type="button", color_scheme="red",
+                          on_click=ChatState.stop, size="3"),
+                rx.button(rx.icon("send-horizontal", size=16), "Send", id="send-button", type="submit", size="3"),
+            ),
+            align="end",
+            width="100%",
+        ),
+        on_submit=ChatState.user_message,
+        width="100%",
+    )
+
+
+def chat_panel() -> rx.Component:
+    return rx.vstack(
+        _header(),
+        transcript(),
+        _notice(),
+        _composer(),
+        height="100%",
+        width="100%",
+        gap="3",
+    )

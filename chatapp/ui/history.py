@@ -1,0 +1,100 @@
+"""Left panel: this browser's conversations, newest first, under date headings."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from ..state.chat import ChatState
+
+
+def _rename_dialog(row: rx.Var) -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.trigger(
+            rx.icon_button(rx.icon("pencil", size=14), variant="ghost", size="1", aria_label="Rename")
+        ),
+        rx.dialog.content(
+            rx.dialog.title("Rename conversation"),
+            rx.form(
+                rx.input(name="title", default_value=row["title"], max_length=200, auto_focus=True),
+                rx.input(name="id", type="hidden", value=row["id"]),
+                rx.flex(
+                    rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                    rx.dialog.close(rx.button("Save", type="submit")),
+                    gap="2",
+                    justify="end",
+                    margin_top="12px",
+                ),
+                on_submit=ChatState.rename_chat,
+            ),
+        ),
+    )
+
+
+def _delete_dialog(row: rx.Var) -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.icon_button(rx.icon("trash-2", size=14), variant="ghost", size="1", color_scheme="red", aria_label="Delete")
+        ),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete this conversation?"),
+            rx.alert_dialog.description(
+                rx.text("“", row["title"], "” and all its messages will be deleted. This can't be undone.")
+            ),
+            rx.flex(
+                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(
+                    rx.button("Delete", color_scheme="red", on_click=ChatState.delete_chat(row["id"]))
+                ),
+                gap="2",
+                justify="end",
+                margin_top="12px",
+            ),
+        ),
+    )
+
+
+def _row(row: rx.Var) -> rx.Component:
+    selected = row["id"] == ChatState.conversation_id
+    return rx.fragment(
+        rx.cond(row["heading"] != "", rx.text(row["heading"], class_name="history-heading")),
+        rx.hstack(
+            rx.text(
+                row["title"],
+                class_name="history-title",
+                on_click=ChatState.open_chat(row["id"]),
+                title=row["title"],
+            ),
+            rx.hstack(_rename_dialog(row), _delete_dialog(row), class_name="history-actions", gap="1"),
+            class_name=rx.cond(selected, "history-row history-row-selected", "history-row"),
+            data_conversation_id=row["id"],
+            align="center",
+        ),
+    )
+
+
+def history_panel() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.heading("Chats", size="4"),
+            rx.spacer(),
+            rx.button(rx.icon("square-pen", size=16), "New chat", id="new-chat", on_click=ChatState.new_chat, size="2"),
+            width="100%",
+            align="center",
+        ),
+        rx.box(
+            rx.cond(
+                ChatState.history.length() > 0,
+                rx.foreach(ChatState.history, _row),
+                rx.text("No conversations yet.", class_name="muted"),
+            ),
+            rx.cond(
+                ChatState.history_cursor != "",
+                rx.button("Show older", variant="ghost", width="100%", on_click=ChatState.load_more_history),
+            ),
+            id="history",
+            class_name="history-list",
+        ),
+        height="100%",
+        width="100%",
+        gap="3",
+    )

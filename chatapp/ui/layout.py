@@ -1,0 +1,49 @@
+"""The page: the seed's 3 / 6 / 3 grid; on a narrow screen the side panels slide over the chat."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from ..state.chat import ChatState
+from .chat import chat_panel
+from .history import history_panel
+from .monitor import monitor_panel
+
+
+def _settings_dialog() -> rx.Component:
+    api_url = rx.config.get_config().api_url.rstrip("/")
+    curl = "curl -H 'Authorization: Bearer " + ChatState.owner_key + f"' {api_url}/chats"
+    return rx.dialog.root(
+        rx.dialog.trigger(
+            rx.icon_button(rx.icon("settings", size=16), variant="ghost", aria_label="Settings", id="settings-button")
+        ),
+        rx.dialog.content(
+            rx.dialog.title("Settings"),
+            rx.text("Your owner key", weight="bold", size="2"),
+            rx.text(
+                "This browser's conversations belong to this key. Scripts use it to read them through the REST API.",
+                size="2",
+                class_name="muted",
+            ),
+            rx.code(ChatState.owner_key, id="owner-key", class_name="owner-key"),
+            rx.text("Example", weight="bold", size="2", margin_top="12px"),
+            rx.code(curl, class_name="owner-key"),
+            rx.flex(rx.dialog.close(rx.button("Close", variant="soft")), justify="end", margin_top="12px"),
+        ),
+    )
+
+
+def page() -> rx.Component:
+    return rx.box(
+        rx.box(
+            history_panel(),
+            rx.box(_settings_dialog(), class_name="settings-corner"),
+            class_name=rx.cond(ChatState.show_history, "panel panel-left panel-open", "panel panel-left"),
+        ),
+        rx.box(chat_panel(), class_name="panel panel-middle"),
+        rx.box(
+            monitor_panel(),
+            class_name=rx.cond(ChatState.show_monitor, "panel panel-right panel-open", "panel panel-right"),
+        ),
+        class_name="app-grid",
+    )

@@ -1,0 +1,51 @@
+"""The two React components that apply the append-only feed (assets/live_feed.jsx) in the browser."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from ..state.chat import ChatState
+
+
+class _FeedComponent(rx.Component):
+    library = "$/public/live_feed.jsx"
+    lib_dependencies: list[str] = ["react-markdown@10.1.0", "remark-gfm@4.0.1"]
+
+    feed: rx.Var[list]
+    seq: rx.Var[int]
+    snapshot: rx.Var[dict]
+    snapshot_seq: rx.Var[int]
+    on_resync: rx.EventHandler[rx.event.no_args_event_spec]
+
+
+class Transcript(_FeedComponent):
+    tag = "Transcript"
+    placeholder: rx.Var[str]
+    on_select: rx.EventHandler[rx.event.passthrough_event_spec(str)]
+
+
+class EventLog(_FeedComponent):
+    tag = "EventLog"
+
+
+def _feed_props() -> dict:
+    return {
+        "feed": ChatState.feed,
+        "seq": ChatState.seq,
+        "snapshot": ChatState.snapshot,
+        "snapshot_seq": ChatState.snapshot_seq,
+    }
+
+
+def transcript() -> rx.Component:
+    return Transcript.create(
+        id="messages",
+        placeholder="Ask anything. Answers stream in as they are written.",
+        on_resync=ChatState.resync,
+        **_feed_props(),
+    )
+
+
+def event_log() -> rx.Component:
+    # Only the transcript asks for resyncs; a snapshot serves both components.
+    return EventLog.create(id="event-log", **_feed_props())
