@@ -38,7 +38,7 @@ node:
 	else \
 		echo "installing Node 22 from the npm registry into $(NODE_DIR)"; \
 		npm install --silent --prefix $(NODE_DIR) node@22 >/dev/null; \
-		node --version; \
+		$(NODE_BIN)/node --version; \
 	fi
 
 # Browser tests drive Debian's chromium (Playwright's own browser download can't work offline).

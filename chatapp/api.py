@@ -7,6 +7,7 @@ an unknown one get the same 404, so ids can't be probed.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,8 +28,8 @@ def is_valid_owner_key(key: str) -> bool:
     return 16 <= len(key) <= 64 and all(c.isalnum() or c in "-_" for c in key)
 
 
-def _iso(moment) -> str:
-    return moment.isoformat(timespec="milliseconds") + "Z"
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def conversation_json(conversation: Conversation) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Design: a conversation and each of its messages are rows (never a JSON blob), so a message can be saved
 again and again while it streams, and scripts can read history through REST. Every function takes the
 session from its caller and returns plain domain values, so nothing outside this module sees sqlmodel.
-Times are stored as naive UTC. Ids are random UUIDs; `owner` is the random key a browser keeps in its
+Times are UTC. Ids are random UUIDs; `owner` is the random key a browser keeps in its
 local storage, and every query is scoped by it.
 """
 
@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC)
 
 
 def new_id() -> str:

@@ -6,6 +6,7 @@ list var: see assets/live_feed.jsx. The database is the record; this state is a 
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from typing import Any
@@ -19,6 +20,8 @@ from ..domain import InputError, Metrics
 from ..providers import provider_for
 from ..service import AnswerDelta, AnswerDone, AnswerStarted, ConversationReady, StatusEvent, Turn, TurnUpdate
 from .batching import in_batches
+
+log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 50
 MAX_EVENTS = 200
@@ -227,9 +230,10 @@ class ChatState(rx.State):
                     if self.status == "streaming" and now - last_monitor >= MONITOR_EVERY_S:
                         last_monitor = now
                         self.answer = presenters.metrics_view(turn.live_metrics())
-        except Exception as error:
+        except Exception:
+            log.exception("turn failed in the tab's background task")
             async with self:
-                self.notice = f"Something went wrong: {error}"
+                self.notice = "Something went wrong on the server; the answer may be incomplete."
                 self.status = "error"
         finally:
             async with self:
