@@ -1,0 +1,30 @@
+"""Shared fixtures: a real SQLite database per test and settings read from a controlled environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatapp import db
+from chatapp.config import get_settings
+
+
+@pytest.fixture
+def db_url(tmp_path, monkeypatch) -> str:
+    """A fresh SQLite file (WAL needs a file, not :memory:) with the app's tables; settings point at it."""
+    url = f"sqlite:///{tmp_path / 'chat.db'}"
+    monkeypatch.setenv("CHATAPP_DB_URL", url)
+    db.create_tables(url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+    db.engine(url).dispose()
+
+
+@pytest.fixture
+def mock_settings(db_url, monkeypatch):
+    """Settings for the mock provider, fast enough for tests."""
+    monkeypatch.setenv("CHATAPP_PROVIDER", "mock")
+    monkeypatch.setenv("CHATAPP_MOCK_LATENCY_MS", "0")
+    monkeypatch.setenv("CHATAPP_MOCK_TOKENS_PER_S", "2000")
+    get_settings.cache_clear()
+    return get_settings()
