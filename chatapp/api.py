@@ -77,7 +77,9 @@ def _owner(request: Request) -> str:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not is_valid_owner_key(key):
-        raise HTTPException(401, "Send your owner key as 'Authorization: Bearer <key>' (see Settings in the app).")
+        raise HTTPException(
+            401, "Send your owner key as 'Authorization: Bearer <key>' (see Settings in the app)."
+        )
     return key
 
 

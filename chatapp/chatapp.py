@@ -16,7 +16,6 @@ from .ui.layout import page
 log = logging.getLogger(__name__)
 
 
-
 @contextlib.asynccontextmanager
 async def recover_interrupted_answers():
     """An answer still marked as streaming when the server starts was cut off by a crash or a restart."""

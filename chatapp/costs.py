@@ -12,7 +12,9 @@ def cost_usd(*, provider: str, model: str, prompt_tokens: int, completion_tokens
     if provider in FREE_PROVIDERS:
         return 0.0
     try:
-        price = calc_price(Usage(input_tokens=prompt_tokens, output_tokens=completion_tokens), model_ref=model)
+        price = calc_price(
+            Usage(input_tokens=prompt_tokens, output_tokens=completion_tokens), model_ref=model
+        )
     except LookupError:
         return None
     return float(price.total_price)

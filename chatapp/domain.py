@@ -107,7 +107,7 @@ class StatusEvent:
 
 
 def date_group(moment: datetime, now: datetime) -> str:
-    """The sidebar heading a conversation falls under: Today, Yesterday, Previous 7/30 days, then its month."""
+    """The sidebar heading for a conversation: Today, Yesterday, Previous 7/30 days, then its month."""
     days = (now.date() - moment.date()).days
     if days <= 0:
         return "Today"

@@ -34,7 +34,9 @@ def message_view(message: Message) -> dict[str, Any]:
         "content": message.content,
         "status": message.status,
         "error": message.error,
-        "summary": summary(message.metrics) if message.role == "assistant" and message.status != "streaming" else "",
+        "summary": summary(message.metrics)
+        if message.role == "assistant" and message.status != "streaming"
+        else "",
     }
 
 
@@ -53,7 +55,13 @@ def history_view(conversations: list[Conversation], now: datetime) -> list[dict[
     previous = None
     for conversation in conversations:
         group = date_group(conversation.updated_at, now)
-        rows.append({"id": conversation.id, "title": conversation.title, "heading": group if group != previous else ""})
+        rows.append(
+            {
+                "id": conversation.id,
+                "title": conversation.title,
+                "heading": group if group != previous else "",
+            }
+        )
         previous = group
     return rows
 

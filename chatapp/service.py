@@ -183,7 +183,9 @@ class Turn:
             _running[key] = self
             self._emit(ConversationReady(conversation, created))
             history = await self._db(db.list_messages, conversation_id=conversation.id)
-            user = await self._db(db.add_message, conversation_id=conversation.id, role="user", content=self._text)
+            user = await self._db(
+                db.add_message, conversation_id=conversation.id, role="user", content=self._text
+            )
             assistant = await self._db(
                 db.add_message,
                 conversation_id=conversation.id,
@@ -239,7 +241,9 @@ class Turn:
             async for event in self._provider.stream(prompt):
                 if isinstance(event, UsageReport):
                     self._usage = event
-                    self._status("usage", assistant.id, f"{event.prompt_tokens} + {event.completion_tokens} tokens")
+                    self._status(
+                        "usage", assistant.id, f"{event.prompt_tokens} + {event.completion_tokens} tokens"
+                    )
                     continue
                 if not isinstance(event, TextDelta) or not event.text:
                     continue
@@ -252,7 +256,9 @@ class Turn:
                 self._emit(AnswerDelta(event.text))
                 if self._clock() >= next_save:
                     next_save = self._clock() + SAVE_EVERY_S
-                    await self._db(db.save_answer, message_id=assistant.id, content="".join(parts), status="streaming")
+                    await self._db(
+                        db.save_answer, message_id=assistant.id, content="".join(parts), status="streaming"
+                    )
         except asyncio.CancelledError:
             status = "stopped"
         except ProviderError as failure:
@@ -264,7 +270,12 @@ class Turn:
         self._timing.ended_at = self._clock()
         metrics = self.live_metrics()
         saved = await self._db(
-            db.save_answer, message_id=assistant.id, content=content, status=status, metrics=metrics, error=error
+            db.save_answer,
+            message_id=assistant.id,
+            content=content,
+            status=status,
+            metrics=metrics,
+            error=error,
         )
         kind: StatusKind = "finished" if status == "complete" else status  # type: ignore[assignment]
         self._status(kind, assistant.id, error)

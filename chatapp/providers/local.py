@@ -72,8 +72,12 @@ class LocalProvider:
                     if text:
                         completion += 1
                         emit(TextDelta(text))
-                # llama.cpp evaluated the prompt and the answer; what it holds beyond the answer is the prompt.
-                emit(UsageReport(prompt_tokens=max(llama.n_tokens - completion, 0), completion_tokens=completion))
+                # llama.cpp holds the prompt and the answer it evaluated; beyond the answer is the prompt.
+                emit(
+                    UsageReport(
+                        prompt_tokens=max(llama.n_tokens - completion, 0), completion_tokens=completion
+                    )
+                )
         except Exception as error:  # a broken model file or an out-of-context prompt
             emit(ProviderError("server", f"The local model failed: {error}"))
         finally:

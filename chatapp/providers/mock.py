@@ -2,9 +2,11 @@
 
 Tests queue answers or failures on an instance. A user (or a demo) can steer it from the chat itself with a
 first line such as `/mock tokens=300 rate=200 latency=0 fail=rate_limit after=20`:
-  tokens  answer with this many word tokens      rate     tokens per second
-  latency delay before the first token, in ms    fail     auth | rate_limit | server | unreachable | interrupted
-  after   fail after this many tokens (default: before the first one)
+  tokens   answer with this many word tokens
+  rate     tokens per second
+  latency  delay before the first token, in ms
+  fail     auth | rate_limit | server | unreachable | interrupted
+  after    fail after this many tokens (default: before the first one)
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ def _as_provider_error(error: Exception, *, started: bool) -> ProviderError:
         if error.status_code >= 500:
             return ProviderError("server", f"The model server failed ({error.status_code}). Try again.")
         if error.status_code == 404:
-            return ProviderError("bad_request", "The model server does not know this model. Check CHATAPP_MODEL.")
+            return ProviderError(
+                "bad_request", "The model server does not know this model. Check CHATAPP_MODEL."
+            )
         return ProviderError("bad_request", f"The model server refused the request ({error.status_code}).")
     return ProviderError("server", "The model server sent something unexpected.")
 

@@ -76,7 +76,9 @@ class ChatState(rx.State):
     async def on_load(self):
         if not is_valid_owner_key(self.owner_key):
             self.owner_key = secrets.token_urlsafe(24)
-        self.streaming = bool(self._streaming_conversation) and service.is_streaming(self._streaming_conversation)
+        self.streaming = bool(self._streaming_conversation) and service.is_streaming(
+            self._streaming_conversation
+        )
         await self._load_history()
         await self._show_conversation(self.conversation_id)
 
@@ -111,7 +113,9 @@ class ChatState(rx.State):
         title = ""
         if conversation_id:
             url = get_settings().db_url
-            found = await db.run(url, db.get_conversation, owner=self.owner_key, conversation_id=conversation_id)
+            found = await db.run(
+                url, db.get_conversation, owner=self.owner_key, conversation_id=conversation_id
+            )
             if found is None:
                 conversation_id = ""
             else:
@@ -176,7 +180,10 @@ class ChatState(rx.State):
         if conversation_id == self._streaming_conversation:
             service.stop_turn(conversation_id)
         await db.run(
-            get_settings().db_url, db.delete_conversation, owner=self.owner_key, conversation_id=conversation_id
+            get_settings().db_url,
+            db.delete_conversation,
+            owner=self.owner_key,
+            conversation_id=conversation_id,
         )
         if conversation_id == self.conversation_id:
             await self._show_conversation("")
@@ -220,7 +227,9 @@ class ChatState(rx.State):
                 created = any(isinstance(u, ConversationReady) and u.created for u in batch)
                 history = None
                 if created:
-                    page, _ = await db.run(settings.db_url, db.list_conversations, owner=owner, limit=HISTORY_PAGE)
+                    page, _ = await db.run(
+                        settings.db_url, db.list_conversations, owner=owner, limit=HISTORY_PAGE
+                    )
                     history = presenters.history_view(page, db.utcnow())
                 async with self:
                     self._apply(batch)
@@ -256,7 +265,10 @@ class ChatState(rx.State):
                 self._answer_id = update.assistant.id
                 self._answer_text = ""
                 self.answer = presenters.metrics_view(update.assistant.metrics)
-                ops += [["m", presenters.message_view(update.user)], ["m", presenters.message_view(update.assistant)]]
+                ops += [
+                    ["m", presenters.message_view(update.user)],
+                    ["m", presenters.message_view(update.assistant)],
+                ]
             elif isinstance(update, AnswerDelta):
                 self._answer_text += update.text
                 if ops and ops[-1][0] == "+":
@@ -283,7 +295,9 @@ class ChatState(rx.State):
             self.status = "error"
             return
         view = presenters.message_view(message)
-        ops.append(["u", message.id, {"status": view["status"], "error": view["error"], "summary": view["summary"]}])
+        ops.append(
+            ["u", message.id, {"status": view["status"], "error": view["error"], "summary": view["summary"]}]
+        )
         self.answer = presenters.metrics_view(message.metrics)
         self._count_in_session(message.metrics, failed=message.status in ("error", "interrupted"))
         if message.status == "error":
@@ -292,7 +306,9 @@ class ChatState(rx.State):
     def _count_in_session(self, metrics: Metrics, *, failed: bool) -> None:
         session = dict(self._session)
         session["answers"] = session.get("answers", 0) + 1
-        session["tokens"] = session.get("tokens", 0) + (metrics.prompt_tokens or 0) + (metrics.completion_tokens or 0)
+        session["tokens"] = (
+            session.get("tokens", 0) + (metrics.prompt_tokens or 0) + (metrics.completion_tokens or 0)
+        )
         session["errors"] = session.get("errors", 0) + (1 if failed else 0)
         if metrics.cost_usd is None:
             session["unknown_cost"] = 1

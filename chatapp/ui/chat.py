@@ -10,12 +10,24 @@ from .live_feed import transcript
 
 def _header() -> rx.Component:
     return rx.hstack(
-        rx.icon_button(rx.icon("panel-left", size=18), variant="ghost", on_click=ChatState.toggle_history,
-                       class_name="only-narrow", aria_label="Show chats"),
-        rx.heading(rx.cond(ChatState.title != "", ChatState.title, "New chat"), size="4", class_name="chat-title"),
+        rx.icon_button(
+            rx.icon("panel-left", size=18),
+            variant="ghost",
+            on_click=ChatState.toggle_history,
+            class_name="only-narrow",
+            aria_label="Show chats",
+        ),
+        rx.heading(
+            rx.cond(ChatState.title != "", ChatState.title, "New chat"), size="4", class_name="chat-title"
+        ),
         rx.spacer(),
-        rx.icon_button(rx.icon("activity", size=18), variant="ghost", on_click=ChatState.toggle_monitor,
-                       class_name="only-narrow", aria_label="Show backend monitor"),
+        rx.icon_button(
+            rx.icon("activity", size=18),
+            variant="ghost",
+            on_click=ChatState.toggle_monitor,
+            class_name="only-narrow",
+            aria_label="Show backend monitor",
+        ),
         width="100%",
         align="center",
         class_name="chat-header",
@@ -30,8 +42,13 @@ def _notice() -> rx.Component:
                 rx.callout.icon(rx.icon("triangle-alert", size=16)),
                 rx.callout.text(ChatState.notice, id="notice"),
                 rx.spacer(),
-                rx.icon_button(rx.icon("x", size=14), variant="ghost", size="1", on_click=ChatState.dismiss_notice,
-                               aria_label="Dismiss"),
+                rx.icon_button(
+                    rx.icon("x", size=14),
+                    variant="ghost",
+                    size="1",
+                    on_click=ChatState.dismiss_notice,
+                    aria_label="Dismiss",
+                ),
                 align="center",
                 width="100%",
             ),
@@ -57,9 +74,18 @@ def _composer() -> rx.Component:
             ),
             rx.cond(
                 ChatState.streaming,
-                rx.button(rx.icon("square", size=16), "Stop", id="stop-button", type="button", color_scheme="red",
-                          on_click=ChatState.stop, size="3"),
-                rx.button(rx.icon("send-horizontal", size=16), "Send", id="send-button", type="submit", size="3"),
+                rx.button(
+                    rx.icon("square", size=16),
+                    "Stop",
+                    id="stop-button",
+                    type="button",
+                    color_scheme="red",
+                    on_click=ChatState.stop,
+                    size="3",
+                ),
+                rx.button(
+                    rx.icon("send-horizontal", size=16), "Send", id="send-button", type="submit", size="3"
+                ),
             ),
             align="end",
             width="100%",

@@ -33,7 +33,13 @@ def _rename_dialog(row: rx.Var) -> rx.Component:
 def _delete_dialog(row: rx.Var) -> rx.Component:
     return rx.alert_dialog.root(
         rx.alert_dialog.trigger(
-            rx.icon_button(rx.icon("trash-2", size=14), variant="ghost", size="1", color_scheme="red", aria_label="Delete")
+            rx.icon_button(
+                rx.icon("trash-2", size=14),
+                variant="ghost",
+                size="1",
+                color_scheme="red",
+                aria_label="Delete",
+            )
         ),
         rx.alert_dialog.content(
             rx.alert_dialog.title("Delete this conversation?"),
@@ -77,7 +83,13 @@ def history_panel() -> rx.Component:
         rx.hstack(
             rx.heading("Chats", size="4"),
             rx.spacer(),
-            rx.button(rx.icon("square-pen", size=16), "New chat", id="new-chat", on_click=ChatState.new_chat, size="2"),
+            rx.button(
+                rx.icon("square-pen", size=16),
+                "New chat",
+                id="new-chat",
+                on_click=ChatState.new_chat,
+                size="2",
+            ),
             width="100%",
             align="center",
         ),

@@ -15,13 +15,16 @@ def _settings_dialog() -> rx.Component:
     curl = "curl -H 'Authorization: Bearer " + ChatState.owner_key + f"' {api_url}/chats"
     return rx.dialog.root(
         rx.dialog.trigger(
-            rx.icon_button(rx.icon("settings", size=16), variant="ghost", aria_label="Settings", id="settings-button")
+            rx.icon_button(
+                rx.icon("settings", size=16), variant="ghost", aria_label="Settings", id="settings-button"
+            )
         ),
         rx.dialog.content(
             rx.dialog.title("Settings"),
             rx.text("Your owner key", weight="bold", size="2"),
             rx.text(
-                "This browser's conversations belong to this key. Scripts use it to read them through the REST API.",
+                "This browser's conversations belong to this key. "
+                "Scripts use it to read them through the REST API.",
                 size="2",
                 class_name="muted",
             ),

@@ -39,14 +39,18 @@ def monitor_panel() -> rx.Component:
     answer = ChatState.answer
     totals = ChatState.totals
     return rx.vstack(
-        rx.hstack(rx.heading("Backend", size="4"), rx.spacer(), _status_badge(), width="100%", align="center"),
+        rx.hstack(
+            rx.heading("Backend", size="4"), rx.spacer(), _status_badge(), width="100%", align="center"
+        ),
         rx.text(answer["provider"], " · ", answer["model"], class_name="muted", data_stat="model"),
         rx.text("This answer", class_name="section-label"),
         rx.grid(
             _stat("Time to first token", answer["ttft"], "ttft"),
             _stat("Tokens/s", answer["tokens_per_s"], "tokens_per_s"),
             _stat("Prompt tokens", answer["prompt_tokens"], "prompt_tokens", answer["token_source"]),
-            _stat("Completion tokens", answer["completion_tokens"], "completion_tokens", answer["token_source"]),
+            _stat(
+                "Completion tokens", answer["completion_tokens"], "completion_tokens", answer["token_source"]
+            ),
             _stat("Cost", answer["cost"], "cost"),
             _stat("Total time", answer["duration"], "duration"),
             columns="2",

@@ -1,4 +1,4 @@
-"""Starts the real app (`reflex run --env prod`, one port) on a fresh database, for browser tests and benchmarks."""
+"""Starts the real app (`reflex run --env prod`, one port) on a fresh database, for browser tests."""
 
 from __future__ import annotations
 
@@ -48,10 +48,9 @@ def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"reflex exited early:\n{log_path.read_text()[-4000:]}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return
         time.sleep(0.5)
     raise RuntimeError(f"reflex did not start in {START_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
 
@@ -66,7 +65,16 @@ def running_app(workdir: Path, env_extra: dict[str, str] | None = None) -> Itera
     log_path = workdir / "reflex.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [str(BIN / "reflex"), "run", "--env", "prod", "--frontend-port", str(port), "--backend-port", str(port)],
+            [
+                str(BIN / "reflex"),
+                "run",
+                "--env",
+                "prod",
+                "--frontend-port",
+                str(port),
+                "--backend-port",
+                str(port),
+            ],
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -1,0 +1,91 @@
+"""Runs real Reflex events against ChatState without a browser and records what a browser would receive.
+
+The processor is Reflex's own (BaseStateEventProcessor over an in-memory state manager); the recorder stands
+in for the socket layer and keeps every StateUpdate, so tests can assert on the exact deltas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from reflex.istate.manager.memory import StateManagerMemory
+from reflex.istate.manager.token import BaseStateToken
+from reflex.state import StateUpdate
+from reflex_base.constants.state import FIELD_MARKER
+from reflex_base.event import Event
+from reflex_base.event.processor import BaseStateEventProcessor
+from reflex_base.utils.format import json_dumps
+
+from chatapp.state.chat import ChatState
+
+CHAT = ChatState.get_full_name()
+
+
+def var(name: str) -> str:
+    return name + FIELD_MARKER
+
+
+@dataclass
+class Tab:
+    """One browser tab: its token, the processor and every update sent to it."""
+
+    processor: BaseStateEventProcessor
+    manager: StateManagerMemory
+    token: str = field(default_factory=lambda: str(uuid.uuid4()))
+    updates: list[StateUpdate] = field(default_factory=list)
+
+    async def emit_update(self, update: StateUpdate, token: str) -> None:
+        self.updates.append(update)
+
+    async def start(self, spec: Any):
+        """Enqueues an event and returns its future (wait with `await future.wait_all()`)."""
+        (event,) = Event.from_event_type(spec)
+        return await self.processor.enqueue(self.token, event)
+
+    async def send(self, spec: Any) -> list[dict[str, Any]]:
+        """Runs an event and everything it chains (background tasks included); returns their deltas."""
+        start = len(self.updates)
+        future = await self.start(spec)
+        await future.wait_all()
+        future.result()
+        return self.deltas(start)
+
+    def deltas(self, start: int = 0) -> list[dict[str, Any]]:
+        return [u.delta.get(CHAT, {}) for u in self.updates[start:] if u.delta.get(CHAT)]
+
+    def wire_bytes(self, start: int = 0) -> int:
+        """The JSON size of the updates, as the socket layer would encode them."""
+        return sum(len(json_dumps(u).encode()) for u in self.updates[start:])
+
+    async def state(self) -> ChatState:
+        root = await self.manager.get_state(BaseStateToken(ident=self.token, cls=ChatState))
+        return await root.get_state(ChatState)
+
+    async def wait_for(self, predicate, timeout_s: float = 10.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not predicate():
+                await asyncio.sleep(0.005)
+
+
+@contextlib.asynccontextmanager
+async def open_tab() -> AsyncIterator[Tab]:
+    manager = StateManagerMemory()
+    processor = BaseStateEventProcessor(graceful_shutdown_timeout=5)
+    tab = Tab(processor=processor, manager=manager)
+    processor.configure(state_manager=manager, event_namespace=tab)
+    async with processor:
+        yield tab
+    await manager.close()
+
+
+def feed_ops(deltas: list[dict[str, Any]]) -> list[list[Any]]:
+    return [op for delta in deltas for op in delta.get(var("feed"), [])]
+
+
+def streamed_text(deltas: list[dict[str, Any]]) -> str:
+    return "".join(op[1] for op in feed_ops(deltas) if op[0] == "+")

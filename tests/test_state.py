@@ -1,0 +1,180 @@
+"""ChatState driven through Reflex's real event processing: what the browser receives while a turn streams."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatapp import db
+from chatapp.providers.mock import word_tokens
+from chatapp.state.chat import ChatState
+
+from .reflex_harness import feed_ops, open_tab, streamed_text, var
+
+HISTORY_MARKER = "EARLIER-EXCHANGE"
+
+
+def numbered(count: int) -> str:
+    return " ".join(f"word{i}" for i in range(1, count + 1))
+
+
+async def _send(tab, text: str):
+    return await tab.send(ChatState.user_message({"message": text}))
+
+
+async def _new_tab_with_history(tab, exchanges: int) -> None:
+    await tab.send(ChatState.on_load)
+    for i in range(exchanges):
+        await _send(tab, f"/mock tokens=20 latency=0\n{HISTORY_MARKER} {i} " + "lorem ipsum " * 20)
+
+
+async def test_answer_streams_as_new_text_only_and_never_resends_history(mock_settings):
+    async with open_tab() as tab:
+        await _new_tab_with_history(tab, exchanges=10)
+        deltas = await _send(tab, "/mock tokens=300 rate=1000 latency=0\nand now a long one")
+
+    assert streamed_text(deltas) == numbered(300)
+    assert not any(HISTORY_MARKER in repr(delta) for delta in deltas)
+    # Every flush carries pieces of text, never the answer so far.
+    appended = [op[1] for op in feed_ops(deltas) if op[0] == "+"]
+    assert len(appended) > 1
+    assert all(len(piece) < len(numbered(300)) / 3 for piece in appended)
+
+
+async def test_answer_wire_bytes_do_not_grow_with_conversation_length(mock_settings):
+    async with open_tab() as short_tab:
+        await _new_tab_with_history(short_tab, exchanges=0)
+        start = len(short_tab.updates)
+        await _send(short_tab, "/mock tokens=200 rate=4000 latency=0\nshort history")
+        short_bytes = short_tab.wire_bytes(start)
+    async with open_tab() as long_tab:
+        await _new_tab_with_history(long_tab, exchanges=10)
+        start = len(long_tab.updates)
+        await _send(long_tab, "/mock tokens=200 rate=4000 latency=0\nlong history")
+        long_bytes = long_tab.wire_bytes(start)
+
+    # The new conversation's first turn also sends its sidebar row; beyond that, history costs nothing.
+    assert long_bytes < short_bytes * 1.25
+    assert long_bytes / 200 < 60
+
+
+async def test_finished_answer_is_marked_complete_with_its_numbers(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        deltas = await _send(tab, "/mock tokens=12 latency=0\nhello")
+        state = await tab.state()
+
+    updates = [op for op in feed_ops(deltas) if op[0] == "u"]
+    assert updates and updates[-1][2]["status"] == "complete"
+    assert "12 tokens" in updates[-1][2]["summary"]
+    assert state.status == "done"
+    assert state.answer["completion_tokens"] == "12"
+    assert state.answer["token_source"] == "reported"
+    assert state.answer["ttft"].endswith("ms")
+    assert state.totals["answers"] == "1"
+    assert not state.streaming
+
+
+async def test_first_message_titles_the_conversation_and_lists_it(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        await _send(tab, "Plan a weekend in Lisbon\nwith kids")
+        state = await tab.state()
+
+    assert state.title == "Plan a weekend in Lisbon with kids"
+    assert [row["title"] for row in state.history] == [state.title]
+    assert state.history[0]["heading"] == "Today"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t "])
+async def test_empty_message_is_not_sent(mock_settings, text):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        deltas = await _send(tab, text)
+        state = await tab.state()
+
+    assert feed_ops(deltas) == []
+    assert state.notice == "Type a message first."
+    assert state.history == []
+
+
+async def test_too_long_message_gets_a_clear_error(mock_settings):
+    limit = mock_settings.max_message_chars
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        deltas = await _send(tab, "x" * (limit + 1))
+        state = await tab.state()
+
+    assert feed_ops(deltas) == []
+    assert f"the limit is {limit:,}" in state.notice
+
+
+async def test_sending_while_an_answer_streams_is_refused(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        first = await tab.start(
+            ChatState.user_message({"message": "/mock tokens=200 rate=100 latency=0\none"})
+        )
+        await tab.wait_for(lambda: "word3" in streamed_text(tab.deltas()))
+        await _send(tab, "two")
+        refused_notice = (await tab.state()).notice
+        await tab.send(ChatState.stop)
+        await first.wait_all()
+        owner = (await tab.state()).owner_key
+
+    assert "still streaming" in refused_notice
+    with db.session_for(mock_settings.db_url) as session:
+        (conversation,), _ = db.list_conversations(session, owner=owner, limit=10)
+        messages = db.list_messages(session, conversation_id=conversation.id)
+    assert [m.content for m in messages if m.role == "user"] == ["/mock tokens=200 rate=100 latency=0\none"]
+
+
+async def test_stop_keeps_the_partial_answer(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        turn = await tab.start(ChatState.user_message({"message": "/mock tokens=500 rate=50 latency=0\ngo"}))
+        await tab.wait_for(lambda: "word3" in streamed_text(tab.deltas()))
+        await tab.send(ChatState.stop)
+        await turn.wait_all()
+        state = await tab.state()
+        shown = streamed_text(tab.deltas())
+
+    with db.session_for(mock_settings.db_url) as session:
+        (conversation,), _ = db.list_conversations(session, owner=state.owner_key, limit=10)
+        answer = db.list_messages(session, conversation_id=conversation.id)[-1]
+    assert answer.status == "stopped"
+    assert answer.content == shown
+    assert "word3" in answer.content and "word500" not in answer.content
+    assert state.status == "stopped"
+    assert not state.streaming
+
+
+async def test_provider_failure_is_shown_in_plain_words_and_saved(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        deltas = await _send(tab, "/mock fail=rate_limit latency=0\nhello")
+        state = await tab.state()
+
+    assert "rate limiting" in state.notice
+    assert state.status == "error"
+    final = [op for op in feed_ops(deltas) if op[0] == "u"][-1]
+    assert final[2]["status"] == "error"
+
+
+async def test_reopening_a_conversation_sends_one_snapshot_of_it(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        await _send(tab, "/mock tokens=5 latency=0\nfirst question")
+        conversation_id = (await tab.state()).conversation_id
+        await tab.send(ChatState.new_chat)
+        deltas = await tab.send(ChatState.open_chat(conversation_id))
+
+    snapshots = [d[var("snapshot")] for d in deltas if var("snapshot") in d]
+    assert len(snapshots) == 1
+    messages = snapshots[0]["messages"]
+    assert [(m["role"], m["status"]) for m in messages] == [("user", "complete"), ("assistant", "complete")]
+    assert messages[1]["content"] == numbered(5)
+
+
+def test_mock_word_tokens_join_back_to_the_text():
+    text = "Hello  world,\n\nthis is *markdown* "
+    assert "".join(word_tokens(text)) == text
