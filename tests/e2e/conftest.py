@@ -1,0 +1,40 @@
+"""A real browser (Debian's chromium through Playwright) against the real app in production mode."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from .appserver import CHROMIUM_ARGS, running_app
+
+MOCK_ENV = {
+    "CHATAPP_PROVIDER": "mock",
+    "CHATAPP_MOCK_LATENCY_MS": "150",
+    "CHATAPP_MOCK_TOKENS_PER_S": "80",
+}
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory) -> str:
+    with running_app(tmp_path_factory.mktemp("app"), MOCK_ENV) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Browser:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, app_url) -> Page:
+    """A fresh browser profile per test: its own local storage, so its own owner key and history."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(20_000)
+    opened.goto(app_url)
+    opened.wait_for_selector("#chat-input")
+    yield opened
+    context.close()

@@ -1,0 +1,119 @@
+"""What a user does in the browser: chat, watch the answer stream and the monitor, reload, reopen, stop."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+
+from playwright.sync_api import Page, expect
+
+
+def send(page: Page, text: str) -> None:
+    page.fill("#chat-input", text)
+    page.keyboard.press("Enter")
+
+
+def assistant_bubbles(page: Page):
+    return page.locator("#messages .cf-assistant")
+
+
+def test_answer_streams_in_and_the_monitor_shows_measured_numbers(page: Page):
+    send(page, "/mock tokens=120 rate=60\nTell me something")
+    answer = assistant_bubbles(page).last
+    expect(page.locator("#stop-button")).to_be_visible()
+    expect(answer).to_contain_text("word10")
+    partial = answer.inner_text()
+    assert "word120" not in partial  # seen mid-stream: it arrives piece by piece
+    expect(answer).to_contain_text("word120", timeout=15_000)
+    expect(page.locator("#monitor-status")).to_have_text("done")
+    expect(page.locator("#send-button")).to_be_visible()
+
+    monitor = page.locator("#monitor")
+    assert re.fullmatch(r"\d[\d,]* ms", monitor.locator("[data-stat=ttft]").inner_text())
+    assert float(monitor.locator("[data-stat=tokens_per_s]").inner_text()) > 10
+    assert monitor.locator("[data-stat=completion_tokens]").inner_text() == "120"
+    assert monitor.locator("[data-stat=cost]").inner_text() == "$0.00"
+    assert "mock" in monitor.locator("[data-stat=model]").inner_text()
+    events = page.locator("#event-log [data-kind]")
+    kinds = [events.nth(i).get_attribute("data-kind") for i in range(events.count())]
+    assert kinds[:2] == ["request_sent", "first_token"] and kinds[-1] == "finished"
+
+
+def test_conversation_survives_a_reload_and_reopens_from_history(page: Page):
+    send(page, "/mock tokens=8 rate=200\nRemember the blue whale")
+    expect(assistant_bubbles(page).last).to_contain_text("word8")
+    expect(page.locator("#send-button")).to_be_visible()
+
+    page.reload()
+    page.wait_for_selector("#chat-input")
+    row = page.locator("#history .history-title", has_text="Remember the blue whale")
+    expect(row).to_be_visible()
+
+    page.locator("#new-chat").click()
+    expect(page.locator("#messages")).not_to_contain_text("blue whale")
+    row.click()
+    expect(page.locator("#messages")).to_contain_text("Remember the blue whale")
+    expect(assistant_bubbles(page).last).to_contain_text("word1 word2 word3 word4 word5 word6 word7 word8")
+
+
+def test_stop_keeps_the_partial_answer_after_reload(page: Page):
+    send(page, "/mock tokens=2000 rate=40\nA very long story")
+    expect(assistant_bubbles(page).last).to_contain_text("word5")
+    page.locator("#stop-button").click()
+    expect(page.locator("#messages .cf-status-stopped")).to_be_visible()
+    expect(page.locator("#monitor-status")).to_have_text("stopped")
+    kept = assistant_bubbles(page).last.inner_text()
+
+    page.reload()
+    page.wait_for_selector("#chat-input")
+    expect(page.locator("#messages .cf-status-stopped")).to_be_visible()
+    assert "word2000" not in kept
+    expect(assistant_bubbles(page).last).to_contain_text(kept.split("\n")[0][:40])
+
+
+def test_provider_failure_shows_a_plain_message(page: Page):
+    send(page, "/mock fail=server\nThis will fail")
+    expect(page.locator("#notice")).to_contain_text("server error")
+    expect(page.locator("#messages .cf-status-error")).to_be_visible()
+
+
+def test_empty_message_is_not_sent(page: Page):
+    send(page, "   ")
+    expect(page.locator("#notice")).to_have_text("Type a message first.")
+    expect(page.locator("#messages .cf-user")).to_have_count(0)
+
+
+def test_rest_api_serves_the_same_history_with_the_owner_key(page: Page, app_url: str):
+    send(page, "/mock tokens=5 rate=200\nHello REST")
+    expect(page.locator("#send-button")).to_be_visible()
+    expect(assistant_bubbles(page).last).to_contain_text("word5")
+    page.locator("#settings-button").click()
+    key = page.locator("#owner-key").inner_text().strip()
+
+    request = urllib.request.Request(f"{app_url}/chats", headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request) as response:
+        chats = json.load(response)["chats"]
+    assert [c["title"] for c in chats] == ["/mock tokens=5 rate=200 Hello REST"]
+    request = urllib.request.Request(
+        f"{app_url}/chat/{chats[0]['id']}", headers={"Authorization": f"Bearer {key}"}
+    )
+    with urllib.request.urlopen(request) as response:
+        messages = json.load(response)["messages"]
+    assert [(m["role"], m["status"]) for m in messages] == [("user", "complete"), ("assistant", "complete")]
+
+
+def test_phone_width_hides_side_panels_behind_toggles(browser, app_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_selector("#chat-input")
+    history = page.locator("#history")
+    expect(history).not_to_be_in_viewport()
+    page.get_by_label("Show chats").click()
+    expect(history).to_be_in_viewport()
+    page.locator("#new-chat").click()
+    expect(history).not_to_be_in_viewport()
+    send(page, "/mock tokens=5 rate=200\nsmall screen")
+    expect(assistant_bubbles(page).last).to_contain_text("word5")
+    context.close()
