@@ -20,7 +20,7 @@ test: test-deps node chromium lint
 	$(BIN)/python -m pytest -q
 
 lint: test-deps
-	$(BIN)/ruff check chatapp tests benchmarks
+	$(BIN)/ruff check .
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
