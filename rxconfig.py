@@ -8,6 +8,6 @@ config = rx.Config(
     db_url=os.environ.get("CHATAPP_DB_URL", "sqlite:///chatapp.db"),
     telemetry_enabled=False,
     show_built_with_reflex=False,
-    plugins=[],
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
     disable_plugins=[rx.plugins.SitemapPlugin],
 )

@@ -28,7 +28,6 @@ async def recover_interrupted_answers():
 app = rx.App(
     api_transformer=create_api(),
     stylesheets=["/chat.css"],
-    theme=rx.theme(accent_color="indigo", radius="medium"),
 )
-app.add_page(page, route="/", title="chatapp", on_load=ChatState.on_load)
+app.add_page(page, route="/", title="chatapp", image="/favicon.svg", on_load=ChatState.on_load)
 app.register_lifespan_task(recover_interrupted_answers)

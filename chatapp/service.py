@@ -114,6 +114,7 @@ class Turn:
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stop_requested = False
+        self._provider_called = False
         self._timing = AnswerClock(sent_at=clock())
         self._prompt_tokens = 0
         self._completion_tokens = 0
@@ -134,7 +135,8 @@ class Turn:
         if self._stop_requested:
             return  # a second cancel could interrupt the save of the partial answer
         self._stop_requested = True
-        if self._task is not None and not self._task.done():
+        # Before the provider is called, the flag is enough: saving the messages is never cut in half.
+        if self._provider_called and self._task is not None and not self._task.done():
             self._task.cancel()
 
     def live_metrics(self) -> Metrics:
@@ -235,6 +237,7 @@ class Turn:
         self._timing = AnswerClock(sent_at=self._clock())
         self._status("request_sent", assistant.id, f"{self._provider.name} · {model}")
         next_save = self._clock() + SAVE_EVERY_S
+        self._provider_called = True
         try:
             if self._stop_requested:
                 raise asyncio.CancelledError

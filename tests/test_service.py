@@ -1,0 +1,151 @@
+"""One turn end to end through the service, with the mock provider (or a small fake) at the provider seam."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from chatapp import db, service
+from chatapp.domain import PromptMessage, TextDelta, UsageReport
+from chatapp.providers.mock import MockProvider
+from chatapp.service import AnswerDelta, AnswerDone, AnswerStarted, ConversationReady, StatusEvent, Turn
+
+OWNER = "owner-key-for-service-tests"
+
+
+def _messages(db_url: str, conversation_id: str):
+    with db.session_for(db_url) as session:
+        return db.list_messages(session, conversation_id=conversation_id)
+
+
+async def _run(turn: Turn) -> list:
+    return [update async for update in turn.updates()]
+
+
+class InspectingProvider:
+    """Looks at the database at the moments that matter while it 'answers'."""
+
+    name = "mock"
+    model = "inspector"
+
+    def __init__(self, db_url: str, conversation_id: str) -> None:
+        self.db_url = db_url
+        self.conversation_id = conversation_id
+        self.seen_before_request: list = []
+        self.seen_mid_answer: list = []
+
+    async def stream(self, messages):
+        self.seen_before_request = _messages(self.db_url, self.conversation_id)
+        for word in ["one ", "two ", "three "]:
+            yield TextDelta(word)
+            await asyncio.sleep(0.01)
+        self.seen_mid_answer = _messages(self.db_url, self.conversation_id)
+        yield UsageReport(prompt_tokens=7, completion_tokens=3)
+
+
+async def test_user_message_is_saved_before_the_provider_is_called(mock_settings):
+    with db.session_for(mock_settings.db_url) as session:
+        conversation = db.create_conversation(session, owner=OWNER, title="t")
+    provider = InspectingProvider(mock_settings.db_url, conversation.id)
+    # A clock that moves half a second per reading: the answer is saved at every other token.
+    ticks = itertools.count()
+    turn = Turn(
+        settings=mock_settings,
+        provider=provider,
+        owner=OWNER,
+        conversation_id=conversation.id,
+        text="hello there",
+        clock=lambda: next(ticks) * 0.5,
+    )
+    await _run(turn)
+
+    user, assistant = provider.seen_before_request
+    assert (user.role, user.content, user.status) == ("user", "hello there", "complete")
+    assert (assistant.role, assistant.status) == ("assistant", "streaming")
+    # Mid-answer, the database already holds what the user has seen so far.
+    assert provider.seen_mid_answer[-1].status == "streaming"
+    assert provider.seen_mid_answer[-1].content.startswith("one ")
+    final = _messages(mock_settings.db_url, conversation.id)[-1]
+    assert (final.content, final.status) == ("one two three ", "complete")
+    assert (final.metrics.prompt_tokens, final.metrics.completion_tokens) == (7, 3)
+    assert final.metrics.token_source == "reported"
+
+
+async def test_updates_arrive_in_order_and_the_first_turn_creates_a_titled_conversation(mock_settings):
+    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    provider.script("Hello *world*")
+    turn = Turn(
+        settings=mock_settings, provider=provider, owner=OWNER, conversation_id=None, text="  Hi!\nThere "
+    )
+    updates = await _run(turn)
+
+    ready, started = updates[0], updates[1]
+    assert isinstance(ready, ConversationReady) and ready.created
+    assert ready.conversation.title == "Hi! There"
+    assert isinstance(started, AnswerStarted) and started.user.content == "Hi!\nThere"
+    assert "".join(u.text for u in updates if isinstance(u, AnswerDelta)) == "Hello *world*"
+    kinds = [u.kind for u in updates if isinstance(u, StatusEvent)]
+    assert kinds == ["request_sent", "first_token", "usage", "finished"]
+    done = updates[-1]
+    assert isinstance(done, AnswerDone) and done.message.status == "complete"
+    assert done.message.metrics.cost_usd == 0.0
+
+
+async def test_history_is_sent_to_the_provider_with_the_system_prompt(mock_settings):
+    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    first = Turn(settings=mock_settings, provider=provider, owner=OWNER, conversation_id=None, text="first")
+    conversation_id = (await _run(first))[0].conversation.id
+    second = Turn(
+        settings=mock_settings, provider=provider, owner=OWNER, conversation_id=conversation_id, text="2nd"
+    )
+    await _run(second)
+
+    sent = provider.requests[-1]
+    assert sent[0] == PromptMessage("system", mock_settings.system_prompt)
+    assert [m.role for m in sent[1:]] == ["user", "assistant", "user"]
+    assert sent[-1].content == "2nd"
+
+
+async def test_a_conversation_streams_one_answer_at_a_time(mock_settings):
+    provider = MockProvider(latency_ms=0, tokens_per_s=50)
+    first = Turn(
+        settings=mock_settings, provider=provider, owner=OWNER, conversation_id=None, text="/mock tokens=50"
+    )
+    updates = first.updates()
+    ready = await anext(updates)
+    conversation_id = ready.conversation.id
+    assert service.is_streaming(conversation_id)
+
+    second = Turn(
+        settings=mock_settings, provider=provider, owner=OWNER, conversation_id=conversation_id, text="x"
+    )
+    (refused,) = await _run(second)
+    assert isinstance(refused, AnswerDone) and refused.message is None
+    assert "still streaming" in refused.error
+
+    assert service.stop_turn(conversation_id)
+    rest = [u async for u in updates]
+    assert rest[-1].message.status == "stopped"
+    assert not service.is_streaming(conversation_id)
+
+
+async def test_another_owners_conversation_cannot_be_continued(mock_settings):
+    with db.session_for(mock_settings.db_url) as session:
+        theirs = db.create_conversation(session, owner="someone-else-entirely", title="private")
+    turn = Turn(
+        settings=mock_settings,
+        provider=MockProvider(),
+        owner=OWNER,
+        conversation_id=theirs.id,
+        text="let me in",
+    )
+    (done,) = await _run(turn)
+
+    assert done.message is None and "no longer exists" in done.error
+    assert _messages(mock_settings.db_url, theirs.id) == []
+
+
+def test_titles_are_one_short_line():
+    assert service.title_from("a\n\nb   c") == "a b c"
+    long_title = service.title_from("word " * 40)
+    assert len(long_title) == service.TITLE_CHARS and long_title.endswith("…")
