@@ -117,3 +117,33 @@ def test_phone_width_hides_side_panels_behind_toggles(browser, app_url):
     send(page, "/mock tokens=5 rate=200\nsmall screen")
     expect(assistant_bubbles(page).last).to_contain_text("word5")
     context.close()
+
+
+def test_finished_answer_renders_markdown(page: Page):
+    send(page, "Show me some formatting")  # the mock's default answer is markdown
+    answer = assistant_bubbles(page).last
+    expect(answer.locator("strong")).to_have_text("mock provider")
+    expect(answer.locator("li")).to_have_count(3)
+    expect(answer.locator("code").first).to_be_visible()
+
+
+def test_rename_and_delete_a_conversation_from_the_sidebar(page: Page):
+    send(page, "/mock tokens=3 rate=200\nTrip ideas")
+    expect(page.locator("#send-button")).to_be_visible()
+    row = page.locator("#history .history-row", has_text="Trip ideas")
+    row.hover()
+    row.get_by_label("Rename").click()
+    page.locator("input[name=title]").fill("Iceland in March")
+    page.get_by_role("button", name="Save").click()
+    renamed = page.locator("#history .history-row", has_text="Iceland in March")
+    expect(renamed).to_be_visible()
+    expect(page.locator(".chat-title")).to_have_text("Iceland in March")
+
+    renamed.hover()
+    renamed.get_by_label("Delete").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    expect(page.locator("#history .history-row")).to_have_count(0)
+    expect(page.locator("#messages .cf-user")).to_have_count(0)
+    page.reload()
+    page.wait_for_selector("#chat-input")
+    expect(page.locator("#history")).to_contain_text("No conversations yet.")
