@@ -28,3 +28,9 @@ def mock_settings(db_url, monkeypatch):
     monkeypatch.setenv("CHATAPP_MOCK_TOKENS_PER_S", "2000")
     get_settings.cache_clear()
     return get_settings()
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main thread for the
+    rest of the session, and async tests can't start their own after that."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path))
