@@ -155,7 +155,17 @@ def create_conversation(session: Session, *, owner: str, title: str) -> Conversa
     return _conversation(row)
 
 
+def is_id(value: str) -> bool:
+    """Ids are UUIDs; anything else (a typo, a path, a NUL byte) never reaches a query."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
 def _owned(session: Session, owner: str, conversation_id: str) -> ConversationRow | None:
+    if not is_id(conversation_id):
+        return None
     row = session.get(ConversationRow, conversation_id)
     return row if row is not None and row.owner == owner else None
 
@@ -200,8 +210,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     padded = cursor + "=" * (-len(cursor) % 4)
     try:
         stamp, conversation_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(stamp), conversation_id
-    except (UnicodeDecodeError, ValueError, base64.binascii.Error) as error:  # type: ignore[attr-defined]
+        moment = datetime.fromisoformat(stamp)
+        if moment.tzinfo is None or not is_id(conversation_id):
+            raise ValueError("invalid cursor")
+        return moment.astimezone(UTC), conversation_id
+    except (UnicodeDecodeError, ValueError, OverflowError) as error:  # binascii.Error is a ValueError
         raise ValueError("invalid cursor") from error
 
 
