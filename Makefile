@@ -10,13 +10,13 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(BIN):$(PATH)
 export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
-.PHONY: run test lint deps test-deps node chromium migrate benchmark clean
+.PHONY: run test lint deps test-deps node chromium postgres migrate benchmark clean
 
 run: deps node migrate
 	@echo "chatapp starts at http://localhost:3000 (backend and REST API at http://localhost:8000)"
 	$(BIN)/reflex run
 
-test: test-deps node chromium lint
+test: test-deps node chromium postgres lint
 	$(BIN)/python -m pytest -q
 
 lint: test-deps
@@ -44,6 +44,10 @@ node:
 # Browser tests drive Debian's chromium (Playwright's own browser download can't work offline).
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# Storage and REST tests start their own throwaway PostgreSQL server from Debian's binaries (initdb, pg_ctl).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
 migrate: deps
 	$(BIN)/reflex db migrate

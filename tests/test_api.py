@@ -1,0 +1,257 @@
+"""REST: `GET /chats` and `GET /chat/{id}` over a real database, called the way a script would call them."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from starlette.testclient import TestClient
+
+from chatapp import db
+from chatapp.api import create_api
+from chatapp.domain import Metrics
+
+pytest_plugins = ["tests.postgres"]
+
+OWNER = "owner-key-0123456789"
+OTHER = "other-key-9876543210"
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+@pytest.fixture
+def client() -> TestClient:
+    # Server errors come back as responses, so a test sees the 500 a script would see.
+    return TestClient(create_api(), raise_server_exceptions=False)
+
+
+def bearer(owner: str = OWNER) -> dict[str, str]:
+    return {"Authorization": f"Bearer {owner}"}
+
+
+def new_conversation(url: str, owner: str = OWNER, title: str = "A chat") -> str:
+    with db.session_for(url) as session:
+        return db.create_conversation(session, owner=owner, title=title).id
+
+
+def add(url: str, conversation_id: str, content: str, role: str = "user") -> str:
+    with db.session_for(url) as session:
+        return db.add_message(session, conversation_id=conversation_id, role=role, content=content).id
+
+
+def listed_ids(client: TestClient, owner: str = OWNER) -> list[str]:
+    response = client.get("/chats", headers=bearer(owner))
+    assert response.status_code == 200, response.text
+    return [chat["id"] for chat in response.json()["chats"]]
+
+
+def assert_json_error(response, status: int) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]
+
+
+def forged_cursor(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def test_chats_are_newest_first_by_last_activity(client, any_db_url):
+    oldest, middle, newest = (new_conversation(any_db_url, title=t) for t in ("oldest", "middle", "newest"))
+    assert listed_ids(client) == [newest, middle, oldest]
+
+    add(any_db_url, oldest, "back to this one")
+
+    assert listed_ids(client) == [oldest, newest, middle]
+    first = client.get("/chats", headers=bearer()).json()["chats"][0]
+    assert (first["title"], first["message_count"]) == ("oldest", 1)
+
+
+def test_pages_walk_every_chat_once_and_end_without_a_cursor(client, any_db_url):
+    created = [new_conversation(any_db_url, title=f"chat {n}") for n in range(7)]
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        response = client.get("/chats", params=params, headers=bearer())
+        assert response.status_code == 200, response.text
+        pages.append([chat["id"] for chat in response.json()["chats"]])
+        cursor = response.json()["next_cursor"]
+        if cursor is None or len(pages) > 5:
+            break
+
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [chat_id for page in pages for chat_id in page] == created[::-1]
+
+
+def test_a_page_that_holds_every_chat_has_no_next_cursor(client, any_db_url):
+    for _ in range(3):
+        new_conversation(any_db_url)
+
+    body = client.get("/chats", params={"limit": "3"}, headers=bearer()).json()
+
+    assert (len(body["chats"]), body["next_cursor"]) == (3, None)
+
+
+def test_a_new_chat_is_grouped_under_today(client, db_url):
+    new_conversation(db_url)
+
+    (chat,) = client.get("/chats", headers=bearer()).json()["chats"]
+
+    assert chat["group"] == "Today"
+
+
+@pytest.mark.parametrize("limit", ["1", "100"])
+def test_limit_accepts_1_to_100(client, db_url, limit):
+    assert client.get("/chats", params={"limit": limit}, headers=bearer()).status_code == 200
+
+
+@pytest.mark.parametrize("limit", ["101", "0", "-1", "abc", "", "2.5", "9" * 5000])
+def test_limit_out_of_range_or_not_a_number_is_422(client, db_url, limit):
+    assert_json_error(client.get("/chats", params={"limit": limit}, headers=bearer()), 422)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "!!!!",
+        "\x00",
+        forged_cursor("no separator"),
+        forged_cursor(f"yesterday|{uuid.uuid4()}"),
+        forged_cursor(f"2020-01-01T00:00:00|{uuid.uuid4()}"),
+        forged_cursor(f"0001-01-01T00:00:00+14:00|{uuid.uuid4()}"),
+        forged_cursor(f"9999-12-31T23:59:59-14:00|{uuid.uuid4()}"),
+        forged_cursor("2020-01-01T00:00:00+00:00|a\x00b"),
+    ],
+    ids=[
+        "garbage",
+        "not-base64",
+        "nul-byte",
+        "no-separator",
+        "not-a-time",
+        "time-without-offset",
+        "time-before-year-1-in-utc",
+        "time-after-year-9999-in-utc",
+        "nul-byte-in-id",
+    ],
+)
+def test_a_cursor_the_server_did_not_make_is_422(client, any_db_url, cursor):
+    assert_json_error(client.get("/chats", params={"cursor": cursor}, headers=bearer()), 422)
+
+
+def test_no_authorization_is_401_with_a_bearer_challenge(client, db_url):
+    conversation_id = new_conversation(db_url)
+
+    for path in ("/chats", f"/chat/{conversation_id}"):
+        response = client.get(path)
+        assert_json_error(response, 401)
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"Basic {OWNER}",
+        "Bearer",
+        "Bearer too-short",
+        f"Bearer {'a' * 65}",
+        "Bearer has spaces and !punctuation",
+        OWNER,
+    ],
+)
+def test_a_malformed_authorization_header_is_401(client, db_url, header):
+    assert_json_error(client.get("/chats", headers={"Authorization": header}), 401)
+
+
+def test_another_owners_chat_is_the_same_404_as_an_unknown_id(client, any_db_url):
+    theirs = new_conversation(any_db_url, owner=OTHER)
+
+    response = client.get(f"/chat/{theirs}", headers=bearer())
+    unknown = client.get(f"/chat/{uuid.uuid4()}", headers=bearer())
+
+    assert_json_error(response, 404)
+    assert (response.status_code, response.json()) == (unknown.status_code, unknown.json())
+    assert client.get(f"/chat/{theirs}", headers=bearer(OTHER)).status_code == 200
+
+
+def test_another_owners_chats_never_appear_in_the_list(client, any_db_url):
+    mine = new_conversation(any_db_url)
+    theirs = new_conversation(any_db_url, owner=OTHER)
+    add(any_db_url, theirs, "makes theirs the newest")
+
+    assert listed_ids(client) == [mine]
+    assert listed_ids(client, OTHER) == [theirs]
+
+
+@pytest.mark.parametrize("chat_id", ["not-a-uuid", "..%2Fetc", "../etc", "%00", "x" * 5000])
+def test_a_malformed_id_is_404(client, any_db_url, chat_id):
+    new_conversation(any_db_url)
+
+    assert_json_error(client.get(f"/chat/{chat_id}", headers=bearer()), 404)
+
+
+def test_a_chat_shows_its_messages_in_order_with_usage_cost_and_timings(client, any_db_url):
+    conversation_id = new_conversation(any_db_url, title="Greetings")
+    add(any_db_url, conversation_id, "Say hello")
+    answer_id = add(any_db_url, conversation_id, "", role="assistant")
+    metrics = Metrics(
+        model="gpt-4o-mini",
+        provider="openai",
+        prompt_tokens=12,
+        completion_tokens=3,
+        token_source="reported",
+        cost_usd=0.0000036,
+        ttft_ms=180.0,
+        duration_ms=400.0,
+        tokens_per_s=7.5,
+    )
+    with db.session_for(any_db_url) as session:
+        db.save_answer(session, message_id=answer_id, content="Hello!", status="complete", metrics=metrics)
+
+    response = client.get(f"/chat/{conversation_id}", headers=bearer())
+
+    assert response.status_code == 200, response.text
+    chat = response.json()
+    assert (chat["id"], chat["title"], chat["group"], chat["message_count"]) == (
+        conversation_id,
+        "Greetings",
+        "Today",
+        2,
+    )
+    question, answer = chat["messages"]
+    assert (question["role"], question["content"], question["status"]) == ("user", "Say hello", "complete")
+    assert (question["usage"], question["timings"]) == (None, None)
+    assert (answer["id"], answer["role"], answer["content"], answer["status"]) == (
+        answer_id,
+        "assistant",
+        "Hello!",
+        "complete",
+    )
+    assert (answer["model"], answer["provider"], answer["error"]) == ("gpt-4o-mini", "openai", None)
+    assert answer["usage"] == {"prompt_tokens": 12, "completion_tokens": 3, "source": "reported"}
+    assert answer["cost_usd"] == pytest.approx(0.0000036)
+    assert answer["timings"] == {"ttft_ms": 180.0, "duration_ms": 400.0, "tokens_per_s": 7.5}
+
+    now = datetime.now(UTC)
+    stamps = [chat["created_at"], chat["updated_at"]]
+    stamps += [message[key] for message in (question, answer) for key in ("created_at", "updated_at")]
+    for stamp in stamps:
+        assert TIMESTAMP.fullmatch(stamp), stamp
+        assert now - timedelta(minutes=1) < datetime.fromisoformat(stamp) <= now
+    assert question["created_at"] <= answer["created_at"] <= answer["updated_at"]
+
+
+def test_an_answer_still_streaming_shows_estimated_usage_and_no_timings_yet(client, db_url):
+    conversation_id = new_conversation(db_url)
+    with db.session_for(db_url) as session:
+        db.add_message(
+            session, conversation_id=conversation_id, role="assistant", content="Hel", status="streaming"
+        )
+
+    (answer,) = client.get(f"/chat/{conversation_id}", headers=bearer()).json()["messages"]
+
+    assert (answer["content"], answer["status"]) == ("Hel", "streaming")
+    assert answer["usage"] == {"prompt_tokens": None, "completion_tokens": None, "source": "estimated"}
+    assert answer["timings"] == {"ttft_ms": None, "duration_ms": None, "tokens_per_s": None}

@@ -1,0 +1,202 @@
+"""Storage: chatapp.db on a real SQLite file and a real PostgreSQL server, and the app's migration on both."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from chatapp import db
+from chatapp.domain import Metrics
+from tests.e2e.appserver import BIN, ROOT, _environment
+
+pytest_plugins = ["tests.postgres"]
+
+OWNER = "owner-key-0123456789"
+OTHER = "other-key-9876543210"
+
+
+def new_conversation(url: str, owner: str = OWNER, title: str = "A chat") -> str:
+    with db.session_for(url) as session:
+        return db.create_conversation(session, owner=owner, title=title).id
+
+
+def add(url: str, conversation_id: str, content: str, **fields) -> str:
+    with db.session_for(url) as session:
+        fields.setdefault("role", "user")
+        return db.add_message(session, conversation_id=conversation_id, content=content, **fields).id
+
+
+def messages(url: str, conversation_id: str):
+    with db.session_for(url) as session:
+        return db.list_messages(session, conversation_id=conversation_id)
+
+
+def test_sqlite_file_runs_in_wal_mode_with_a_busy_timeout(db_url):
+    with db.engine(db_url).connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_ids_are_uuids(any_db_url):
+    conversation_id = new_conversation(any_db_url)
+    message_ids = [add(any_db_url, conversation_id, "hi"), add(any_db_url, conversation_id, "again")]
+
+    for value in [conversation_id, *message_ids]:
+        assert str(uuid.UUID(value, version=4)) == value
+    assert len({conversation_id, *message_ids}) == 3
+
+
+def test_message_positions_keep_insertion_order(any_db_url):
+    first, second = new_conversation(any_db_url), new_conversation(any_db_url)
+    # Twelve, so ordering positions as text ("10" < "2") would show; interleaved, so positions are per chat.
+    for n in range(12):
+        add(any_db_url, first, f"first {n}")
+        add(any_db_url, second, f"second {n}")
+
+    assert [m.content for m in messages(any_db_url, first)] == [f"first {n}" for n in range(12)]
+    assert [m.content for m in messages(any_db_url, second)] == [f"second {n}" for n in range(12)]
+
+
+def test_a_message_needs_an_existing_conversation(any_db_url):
+    with pytest.raises(sa.exc.IntegrityError):
+        add(any_db_url, str(uuid.uuid4()), "orphan")
+
+
+def test_save_answer_updates_content_status_and_metrics_in_place(any_db_url):
+    conversation_id = new_conversation(any_db_url)
+    add(any_db_url, conversation_id, "question")
+    answer_id = add(any_db_url, conversation_id, "", role="assistant", status="streaming")
+    metrics = Metrics(
+        model="gpt-4o-mini",
+        provider="openai",
+        prompt_tokens=12,
+        completion_tokens=34,
+        token_source="reported",
+        cost_usd=0.00123,
+        ttft_ms=210.5,
+        duration_ms=1500.0,
+        tokens_per_s=22.7,
+    )
+
+    with db.session_for(any_db_url) as session:
+        partial = db.save_answer(session, message_id=answer_id, content="Hel", status="streaming")
+        saved = db.save_answer(
+            session, message_id=answer_id, content="Hello", status="complete", metrics=metrics
+        )
+
+    stored = messages(any_db_url, conversation_id)
+    assert len(stored) == 2
+    assert stored[1] == saved
+    assert saved.id == answer_id
+    assert (saved.content, saved.status, saved.metrics) == ("Hello", "complete", metrics)
+    assert saved.created_at == partial.created_at
+    assert saved.updated_at > partial.updated_at
+
+
+def test_save_answer_keeps_an_error_and_returns_none_for_an_unknown_message(any_db_url):
+    conversation_id = new_conversation(any_db_url)
+    answer_id = add(any_db_url, conversation_id, "", role="assistant", status="streaming")
+
+    with db.session_for(any_db_url) as session:
+        failed = db.save_answer(
+            session, message_id=answer_id, content="Hal", status="error", error="rate limited"
+        )
+        unknown = db.save_answer(session, message_id=str(uuid.uuid4()), content="x", status="complete")
+
+    assert (failed.content, failed.status, failed.error) == ("Hal", "error", "rate limited")
+    assert unknown is None
+
+
+def test_delete_conversation_removes_it_with_its_messages(any_db_url):
+    doomed, kept = new_conversation(any_db_url), new_conversation(any_db_url)
+    for conversation_id in (doomed, kept):
+        add(any_db_url, conversation_id, "question")
+        add(any_db_url, conversation_id, "answer", role="assistant")
+
+    with db.session_for(any_db_url) as session:
+        assert db.delete_conversation(session, owner=OWNER, conversation_id=doomed)
+        assert db.get_conversation(session, owner=OWNER, conversation_id=doomed) is None
+    with db.engine(any_db_url).connect() as connection:
+        left = connection.execute(sa.select(db.MessageRow.conversation_id)).scalars().all()
+
+    assert left == [kept, kept]
+
+
+def test_another_owner_can_neither_delete_nor_rename(any_db_url):
+    conversation_id = new_conversation(any_db_url, title="Mine")
+    add(any_db_url, conversation_id, "question")
+
+    with db.session_for(any_db_url) as session:
+        mine = {"conversation_id": conversation_id}
+        assert not db.delete_conversation(session, owner=OTHER, **mine)
+        assert not db.rename_conversation(session, owner=OTHER, title="Theirs", **mine)
+        unchanged = db.get_conversation(session, owner=OWNER, **mine)
+        assert db.rename_conversation(session, owner=OWNER, title="Renamed", **mine)
+        renamed = db.get_conversation(session, owner=OWNER, **mine)
+
+    assert (unchanged.title, unchanged.message_count) == ("Mine", 1)
+    assert renamed.title == "Renamed"
+
+
+def test_unfinished_answers_become_interrupted_and_finished_ones_stay(any_db_url):
+    first, second = new_conversation(any_db_url), new_conversation(any_db_url)
+    statuses = ["complete", "streaming", "stopped", "error", "interrupted"]
+    for status in statuses:
+        add(any_db_url, first, status, role="assistant", status=status)
+    add(any_db_url, second, "streaming", role="assistant", status="streaming")
+
+    with db.session_for(any_db_url) as session:
+        assert db.mark_unfinished_as_interrupted(session) == 2
+
+    assert [m.status for m in messages(any_db_url, first)] == [
+        "complete",
+        "interrupted",
+        "stopped",
+        "error",
+        "interrupted",
+    ]
+    assert [m.status for m in messages(any_db_url, second)] == ["interrupted"]
+
+
+def test_pages_split_conversations_with_the_same_timestamp(any_db_url):
+    ids = {new_conversation(any_db_url) for _ in range(5)}
+    with db.engine(any_db_url).begin() as connection:
+        connection.execute(sa.update(db.ConversationRow).values(updated_at=db.utcnow()))
+
+    seen: list[str] = []
+    cursor = None
+    with db.session_for(any_db_url) as session:
+        for _ in range(3):
+            page, cursor = db.list_conversations(session, owner=OWNER, limit=2, cursor=cursor)
+            seen += [c.id for c in page]
+
+    assert cursor is None
+    assert sorted(seen) == sorted(ids)
+
+
+def test_migration_builds_the_schema_the_models_describe(empty_database):
+    migrate = subprocess.run(
+        [str(BIN / "reflex"), "db", "migrate"],
+        cwd=ROOT,
+        env=_environment(empty_database, {}),
+        capture_output=True,
+        text=True,
+    )
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+
+    models = sa.MetaData()
+    for table in (db.ConversationRow.__table__, db.MessageRow.__table__):
+        table.to_metadata(models)
+    head = ScriptDirectory(str(ROOT / "alembic")).get_current_head()
+    migrated = sa.create_engine(empty_database, poolclass=sa.NullPool)
+    with migrated.connect() as connection:
+        assert set(sa.inspect(connection).get_table_names()) == {"alembic_version", "conversation", "message"}
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
+        assert compare_metadata(MigrationContext.configure(connection), models) == []
