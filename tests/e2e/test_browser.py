@@ -147,3 +147,29 @@ def test_rename_and_delete_a_conversation_from_the_sidebar(page: Page):
     page.reload()
     page.wait_for_selector("#chat-input")
     expect(page.locator("#history")).to_contain_text("No conversations yet.")
+
+
+def test_reload_mid_answer_picks_the_stream_up_where_it_is(page: Page):
+    send(page, "/mock tokens=300 rate=60\nKeep talking")
+    expect(assistant_bubbles(page).last).to_contain_text("word20")
+    page.reload()
+    page.wait_for_selector("#chat-input")
+    # The tab catches up from one snapshot, keeps streaming, and ends with the whole answer exactly once.
+    expect(page.locator("#stop-button")).to_be_visible()
+    answer = assistant_bubbles(page).last
+    expect(answer).to_contain_text("word300", timeout=20_000)
+    expect(page.locator("#monitor-status")).to_have_text("done")
+    text = answer.inner_text()
+    assert text.count("word20 ") == 1 and text.count("word300") == 1
+    assert " ".join(f"word{i}" for i in range(1, 301)) in " ".join(text.split())
+
+
+def test_shift_enter_adds_a_line_and_enter_sends(page: Page):
+    page.locator("#chat-input").click()
+    page.keyboard.type("/mock tokens=3 rate=200")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("second line")
+    expect(page.locator("#messages .cf-user")).to_have_count(0)
+    page.keyboard.press("Enter")
+    expect(page.locator("#messages .cf-user").last).to_have_text("/mock tokens=3 rate=200\nsecond line")
+    expect(page.locator("#chat-input")).to_have_value("")
