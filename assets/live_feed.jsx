@@ -1,10 +1,10 @@
 // The append-only path from the backend to the browser.
 //
 // Reflex resends a changed var whole, so streaming an answer through a plain var would resend the answer so
-// far (and a list var the whole conversation) on every flush. Instead the backend sends `feed`: only the
-// operations since its last flush, numbered by `seq`. These components apply each batch exactly once, in
-// order. When a batch is missing (a reload, a reconnect) they ask for one `snapshot` of everything, taken at
-// `snapshotSeq`, and carry on from there.
+// far (and a list var the whole conversation) on every flush. Instead the backend sends `feed`: {seq, ops},
+// only the operations of its last flush, numbered. These components apply each batch exactly once, in
+// order. When a batch is missing (a reload, a reconnect) they ask for one `snapshot`: {seq, messages,
+// events}, everything up to its seq, and carry on from there.
 //
 // Operations: ["m", message] add or replace a message; ["+", text] append to the streaming message;
 // ["u", id, fields] update a message's fields; ["e", event] add a monitor event.
@@ -33,15 +33,17 @@ function applyOps(view, ops) {
   return { ...view, messages, events };
 }
 
-function reduce(view, props) {
+const NONE = { seq: 0, ops: [], messages: [], events: [] };
+
+function reduce(view, feed, snapshot) {
   // The backend's numbering went backwards (its state was reset): start over from its snapshot.
-  let next = props.seq < view.seq ? EMPTY : view;
-  // A snapshot newer than what we hold replaces it; it already contains every batch up to snapshotSeq.
-  if (props.snapshotSeq > next.seq && props.snapshot) {
-    next = { seq: props.snapshotSeq, messages: props.snapshot.messages || [], events: props.snapshot.events || [] };
+  let next = Math.max(feed.seq, snapshot.seq) < view.seq ? EMPTY : view;
+  // A snapshot newer than what we hold replaces it; it already contains every batch up to its seq.
+  if (snapshot.seq > next.seq) {
+    next = { seq: snapshot.seq, messages: snapshot.messages || [], events: snapshot.events || [] };
   }
-  if (props.seq === next.seq + 1) {
-    next = { ...applyOps(next, props.feed), seq: props.seq };
+  if (feed.seq === next.seq + 1) {
+    next = { ...applyOps(next, feed.ops), seq: feed.seq };
   }
   return next;
 }
@@ -49,17 +51,18 @@ function reduce(view, props) {
 // Shared by both components. Applying a batch is keyed on its seq, so running it twice in one render (React
 // StrictMode does) changes nothing.
 function useFeed(props) {
+  const feed = props.feed || NONE;
   const view = useRef(EMPTY);
-  view.current = reduce(view.current, props);
-  const behind = props.seq > view.current.seq;
+  view.current = reduce(view.current, feed, props.snapshot || NONE);
+  const behind = feed.seq > view.current.seq;
   const asked = useRef(-1);
   useEffect(() => {
     // A batch was missed: ask for one snapshot per gap.
-    if (behind && props.onResync && asked.current !== props.seq) {
-      asked.current = props.seq;
+    if (behind && props.onResync && asked.current !== feed.seq) {
+      asked.current = feed.seq;
       props.onResync();
     }
-  }, [behind, props.seq]);
+  }, [behind, feed.seq]);
   return view.current;
 }
 

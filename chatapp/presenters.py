@@ -28,25 +28,22 @@ def summary(metrics: Metrics) -> str:
 
 
 def message_view(message: Message) -> dict[str, Any]:
-    return {
+    """A message as the feed carries it; empty fields are left out, since every byte goes out per turn."""
+    view: dict[str, Any] = {
         "id": message.id,
         "role": message.role,
         "content": message.content,
         "status": message.status,
-        "error": message.error,
-        "summary": summary(message.metrics)
-        if message.role == "assistant" and message.status != "streaming"
-        else "",
     }
+    if message.error:
+        view["error"] = message.error
+    if message.role == "assistant" and message.status != "streaming":
+        view["summary"] = summary(message.metrics)
+    return view
 
 
 def event_view(event: StatusEvent) -> dict[str, str]:
-    return {
-        "kind": event.kind,
-        "time": event.at.strftime("%H:%M:%S.%f")[:-3],
-        "detail": event.detail,
-        "message_id": event.message_id,
-    }
+    return {"kind": event.kind, "time": event.at.strftime("%H:%M:%S.%f")[:-3], "detail": event.detail}
 
 
 def history_view(conversations: list[Conversation], now: datetime) -> list[dict[str, str]]:
@@ -70,6 +67,10 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} ms"
 
 
+def model_label(metrics: Metrics) -> str:
+    return f"{metrics.provider} · {metrics.model}" if metrics.provider else "—"
+
+
 def metrics_view(metrics: Metrics) -> dict[str, str]:
     """The monitor's numbers for one answer; each token count says whether it was reported or estimated."""
 
@@ -77,8 +78,6 @@ def metrics_view(metrics: Metrics) -> dict[str, str]:
         return "—" if value is None else f"{value:,}"
 
     return {
-        "model": metrics.model or "—",
-        "provider": metrics.provider or "—",
         "ttft": _ms(metrics.ttft_ms),
         "duration": _ms(metrics.duration_ms),
         "tokens_per_s": "—" if metrics.tokens_per_s is None else f"{metrics.tokens_per_s:.1f}",

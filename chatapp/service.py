@@ -250,13 +250,15 @@ class Turn:
                     continue
                 if not isinstance(event, TextDelta) or not event.text:
                     continue
-                if self._timing.first_token_at is None:
+                first = self._timing.first_token_at is None
+                if first:
                     self._timing.first_token_at = self._clock()
-                    self._status("first_token", assistant.id, f"{self._timing.ttft_ms():.0f} ms")
                 parts.append(event.text)
                 # Counting each piece as it comes keeps the cost per token constant, however long the answer.
                 self._completion_tokens += tokens.count(event.text, model)
                 self._emit(AnswerDelta(event.text))
+                if first:
+                    self._status("first_token", assistant.id, f"{self._timing.ttft_ms():.0f} ms")
                 if self._clock() >= next_save:
                     next_save = self._clock() + SAVE_EVERY_S
                     await self._db(

@@ -84,7 +84,7 @@ async def open_tab() -> AsyncIterator[Tab]:
 
 
 def feed_ops(deltas: list[dict[str, Any]]) -> list[list[Any]]:
-    return [op for delta in deltas for op in delta.get(var("feed"), [])]
+    return [op for delta in deltas for op in delta.get(var("feed"), {}).get("ops", [])]
 
 
 def streamed_text(deltas: list[dict[str, Any]]) -> str:

@@ -1,4 +1,4 @@
-"""Flushing: the first piece goes out at once, later ones are grouped, nothing waits for the next piece."""
+"""Flushing: pieces are grouped per interval, urgent updates go at once, nothing waits for the next piece."""
 
 from __future__ import annotations
 
@@ -22,26 +22,27 @@ async def _collect(items, is_urgent=lambda item: False):
     return [(loop.time() - start, batch) async for batch in in_batches(_paced(items), INTERVAL, is_urgent)]
 
 
-async def test_first_piece_is_flushed_at_once_and_the_rest_grouped():
-    batches = await _collect([(0, "a")] + [(0.005, p) for p in "bcdefghij"])
+async def test_pieces_are_grouped_into_one_flush_per_interval():
+    batches = await _collect([(0.005, piece) for piece in "abcdefghij"])
 
-    first_at, first = batches[0]
-    assert first == ["a"] and first_at < INTERVAL / 2
-    assert [p for _, batch in batches for p in batch] == list("abcdefghij")
-    assert len(batches) == 2  # everything after the first fits in one interval
+    assert [piece for _, batch in batches for piece in batch] == list("abcdefghij")
+    assert len(batches) == 1  # ten pieces in ~50 ms: one interval
 
 
 async def test_pending_text_is_flushed_when_the_stream_pauses():
-    # After "b", the stream goes quiet for a long time: "b" must not wait for "c".
+    # After "b", the stream goes quiet for a long time: "a" and "b" must not wait for "c".
     batches = await _collect([(0, "a"), (0.01, "b"), (1.0, "c")])
 
-    (_, first), (b_at, second), (_, third) = batches
-    assert (first, second, third) == (["a"], ["b"], ["c"])
-    assert b_at < 0.6
+    (sent_at, first), (_, second) = batches
+    assert (first, second) == (["a", "b"], ["c"])
+    assert sent_at < 0.6
 
 
-async def test_urgent_updates_are_not_held_back():
-    batches = await _collect([(0, "a"), (0.01, "b"), (0.01, "DONE")], is_urgent=lambda item: item == "DONE")
+async def test_an_urgent_update_goes_out_at_once_with_what_waits_before_it():
+    batches = await _collect(
+        [(0, "a"), (0.01, "b"), (0.01, "FIRST TOKEN")], is_urgent=lambda item: item == "FIRST TOKEN"
+    )
 
-    assert batches[-1][1][-1] == "DONE"
-    assert batches[-1][0] < INTERVAL
+    ((sent_at, batch),) = batches
+    assert batch == ["a", "b", "FIRST TOKEN"]
+    assert sent_at < INTERVAL

@@ -13,11 +13,11 @@ T = TypeVar("T")
 async def in_batches(
     updates: AsyncIterator[T], interval_s: float, is_urgent: Callable[[T], bool]
 ) -> AsyncIterator[list[T]]:
-    """Yields lists of updates. An urgent update (or the first one after a quiet interval) goes out at once;
-    others wait until `interval_s` after the previous flush, even if nothing else arrives meanwhile."""
+    """Yields lists of updates. An urgent update goes out at once, with whatever waits before it; others wait
+    until `interval_s` after the previous flush (or the start), even if nothing else arrives meanwhile."""
     loop = asyncio.get_running_loop()
     batch: list[T] = []
-    last_flush = float("-inf")
+    last_flush = loop.time()
     next_item: asyncio.Future[T] = asyncio.ensure_future(anext(updates))
     try:
         while True:

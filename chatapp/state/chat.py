@@ -1,6 +1,6 @@
 """What one browser tab shows, kept current by the service; handlers here only adapt events to it.
 
-The conversation reaches the browser through the append-only feed (`feed`, `seq`, `snapshot`), never as a
+The conversation reaches the browser through the append-only feed (`feed`, `snapshot`), never as a
 list var: see assets/live_feed.jsx. The database is the record; this state is a cache of one tab's view.
 """
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 50
 MAX_EVENTS = 200
-MONITOR_EVERY_S = 0.25
+MONITOR_EVERY_S = 0.5
 STATUS_BY_EVENT = {
     "request_sent": "thinking",
     "first_token": "streaming",
@@ -37,7 +37,15 @@ STATUS_BY_EVENT = {
 
 
 def _is_urgent(update: TurnUpdate) -> bool:
-    return not isinstance(update, AnswerDelta | StatusEvent)
+    """What the user waits for goes out at once: the messages, the first token, the end."""
+    if isinstance(update, StatusEvent):
+        return update.kind == "first_token"
+    return isinstance(update, AnswerStarted | AnswerDone)
+
+
+def _give_back(text: str):
+    """The browser empties the box as it sends; a message that wasn't accepted goes back into it."""
+    return rx.set_value("chat-input", text) if text.strip() else None
 
 
 class ChatState(rx.State):
@@ -48,16 +56,16 @@ class ChatState(rx.State):
     # The seed's `chat_history`: the sidebar rows.
     history: list[dict[str, str]] = []
     history_cursor: str = ""
-    # The append-only feed: operations since the last flush, their number, and a snapshot for resyncs.
-    feed: list[Any] = []
-    seq: int = 0
-    snapshot: dict[str, Any] = {}
-    snapshot_seq: int = 0
+    # The append-only feed: {"seq", "ops"}, the operations of one flush, numbered; and {"seq", "messages",
+    # "events"}, everything up to its number, for a tab that missed a flush.
+    feed: dict[str, Any] = {"seq": 0, "ops": []}
+    snapshot: dict[str, Any] = {"seq": 0, "messages": [], "events": []}
     streaming: bool = False
     notice: str = ""
     # The monitor panel.
     status: str = "idle"
     answer: dict[str, str] = presenters.metrics_view(Metrics())
+    model_label: str = "—"
     totals: dict[str, str] = {"answers": "0", "tokens": "0", "cost": "$0.00", "errors": "0"}
     show_history: bool = False
     show_monitor: bool = False
@@ -66,7 +74,9 @@ class ChatState(rx.State):
     # Backend only: never sent to the browser.
     _answer_id: str = ""
     _answer_text: str = ""
+    _seq: int = 0
     _streaming_conversation: str = ""
+    _turns_started: int = 0
     _events: list[dict[str, str]] = []
     _session: dict[str, float] = {}
 
@@ -132,10 +142,8 @@ class ChatState(rx.State):
         self._publish_snapshot(messages)
 
     def _publish_snapshot(self, messages: list[dict[str, Any]]) -> None:
-        self.seq += 1
-        self.feed = []
-        self.snapshot = {"messages": messages, "events": self._events}
-        self.snapshot_seq = self.seq
+        self._seq += 1
+        self.snapshot = {"seq": self._seq, "messages": messages, "events": self._events}
 
     @rx.event
     async def resync(self):
@@ -199,14 +207,15 @@ class ChatState(rx.State):
             text = service.validate_message(text, get_settings().max_message_chars)
         except InputError as error:
             self.notice = str(error)
-            return None
+            return _give_back(text)
         if self.streaming:
             self.notice = "An answer is still streaming. Wait for it, or press Stop."
-            return None
-        self.notice = ""
+            return _give_back(text)
+        if self.notice:
+            self.notice = ""
         self.streaming = True
         self.status = "thinking"
-        return [rx.set_value("chat-input", ""), ChatState.run_turn(text)]
+        return ChatState.run_turn(text)
 
     @rx.event(background=True)
     async def run_turn(self, text: str):
@@ -214,6 +223,8 @@ class ChatState(rx.State):
         async with self:
             owner, conversation_id = self.owner_key, self.conversation_id
             self._streaming_conversation = conversation_id
+            self._turns_started += 1
+            this_turn = self._turns_started
         last_monitor = 0.0
         try:
             turn = Turn(
@@ -246,25 +257,27 @@ class ChatState(rx.State):
                 self.status = "error"
         finally:
             async with self:
-                self.streaming = False
-                self._streaming_conversation = ""
+                # Normally done with the answer's last flush; a next turn may have started since.
+                if self._turns_started == this_turn and self.streaming:
+                    self.streaming = False
+                    self._streaming_conversation = ""
 
     def _apply(self, batch: list[TurnUpdate]) -> None:
         """Copies one flush of the turn into the tab: feed operations, monitor numbers, status."""
         ops: list[Any] = []
-        showing = True
+        turn_conversation = self._streaming_conversation
         for update in batch:
             if isinstance(update, ConversationReady):
-                conversation = update.conversation
-                self._streaming_conversation = conversation.id
+                turn_conversation = self._streaming_conversation = update.conversation.id
                 if update.created and not self.conversation_id:
-                    self.conversation_id = conversation.id
-                    self.title = conversation.title
-            showing = self.conversation_id == self._streaming_conversation
-            if isinstance(update, AnswerStarted):
+                    self.conversation_id = update.conversation.id
+                    self.title = update.conversation.title
+            elif isinstance(update, AnswerStarted):
                 self._answer_id = update.assistant.id
                 self._answer_text = ""
-                self.answer = presenters.metrics_view(update.assistant.metrics)
+                label = presenters.model_label(update.assistant.metrics)
+                if label != self.model_label:
+                    self.model_label = label
                 ops += [
                     ["m", presenters.message_view(update.user)],
                     ["m", presenters.message_view(update.assistant)],
@@ -282,13 +295,15 @@ class ChatState(rx.State):
                 ops.append(["e", event])
             elif isinstance(update, AnswerDone):
                 self._finish(update, ops)
-        if not showing:
+        if self.conversation_id != turn_conversation:  # the user opened another conversation meanwhile
             ops = [op for op in ops if op[0] == "e"]
         if ops:
-            self.seq += 1
-            self.feed = ops
+            self._seq += 1
+            self.feed = {"seq": self._seq, "ops": ops}
 
     def _finish(self, done: AnswerDone, ops: list[Any]) -> None:
+        self.streaming = False
+        self._streaming_conversation = ""
         message = done.message
         if message is None:
             self.notice = done.error
@@ -296,7 +311,12 @@ class ChatState(rx.State):
             return
         view = presenters.message_view(message)
         ops.append(
-            ["u", message.id, {"status": view["status"], "error": view["error"], "summary": view["summary"]}]
+            # The text is already in the browser; only what changed goes with the end of the answer.
+            [
+                "u",
+                message.id,
+                {key: value for key, value in view.items() if key not in ("id", "role", "content")},
+            ]
         )
         self.answer = presenters.metrics_view(message.metrics)
         self._count_in_session(message.metrics, failed=message.status in ("error", "interrupted"))

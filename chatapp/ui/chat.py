@@ -91,6 +91,7 @@ def _composer() -> rx.Component:
             width="100%",
         ),
         on_submit=ChatState.user_message,
+        reset_on_submit=True,
         width="100%",
     )
 

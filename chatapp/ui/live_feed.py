@@ -11,10 +11,8 @@ class _FeedComponent(rx.Component):
     library = "$/public/live_feed.jsx"
     lib_dependencies: list[str] = ["react-markdown@10.1.0", "remark-gfm@4.0.1"]
 
-    feed: rx.Var[list]
-    seq: rx.Var[int]
+    feed: rx.Var[dict]
     snapshot: rx.Var[dict]
-    snapshot_seq: rx.Var[int]
     on_resync: rx.EventHandler[rx.event.no_args_event_spec]
 
 
@@ -29,12 +27,7 @@ class EventLog(_FeedComponent):
 
 
 def _feed_props() -> dict:
-    return {
-        "feed": ChatState.feed,
-        "seq": ChatState.seq,
-        "snapshot": ChatState.snapshot,
-        "snapshot_seq": ChatState.snapshot_seq,
-    }
+    return {"feed": ChatState.feed, "snapshot": ChatState.snapshot}
 
 
 def transcript() -> rx.Component:

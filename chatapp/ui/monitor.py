@@ -17,6 +17,11 @@ def _stat(label: str, value: rx.Var, key: str, note: rx.Var | str = "") -> rx.Co
     )
 
 
+def _answer_stat(label: str, value: rx.Var, key: str, note: rx.Var | str = "") -> rx.Component:
+    """A number of the current answer; while it waits for its first token, the last answer's are hidden."""
+    return _stat(label, rx.cond(ChatState.status == "thinking", "—", value), key, note)
+
+
 def _status_badge() -> rx.Component:
     return rx.badge(
         ChatState.status,
@@ -42,17 +47,17 @@ def monitor_panel() -> rx.Component:
         rx.hstack(
             rx.heading("Backend", size="4"), rx.spacer(), _status_badge(), width="100%", align="center"
         ),
-        rx.text(answer["provider"], " · ", answer["model"], class_name="muted", data_stat="model"),
+        rx.text(ChatState.model_label, class_name="muted", data_stat="model"),
         rx.text("This answer", class_name="section-label"),
         rx.grid(
-            _stat("Time to first token", answer["ttft"], "ttft"),
-            _stat("Tokens/s", answer["tokens_per_s"], "tokens_per_s"),
-            _stat("Prompt tokens", answer["prompt_tokens"], "prompt_tokens", answer["token_source"]),
-            _stat(
+            _answer_stat("Time to first token", answer["ttft"], "ttft"),
+            _answer_stat("Tokens/s", answer["tokens_per_s"], "tokens_per_s"),
+            _answer_stat("Prompt tokens", answer["prompt_tokens"], "prompt_tokens", answer["token_source"]),
+            _answer_stat(
                 "Completion tokens", answer["completion_tokens"], "completion_tokens", answer["token_source"]
             ),
-            _stat("Cost", answer["cost"], "cost"),
-            _stat("Total time", answer["duration"], "duration"),
+            _answer_stat("Cost", answer["cost"], "cost"),
+            _answer_stat("Total time", answer["duration"], "duration"),
             columns="2",
             gap="2",
             width="100%",
