@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 HISTORY_PAGE = 50
 MAX_EVENTS = 200
 MONITOR_EVERY_S = 0.5
+# While the status is one of these, the tab shows Stop instead of Send.
+BUSY = ("thinking", "streaming")
 STATUS_BY_EVENT = {
     "request_sent": "thinking",
     "first_token": "streaming",
@@ -60,7 +62,6 @@ class ChatState(rx.State):
     # "events"}, everything up to its number, for a tab that missed a flush.
     feed: dict[str, Any] = {"seq": 0, "ops": []}
     snapshot: dict[str, Any] = {"seq": 0, "messages": [], "events": []}
-    streaming: bool = False
     notice: str = ""
     # The monitor panel.
     status: str = "idle"
@@ -75,6 +76,7 @@ class ChatState(rx.State):
     _answer_id: str = ""
     _answer_text: str = ""
     _seq: int = 0
+    _streaming: bool = False
     _streaming_conversation: str = ""
     _turns_started: int = 0
     _events: list[dict[str, str]] = []
@@ -86,9 +88,15 @@ class ChatState(rx.State):
     async def on_load(self):
         if not is_valid_owner_key(self.owner_key):
             self.owner_key = secrets.token_urlsafe(24)
-        self.streaming = bool(self._streaming_conversation) and service.is_streaming(
+        self._streaming = bool(self._streaming_conversation) and service.is_streaming(
             self._streaming_conversation
         )
+        if not self._streaming and self.status in BUSY:
+            self.status = "idle"  # the server restarted under this tab; its answer was saved as interrupted
+        settings = get_settings()
+        label = presenters.model_label(Metrics(model=settings.model, provider=settings.provider))
+        if label != self.model_label:
+            self.model_label = label
         await self._load_history()
         await self._show_conversation(self.conversation_id)
 
@@ -208,12 +216,12 @@ class ChatState(rx.State):
         except InputError as error:
             self.notice = str(error)
             return _give_back(text)
-        if self.streaming:
+        if self._streaming:
             self.notice = "An answer is still streaming. Wait for it, or press Stop."
             return _give_back(text)
         if self.notice:
             self.notice = ""
-        self.streaming = True
+        self._streaming = True
         self.status = "thinking"
         return ChatState.run_turn(text)
 
@@ -258,8 +266,8 @@ class ChatState(rx.State):
         finally:
             async with self:
                 # Normally done with the answer's last flush; a next turn may have started since.
-                if self._turns_started == this_turn and self.streaming:
-                    self.streaming = False
+                if self._turns_started == this_turn and self._streaming:
+                    self._streaming = False
                     self._streaming_conversation = ""
 
     def _apply(self, batch: list[TurnUpdate]) -> None:
@@ -302,7 +310,7 @@ class ChatState(rx.State):
             self.feed = {"seq": self._seq, "ops": ops}
 
     def _finish(self, done: AnswerDone, ops: list[Any]) -> None:
-        self.streaming = False
+        self._streaming = False
         self._streaming_conversation = ""
         message = done.message
         if message is None:

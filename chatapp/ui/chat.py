@@ -73,7 +73,7 @@ def _composer() -> rx.Component:
                 class_name="chat-input",
             ),
             rx.cond(
-                ChatState.streaming,
+                (ChatState.status == "thinking") | (ChatState.status == "streaming"),
                 rx.button(
                     rx.icon("square", size=16),
                     "Stop",
