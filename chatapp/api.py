@@ -104,10 +104,12 @@ async def list_chats(request: Request) -> JSONResponse:
     owner = _owner(request)
     limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     cursor = request.query_params.get("cursor") or None
-    try:
-        page, next_cursor = await _read(db.list_conversations, owner=owner, limit=limit, cursor=cursor)
-    except ValueError:
-        raise HTTPException(422, "'cursor' is not one this server handed out.") from None
+    if cursor:
+        try:
+            db.decode_cursor(cursor)
+        except ValueError:
+            raise HTTPException(422, "'cursor' is not one this server handed out.") from None
+    page, next_cursor = await _read(db.list_conversations, owner=owner, limit=limit, cursor=cursor)
     return JSONResponse({"chats": [conversation_json(c) for c in page], "next_cursor": next_cursor})
 
 
@@ -137,7 +139,8 @@ def create_api() -> Starlette:
     return Starlette(
         routes=[
             Route("/chats", list_chats, methods=["GET"]),
-            Route("/chat/{chat_id}", get_chat, methods=["GET"]),
+            # `path`, so /chat/a/b is answered here (a JSON 404) instead of falling through to the pages.
+            Route("/chat/{chat_id:path}", get_chat, methods=["GET"]),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 ProviderName = Literal["openai", "local", "mock"]
@@ -17,7 +17,7 @@ class Settings:
     provider: ProviderName
     db_url: str
     # openai: any OpenAI-compatible server. The key stays on the backend; it is never put in state.
-    openai_api_key: str
+    openai_api_key: str = field(repr=False)
     openai_base_url: str | None
     model: str
     connect_timeout_s: float
@@ -30,6 +30,7 @@ class Settings:
     mock_latency_ms: float
     system_prompt: str
     max_message_chars: int
+    max_tool_rounds: int
     flush_hz: float
 
 
@@ -67,5 +68,6 @@ def get_settings() -> Settings:
         mock_latency_ms=_float("CHATAPP_MOCK_LATENCY_MS", 300.0),
         system_prompt=os.environ.get("CHATAPP_SYSTEM_PROMPT", "You are a helpful, concise assistant."),
         max_message_chars=int(_float("CHATAPP_MAX_MESSAGE_CHARS", 16000)),
+        max_tool_rounds=int(_float("CHATAPP_MAX_TOOL_ROUNDS", 4)),
         flush_hz=_float("CHATAPP_FLUSH_HZ", 20.0),
     )

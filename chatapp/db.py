@@ -21,7 +21,17 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
-from .domain import Conversation, Message, MessageStatus, Metrics, Role
+from .domain import (
+    Conversation,
+    Message,
+    MessageStatus,
+    Metrics,
+    Role,
+    SearchHit,
+    StatusEvent,
+    ToolStatus,
+    ToolStep,
+)
 
 T = TypeVar("T")
 
@@ -63,10 +73,45 @@ class MessageRow(SQLModel, table=True):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     token_source: str = Field(default="estimated", max_length=16)
+    estimated_prompt_tokens: int | None = None
+    estimated_completion_tokens: int | None = None
+    encoding: str = Field(default="", max_length=64)
     cost_usd: float | None = None
+    price: str = Field(default="", sa_type=sa.Text)
     ttft_ms: float | None = None
     duration_ms: float | None = None
     tokens_per_s: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p95_ms: float | None = None
+    context_tokens: int | None = None
+    context_window: int | None = None
+
+
+class ToolCallRow(SQLModel, table=True):
+    __tablename__ = "tool_call"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    message_id: str = Field(foreign_key="message.id", index=True, max_length=36)
+    call_id: str = Field(max_length=128)
+    name: str = Field(max_length=128)
+    arguments: str = Field(default="", sa_type=sa.Text)
+    status: str = Field(default="running", max_length=16)
+    result: str = Field(default="", sa_type=sa.Text)
+    duration_ms: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EventRow(SQLModel, table=True):
+    """The seed's `backend_status`, kept: reopening a conversation shows what the backend did."""
+
+    __tablename__ = "event"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    conversation_id: str = Field(foreign_key="conversation.id", index=True, max_length=36)
+    message_id: str = Field(max_length=36)
+    kind: str = Field(max_length=32)
+    at: datetime = Field(default_factory=utcnow)
+    detail: str = Field(default="", sa_type=sa.Text)
 
 
 def _on_sqlite_connect(dbapi_connection, _record) -> None:
@@ -121,7 +166,20 @@ def _conversation(row: ConversationRow, message_count: int = 0) -> Conversation:
     )
 
 
-def _message(row: MessageRow) -> Message:
+def _step(row: ToolCallRow) -> ToolStep:
+    return ToolStep(
+        id=row.id,
+        message_id=row.message_id,
+        call_id=row.call_id,
+        name=row.name,
+        arguments=row.arguments,
+        status=row.status,  # type: ignore[arg-type]
+        result=row.result,
+        duration_ms=row.duration_ms,
+    )
+
+
+def _message(row: MessageRow, steps: tuple[ToolStep, ...] = ()) -> Message:
     return Message(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -131,16 +189,25 @@ def _message(row: MessageRow) -> Message:
         created_at=row.created_at,
         updated_at=row.updated_at,
         error=row.error,
+        steps=steps,
         metrics=Metrics(
             model=row.model,
             provider=row.provider,
             prompt_tokens=row.prompt_tokens,
             completion_tokens=row.completion_tokens,
             token_source=row.token_source,  # type: ignore[arg-type]
+            estimated_prompt_tokens=row.estimated_prompt_tokens,
+            estimated_completion_tokens=row.estimated_completion_tokens,
+            encoding=row.encoding,
             cost_usd=row.cost_usd,
+            price=row.price,
             ttft_ms=row.ttft_ms,
             duration_ms=row.duration_ms,
             tokens_per_s=row.tokens_per_s,
+            itl_p50_ms=row.itl_p50_ms,
+            itl_p95_ms=row.itl_p95_ms,
+            context_tokens=row.context_tokens,
+            context_window=row.context_window,
         ),
     )
 
@@ -194,6 +261,9 @@ def delete_conversation(session: Session, *, owner: str, conversation_id: str) -
     row = _owned(session, owner, conversation_id)
     if row is None:
         return False
+    message_ids = select(MessageRow.id).where(MessageRow.conversation_id == row.id)
+    session.exec(sa.delete(ToolCallRow).where(col(ToolCallRow.message_id).in_(message_ids)))  # type: ignore[call-overload]
+    session.exec(sa.delete(EventRow).where(EventRow.conversation_id == row.id))  # type: ignore[call-overload]
     session.exec(sa.delete(MessageRow).where(MessageRow.conversation_id == row.id))  # type: ignore[call-overload]
     session.delete(row)
     session.commit()
@@ -265,7 +335,29 @@ def list_messages(session: Session, *, conversation_id: str) -> list[Message]:
         .where(MessageRow.conversation_id == conversation_id)
         .order_by(col(MessageRow.position))
     ).all()
-    return [_message(row) for row in rows]
+    steps: dict[str, list[ToolStep]] = {}
+    calls = session.exec(
+        select(ToolCallRow)
+        .join(MessageRow, col(ToolCallRow.message_id) == MessageRow.id)
+        .where(MessageRow.conversation_id == conversation_id)
+        .order_by(col(ToolCallRow.created_at))
+    ).all()
+    for call in calls:
+        steps.setdefault(call.message_id, []).append(_step(call))
+    return [_message(row, tuple(steps.get(row.id, ()))) for row in rows]
+
+
+def get_message(session: Session, *, owner: str, message_id: str) -> Message | None:
+    """One message of this owner's, with its tool steps (for the monitor's details view)."""
+    if not is_id(message_id):
+        return None
+    row = session.get(MessageRow, message_id)
+    if row is None or _owned(session, owner, row.conversation_id) is None:
+        return None
+    calls = session.exec(
+        select(ToolCallRow).where(ToolCallRow.message_id == row.id).order_by(col(ToolCallRow.created_at))
+    ).all()
+    return _message(row, tuple(_step(call) for call in calls))
 
 
 def add_message(
@@ -296,15 +388,8 @@ def add_message(
 
 
 def _apply_metrics(row: MessageRow, metrics: Metrics) -> None:
-    row.model = metrics.model
-    row.provider = metrics.provider
-    row.prompt_tokens = metrics.prompt_tokens
-    row.completion_tokens = metrics.completion_tokens
-    row.token_source = metrics.token_source
-    row.cost_usd = metrics.cost_usd
-    row.ttft_ms = metrics.ttft_ms
-    row.duration_ms = metrics.duration_ms
-    row.tokens_per_s = metrics.tokens_per_s
+    for name in Metrics.__dataclass_fields__:
+        setattr(row, name, getattr(metrics, name))
 
 
 def save_answer(
@@ -331,6 +416,17 @@ def save_answer(
     return _message(row)
 
 
+def save_partial_answer(session: Session, *, message_id: str, content: str) -> None:
+    """Saves the text so far of an answer still streaming. A save that lands after the final one (a thread
+    can't be cancelled) changes nothing, since by then the answer is no longer streaming."""
+    session.exec(
+        sa.update(MessageRow)  # type: ignore[call-overload]
+        .where(col(MessageRow.id) == message_id, col(MessageRow.status) == "streaming")
+        .values(content=content, updated_at=utcnow())
+    )
+    session.commit()
+
+
 def mark_unfinished_as_interrupted(session: Session) -> int:
     """After a crash or restart, an answer still marked as streaming will never finish."""
     result = session.exec(
@@ -338,3 +434,97 @@ def mark_unfinished_as_interrupted(session: Session) -> int:
     )
     session.commit()
     return result.rowcount or 0
+
+
+# --- search ------------------------------------------------------------------------------------
+
+SNIPPET_CHARS = 160
+
+
+def _like(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _snippet(text: str, word: str) -> str:
+    at = max(text.lower().find(word.lower()), 0)
+    start = max(at - SNIPPET_CHARS // 3, 0)
+    piece = " ".join(text[start : start + SNIPPET_CHARS].split())
+    return ("…" if start else "") + piece + ("…" if start + SNIPPET_CHARS < len(text) else "")
+
+
+def search_messages(session: Session, *, owner: str, query: str, limit: int = 5) -> list[SearchHit]:
+    """Conversations of this owner whose title or a message contains every word, most recent first."""
+    words = query.split()[:8]
+    if not words:
+        return []
+    matches = [
+        sa.or_(
+            col(MessageRow.content).ilike(_like(w), escape="\\"),
+            col(ConversationRow.title).ilike(_like(w), escape="\\"),
+        )
+        for w in words
+    ]
+    rows = session.exec(
+        select(ConversationRow, MessageRow)
+        .join(MessageRow, col(MessageRow.conversation_id) == ConversationRow.id)
+        .where(ConversationRow.owner == owner, *matches)
+        .order_by(col(MessageRow.created_at).desc())
+        .limit(limit * 20)
+    ).all()
+    hits: dict[str, SearchHit] = {}
+    for conversation, message in rows:
+        if conversation.id not in hits and len(hits) < limit:
+            hits[conversation.id] = SearchHit(
+                conversation.id, conversation.title, _snippet(message.content, words[0])
+            )
+    return list(hits.values())
+
+
+# --- tool steps and events -----------------------------------------------------------------------
+
+
+def add_tool_step(session: Session, *, message_id: str, call_id: str, name: str, arguments: str) -> ToolStep:
+    row = ToolCallRow(message_id=message_id, call_id=call_id, name=name, arguments=arguments)
+    session.add(row)
+    session.commit()
+    return _step(row)
+
+
+def finish_tool_step(
+    session: Session, *, step_id: str, status: ToolStatus, result: str, duration_ms: float
+) -> ToolStep | None:
+    row = session.get(ToolCallRow, step_id)
+    if row is None:
+        return None
+    row.status, row.result, row.duration_ms = status, result, duration_ms
+    session.add(row)
+    session.commit()
+    return _step(row)
+
+
+def add_event(session: Session, *, conversation_id: str, event: StatusEvent) -> None:
+    session.add(
+        EventRow(
+            conversation_id=conversation_id,
+            message_id=event.message_id,
+            kind=event.kind,
+            at=event.at,
+            detail=event.detail,
+        )
+    )
+    session.commit()
+
+
+def list_events(session: Session, *, conversation_id: str, limit: int = 200) -> list[StatusEvent]:
+    """The conversation's latest events, oldest first."""
+    rows = session.exec(
+        select(EventRow)
+        .where(EventRow.conversation_id == conversation_id)
+        .order_by(col(EventRow.at).desc())
+        .limit(limit)
+    ).all()
+    return [
+        StatusEvent(kind=row.kind, at=row.at, message_id=row.message_id, detail=row.detail)  # type: ignore[arg-type]
+        for row in reversed(rows)
+    ]

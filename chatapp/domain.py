@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 # An assistant message is saved as "streaming" from its first token and then ends in one of the others.
 MessageStatus = Literal["complete", "streaming", "stopped", "interrupted", "error"]
@@ -27,17 +27,54 @@ class Conversation:
 
 @dataclass(frozen=True)
 class Metrics:
-    """What one assistant answer cost and how fast it came."""
+    """What one assistant answer cost and how fast it came, each number with where it came from."""
 
     model: str = ""
     provider: str = ""
+    # The counts in force: the provider's report when it sent one (token_source "reported"), else ours.
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     token_source: CountSource = "estimated"
-    cost_usd: float | None = None
+    # Our own tiktoken counts, kept beside the report so the two can be compared.
+    estimated_prompt_tokens: int | None = None
+    estimated_completion_tokens: int | None = None
+    encoding: str = ""
+    cost_usd: float | None = None  # None: the model's price is unknown (never shown as $0)
+    price: str = ""  # the price the cost was computed with, as genai-prices states it
     ttft_ms: float | None = None
     duration_ms: float | None = None
     tokens_per_s: float | None = None
+    itl_p50_ms: float | None = None  # inter-token latency
+    itl_p95_ms: float | None = None
+    # The first request's prompt (system, history, tool definitions) against the model's context window.
+    context_tokens: int | None = None
+    context_window: int | None = None
+
+
+ToolStatus = Literal["running", "ok", "error"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A model's request to run a tool, its arguments reassembled into one JSON string."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolStep:
+    """One tool call as it ran within an answer: what was asked, what came back, how long it took."""
+
+    id: str
+    message_id: str
+    call_id: str
+    name: str
+    arguments: str
+    status: ToolStatus
+    result: str = ""
+    duration_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,14 +88,17 @@ class Message:
     updated_at: datetime
     metrics: Metrics = field(default_factory=Metrics)
     error: str = ""
+    steps: tuple[ToolStep, ...] = ()
 
 
 @dataclass(frozen=True)
 class PromptMessage:
-    """One message as sent to a provider."""
+    """One message as sent to a provider; tool rounds add assistant tool calls and tool results."""
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
 
 
 # What a provider yields while it answers.
@@ -73,7 +113,7 @@ class UsageReport:
     completion_tokens: int
 
 
-ProviderEvent = TextDelta | UsageReport
+ProviderEvent = TextDelta | ToolCall | UsageReport
 
 
 ProviderErrorKind = Literal["auth", "rate_limit", "server", "unreachable", "bad_request", "interrupted"]
@@ -94,7 +134,16 @@ class InputError(ValueError):
 
 # The seed's `backend_status`: what the backend is doing, as typed events for the monitor panel.
 StatusKind = Literal[
-    "request_sent", "first_token", "usage", "finished", "stopped", "interrupted", "error", "refused"
+    "request_sent",
+    "first_token",
+    "tool_started",
+    "tool_finished",
+    "retry",
+    "usage",
+    "finished",
+    "stopped",
+    "interrupted",
+    "error",
 ]
 
 
@@ -118,3 +167,10 @@ def date_group(moment: datetime, now: datetime) -> str:
     if days <= 30:
         return "Previous 30 days"
     return moment.strftime("%B %Y")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    conversation_id: str
+    title: str
+    snippet: str

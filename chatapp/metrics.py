@@ -1,29 +1,118 @@
-"""Timing math for one answer: time to first token, duration and generation speed."""
+"""Timing and counting for one answer: time to first token, speed, inter-token latency, tokens and cost."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import tiktoken
+
+from . import costs, tokens
+from .domain import Metrics, UsageReport
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between the closest ranks; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 @dataclass
-class AnswerClock:
-    """Timestamps of one answer, in seconds from any monotonic clock (injected, so tests control time)."""
+class AnswerMeter:
+    """Everything measured about one answer, across all of its requests (tool rounds make several).
 
-    sent_at: float
+    Times come from an injected monotonic clock, so tests control them. Reported usage is summed over the
+    requests and is the source of truth only when every request reported it; otherwise the estimate stands.
+    """
+
+    model: str
+    provider: str
+    encoding: tiktoken.Encoding
+    clock: Callable[[], float]
+    context_window: int | None = None
+    sent_at: float = 0.0
     first_token_at: float | None = None
+    last_token_at: float | None = None
     ended_at: float | None = None
+    requests: int = 0
+    context_tokens: int | None = None
+    estimated_prompt_tokens: int = 0
+    reported: list[UsageReport] = field(default_factory=list)
+    _gaps_s: list[float] = field(default_factory=list)
+    _counter: tokens.TokenCounter | None = None
 
-    def ttft_ms(self) -> float | None:
+    def request_sent(self, prompt_tokens: int) -> None:
+        if self.requests == 0:
+            self.sent_at = self.clock()
+            self.context_tokens = prompt_tokens
+        self.requests += 1
+        self.estimated_prompt_tokens += prompt_tokens
+
+    def text(self, piece: str) -> None:
+        now = self.clock()
         if self.first_token_at is None:
-            return None
-        return (self.first_token_at - self.sent_at) * 1000
+            self.first_token_at = now
+        elif self.last_token_at is not None:
+            self._gaps_s.append(now - self.last_token_at)
+        self.last_token_at = now
+        if self._counter is None:
+            self._counter = tokens.TokenCounter(self.encoding)
+        self._counter.add(piece)
 
-    def duration_ms(self, now: float) -> float:
-        return ((self.ended_at or now) - self.sent_at) * 1000
+    def usage(self, report: UsageReport) -> None:
+        self.reported.append(report)
 
-    def tokens_per_s(self, completion_tokens: int, now: float) -> float | None:
+    def end(self) -> None:
+        self.ended_at = self.clock()
+
+    @property
+    def estimated_completion_tokens(self) -> int:
+        return self._counter.total if self._counter else 0
+
+    def snapshot(self) -> Metrics:
+        now = self.ended_at or self.clock()
+        fully_reported = bool(self.reported) and len(self.reported) >= self.requests
+        if fully_reported:
+            prompt = sum(r.prompt_tokens for r in self.reported)
+            completion = sum(r.completion_tokens for r in self.reported)
+        else:
+            prompt, completion = self.estimated_prompt_tokens, self.estimated_completion_tokens
+        cost = costs.cost_of(
+            provider=self.provider, model=self.model, prompt_tokens=prompt, completion_tokens=completion
+        )
+        return Metrics(
+            model=self.model,
+            provider=self.provider,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            token_source="reported" if fully_reported else "estimated",
+            estimated_prompt_tokens=self.estimated_prompt_tokens,
+            estimated_completion_tokens=self.estimated_completion_tokens,
+            encoding=tokens.encoding_label(self.encoding),
+            cost_usd=cost.usd,
+            price=cost.price,
+            ttft_ms=None if self.first_token_at is None else (self.first_token_at - self.sent_at) * 1000,
+            duration_ms=(now - self.sent_at) * 1000,
+            tokens_per_s=self._tokens_per_s(completion, now),
+            itl_p50_ms=_ms(percentile(self._gaps_s, 0.5)),
+            itl_p95_ms=_ms(percentile(self._gaps_s, 0.95)),
+            context_tokens=self.context_tokens,
+            context_window=self.context_window,
+        )
+
+    def _tokens_per_s(self, completion: int, now: float) -> float | None:
         """Generation speed after the first token; the wait for the first one is what TTFT measures."""
-        if self.first_token_at is None or completion_tokens < 2:
+        if self.first_token_at is None or completion < 2:
             return None
-        elapsed = (self.ended_at or now) - self.first_token_at
-        return (completion_tokens - 1) / elapsed if elapsed > 0 else None
+        end = self.last_token_at if self.ended_at else now
+        elapsed = (end or now) - self.first_token_at
+        return (completion - 1) / elapsed if elapsed > 0 else None
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000

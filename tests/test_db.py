@@ -197,6 +197,7 @@ def test_migration_builds_the_schema_the_models_describe(empty_database):
     head = ScriptDirectory(str(ROOT / "alembic")).get_current_head()
     migrated = sa.create_engine(empty_database, poolclass=sa.NullPool)
     with migrated.connect() as connection:
-        assert set(sa.inspect(connection).get_table_names()) == {"alembic_version", "conversation", "message"}
+        tables = {"alembic_version", "conversation", "message", "tool_call", "event"}
+        assert set(sa.inspect(connection).get_table_names()) == tables
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
         assert compare_metadata(MigrationContext.configure(connection), models) == []

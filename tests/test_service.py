@@ -27,6 +27,8 @@ class InspectingProvider:
 
     name = "mock"
     model = "inspector"
+    supports_tools = False
+    context_window = None
 
     def __init__(self, db_url: str, conversation_id: str) -> None:
         self.db_url = db_url
@@ -34,7 +36,7 @@ class InspectingProvider:
         self.seen_before_request: list = []
         self.seen_mid_answer: list = []
 
-    async def stream(self, messages):
+    async def stream(self, messages, tools=()):
         self.seen_before_request = _messages(self.db_url, self.conversation_id)
         for word in ["one ", "two ", "three "]:
             yield TextDelta(word)
@@ -123,7 +125,7 @@ async def test_a_conversation_streams_one_answer_at_a_time(mock_settings):
     assert isinstance(refused, AnswerDone) and refused.message is None
     assert "still streaming" in refused.error
 
-    assert service.stop_turn(conversation_id)
+    assert service.stop_turn(first.id)
     rest = [u async for u in updates]
     assert rest[-1].message.status == "stopped"
     assert not service.is_streaming(conversation_id)

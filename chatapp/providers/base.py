@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..domain import PromptMessage, ProviderEvent
 
@@ -11,11 +11,16 @@ from ..domain import PromptMessage, ProviderEvent
 class Provider(Protocol):
     name: str  # "openai" | "local" | "mock"
     model: str
+    supports_tools: bool
+    context_window: int | None  # None: ask genai-prices
 
-    def stream(self, messages: Sequence[PromptMessage]) -> AsyncIterator[ProviderEvent]:
-        """Yields text deltas as they arrive, then at most one usage report.
+    def stream(
+        self, messages: Sequence[PromptMessage], tools: Sequence[dict[str, Any]] = ()
+    ) -> AsyncIterator[ProviderEvent]:
+        """Yields text deltas as they arrive, the tool calls the model asks for (each whole, its arguments
+        reassembled), then at most one usage report for the request.
 
-        Raises ProviderError for anything the user must be told. Closing the iterator (Stop) must cancel the
-        underlying request promptly.
+        `tools` are OpenAI function-calling specs. Raises ProviderError for anything the user must be told.
+        Closing the iterator (Stop) must cancel the underlying request promptly.
         """
         ...

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
+import logging
 import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..config import Settings
 from ..domain import PromptMessage, ProviderError, ProviderEvent, TextDelta, UsageReport
+
+log = logging.getLogger(__name__)
 
 CONTEXT_TOKENS = 2048
 _DONE = object()
@@ -26,6 +29,9 @@ def bundled_model_path() -> str:
 
 class LocalProvider:
     name = "local"
+    # A 135M-parameter model can't follow function-calling reliably: it answers without tools, and says so.
+    supports_tools = False
+    context_window = CONTEXT_TOKENS
 
     def __init__(self, settings: Settings) -> None:
         self.model = settings.model
@@ -58,8 +64,13 @@ class LocalProvider:
         return [{"role": m.role, "content": m.content} for m in system + rest]
 
     def _generate(self, messages: Sequence[PromptMessage], emit, stop: threading.Event) -> None:
+        # Another tab's answer may hold the model: wait for it, but give up at once on Stop.
+        while not self._generate_lock.acquire(timeout=0.1):
+            if stop.is_set():
+                emit(_DONE)
+                return
         try:
-            with self._generate_lock:
+            if not stop.is_set():
                 llama = self._get_llama()
                 chunks = llama.create_chat_completion(
                     messages=self._fit(llama, messages), stream=True, max_tokens=self._max_tokens
@@ -78,12 +89,14 @@ class LocalProvider:
                         prompt_tokens=max(llama.n_tokens - completion, 0), completion_tokens=completion
                     )
                 )
-        except Exception as error:  # a broken model file or an out-of-context prompt
-            emit(ProviderError("server", f"The local model failed: {error}"))
+        except Exception:  # a broken model file or an out-of-context prompt
+            log.exception("the local model failed")
+            emit(ProviderError("server", "The local model failed; the server log has the details."))
         finally:
+            self._generate_lock.release()
             emit(_DONE)
 
-    async def stream(self, messages: Sequence[PromptMessage]) -> AsyncIterator[ProviderEvent]:
+    async def stream(self, messages: Sequence[PromptMessage], tools=()) -> AsyncIterator[ProviderEvent]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()

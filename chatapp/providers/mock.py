@@ -12,12 +12,15 @@ first line such as `/mock tokens=300 rate=200 latency=0 fail=rate_limit after=20
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..domain import PromptMessage, ProviderError, ProviderEvent, TextDelta, UsageReport
+from .. import tokens
+from ..domain import PromptMessage, ProviderError, ProviderEvent, TextDelta, ToolCall, UsageReport
 
 _FAILURE_MESSAGES = {
     "auth": "The mock provider rejected the API key (a scripted failure).",
@@ -38,6 +41,9 @@ class Script:
     latency_ms: float | None = None
     fail: str | None = None
     fail_after: int = 0
+    # Tools to call instead of answering, as (name, JSON arguments), for this many rounds in a row.
+    tool_calls: tuple[tuple[str, str], ...] = ()
+    tool_rounds: int = 1
 
 
 def word_tokens(text: str) -> list[str]:
@@ -56,8 +62,13 @@ def _default_answer(prompt: str) -> str:
         f"You wrote: _{quoted}_\n\n"
         "- It streams word by word at a set pace.\n"
         "- Start a message with `/mock tokens=200 rate=100` to change length and speed.\n"
-        "- `/mock fail=server` shows how a failure looks."
+        "- `/mock tool=calculator:6*7` calls a tool first; `/mock fail=server` shows a failure."
     )
+
+
+def _after_tools(results: list[str], rest: str) -> str:
+    listed = "\n".join(f"- `{result}`" for result in results)
+    return f"The tools answered:\n\n{listed}\n\n{rest}"
 
 
 def parse_directive(prompt: str) -> tuple[Script, str]:
@@ -65,7 +76,10 @@ def parse_directive(prompt: str) -> tuple[Script, str]:
     first, _, rest = prompt.partition("\n")
     if not first.startswith("/mock"):
         return Script(), prompt
-    options = dict(re.findall(r"(\w+)=(\S+)", first))
+    pairs = re.findall(r"(\w+)=(\S+)", first)
+    options = dict(pairs)
+    # `tool=NAME:VALUE` may repeat; VALUE becomes the tool's first argument when the script is played.
+    calls = tuple((value.partition(":")[0], value.partition(":")[2]) for key, value in pairs if key == "tool")
     try:
         script = Script(
             tokens=int(options["tokens"]) if "tokens" in options else None,
@@ -73,40 +87,82 @@ def parse_directive(prompt: str) -> tuple[Script, str]:
             latency_ms=float(options["latency"]) if "latency" in options else None,
             fail=options.get("fail") if options.get("fail") in _FAILURE_MESSAGES else None,
             fail_after=int(options.get("after", 0)),
+            tool_calls=calls,
+            tool_rounds=int(options.get("rounds", 1)),
         )
     except ValueError:
         script = Script()
     return script, rest
 
 
+def _arguments(tool_name: str, value: str, tools: Sequence[dict[str, Any]]) -> str:
+    """A directive's `name:value` as JSON arguments: the value goes to the tool's first parameter."""
+    if value.startswith("{"):
+        return value
+    for spec in tools:
+        function = spec["function"]
+        if function["name"] == tool_name:
+            parameters = function["parameters"]
+            key = (parameters.get("required") or list(parameters["properties"]))[0]
+            return json.dumps({key: value})
+    return json.dumps({"input": value})
+
+
+def _since_last_user(messages: Sequence[PromptMessage]) -> list[PromptMessage]:
+    """The tool rounds of the answer being written: everything after the user's message."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user":
+            return list(messages[index + 1 :])
+    return []
+
+
 @dataclass
 class MockProvider:
     name = "mock"
+    supports_tools = True
+    context_window = 8192  # pretend, so the context gauge has something to show
     model: str = "mock-1"
     tokens_per_s: float = 40.0
     latency_ms: float = 300.0
     queue: deque[Script] = field(default_factory=deque)
     requests: list[list[PromptMessage]] = field(default_factory=list)
+    offered: list[list[str]] = field(default_factory=list)  # tool names offered with each request
 
     def script(self, text: str | None = None, **options: object) -> None:
         """Queues the next answer (tests use this; chat directives do the same for users)."""
         self.queue.append(Script(text=text, **options))  # type: ignore[arg-type]
 
-    async def stream(self, messages: Sequence[PromptMessage]) -> AsyncIterator[ProviderEvent]:
+    async def stream(
+        self, messages: Sequence[PromptMessage], tools: Sequence[dict[str, Any]] = ()
+    ) -> AsyncIterator[ProviderEvent]:
         self.requests.append(list(messages))
+        self.offered.append([spec["function"]["name"] for spec in tools])
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
         directive, prompt = parse_directive(last_user)
         script = self.queue.popleft() if self.queue else directive
+        rate = script.tokens_per_s or self.tokens_per_s
+        latency = self.latency_ms if script.latency_ms is None else script.latency_ms
+        await asyncio.sleep(latency / 1000)
+
+        this_answer = _since_last_user(messages)
+        rounds_done = sum(1 for m in this_answer if m.tool_calls)
+        if script.tool_calls and tools and rounds_done < script.tool_rounds:
+            for index, (name, value) in enumerate(script.tool_calls):
+                yield ToolCall(
+                    id=f"call_{rounds_done}_{index}", name=name, arguments=_arguments(name, value, tools)
+                )
+            yield _usage(messages, tools, json.dumps(script.tool_calls))
+            return
+
         if script.text is not None:
             text = script.text
         elif script.tokens is not None:
             text = _numbered_answer(script.tokens)
         else:
             text = _default_answer(prompt)
-        rate = script.tokens_per_s or self.tokens_per_s
-        latency = self.latency_ms if script.latency_ms is None else script.latency_ms
-
-        await asyncio.sleep(latency / 1000)
+        results = [m.content for m in this_answer if m.role == "tool"]
+        if results:
+            text = _after_tools(results, text)
         pieces = word_tokens(text)
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -121,5 +177,13 @@ class MockProvider:
             yield TextDelta(piece)
         if script.fail and script.fail_after >= len(pieces):
             raise ProviderError("interrupted", _FAILURE_MESSAGES["interrupted"])
-        prompt_words = sum(len(m.content.split()) for m in messages)
-        yield UsageReport(prompt_tokens=prompt_words, completion_tokens=len(pieces))
+        yield _usage(messages, tools, text)
+
+
+def _usage(messages: Sequence[PromptMessage], tools: Sequence[dict[str, Any]], answer: str) -> UsageReport:
+    """What a real server would report, counted with the bundled encoding (so it matches the estimate)."""
+    encoding = tokens.encoding_for("")
+    prompt = tokens.count_prompt(messages, encoding) + (
+        tokens.count(json.dumps(list(tools)), encoding) if tools else 0
+    )
+    return UsageReport(prompt_tokens=prompt, completion_tokens=tokens.count(answer, encoding))

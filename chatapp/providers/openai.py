@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import openai
 
 from ..config import Settings
-from ..domain import PromptMessage, ProviderError, ProviderEvent, TextDelta, UsageReport
+from ..domain import PromptMessage, ProviderError, ProviderEvent, TextDelta, ToolCall, UsageReport
 
 
 def _as_provider_error(error: Exception, *, started: bool) -> ProviderError:
@@ -33,8 +34,43 @@ def _as_provider_error(error: Exception, *, started: bool) -> ProviderError:
     return ProviderError("server", "The model server sent something unexpected.")
 
 
+def _wire_message(message: PromptMessage) -> dict[str, Any]:
+    """A prompt message in the chat-completions format, tool rounds included."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    wire: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        wire["content"] = message.content or None
+        wire["tool_calls"] = [
+            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            for call in message.tool_calls
+        ]
+    return wire
+
+
+class _ToolCallParts:
+    """A tool call as it streams in: its id and name come first, its arguments in many small pieces."""
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.name = ""
+        self.arguments: list[str] = []
+
+    def add(self, delta: Any) -> None:
+        self.id = delta.id or self.id
+        if delta.function is not None:
+            self.name = delta.function.name or self.name
+            if delta.function.arguments:
+                self.arguments.append(delta.function.arguments)
+
+    def whole(self, index: int) -> ToolCall:
+        return ToolCall(id=self.id or f"call_{index}", name=self.name, arguments="".join(self.arguments))
+
+
 class OpenAIProvider:
     name = "openai"
+    supports_tools = True
+    context_window = None  # genai-prices knows it for the models it prices
 
     def __init__(self, settings: Settings) -> None:
         self.model = settings.model
@@ -54,15 +90,20 @@ class OpenAIProvider:
             )
         return self._client
 
-    async def stream(self, messages: Sequence[PromptMessage]) -> AsyncIterator[ProviderEvent]:
+    async def stream(
+        self, messages: Sequence[PromptMessage], tools: Sequence[dict[str, Any]] = ()
+    ) -> AsyncIterator[ProviderEvent]:
         started = False
         finished = False
+        calls: dict[int, _ToolCallParts] = {}
+        options: dict[str, Any] = {"tools": list(tools)} if tools else {}
         try:
             response = await self._get_client().chat.completions.create(
                 model=self.model,
-                messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]
+                messages=[_wire_message(m) for m in messages],  # type: ignore[misc]
                 stream=True,
                 stream_options={"include_usage": True},
+                **options,
             )
             async with response:
                 async for chunk in response:
@@ -71,7 +112,14 @@ class OpenAIProvider:
                         if choice.delta.content:
                             started = True
                             yield TextDelta(choice.delta.content)
-                        finished = finished or choice.finish_reason is not None
+                        for delta in choice.delta.tool_calls or ():
+                            started = True
+                            calls.setdefault(delta.index, _ToolCallParts()).add(delta)
+                        if choice.finish_reason is not None:
+                            finished = True
+                            for index in sorted(calls):
+                                yield calls[index].whole(index)
+                            calls.clear()
                     if chunk.usage is not None:
                         yield UsageReport(
                             prompt_tokens=chunk.usage.prompt_tokens,

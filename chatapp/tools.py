@@ -1,0 +1,241 @@
+"""Tools a model may call: one registry, each tool one decorated function with a JSON schema.
+
+A tool gets the caller's context (whose history, which database) and its parsed arguments, and returns text
+for the model. Failures never escape: an unknown tool, arguments that don't fit the schema, an exception or a
+timeout all become an error result that the model sees and can react to.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import operator
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import db
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    owner: str
+    db_url: str
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]  # JSON schema of the arguments object
+    run: Callable[[ToolContext, dict[str, Any]], str]
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def spec(self) -> dict[str, Any]:
+        """The OpenAI function-calling description of this tool."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    status: str  # "ok" | "error"
+    result: str
+    duration_ms: float
+
+
+class ToolError(Exception):
+    """A failure worth telling the model about in plain words."""
+
+
+REGISTRY: dict[str, Tool] = {}
+
+
+def tool(name: str, description: str, properties: dict[str, Any], required: tuple[str, ...] = (), **options):
+    """Registers the decorated function as a tool; this is all it takes to add one."""
+
+    def register(
+        run: Callable[[ToolContext, dict[str, Any]], str],
+    ) -> Callable[[ToolContext, dict[str, Any]], str]:
+        schema = {
+            "type": "object",
+            "properties": properties,
+            "required": list(required),
+            "additionalProperties": False,
+        }
+        REGISTRY[name] = Tool(name=name, description=description, parameters=schema, run=run, **options)
+        return run
+
+    return register
+
+
+def specs() -> list[dict[str, Any]]:
+    return [registered.spec() for registered in REGISTRY.values()]
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float)}
+
+
+def _check_arguments(registered: Tool, raw: str) -> dict[str, Any]:
+    try:
+        arguments = json.loads(raw or "{}")
+    except json.JSONDecodeError as error:
+        raise ToolError(f"The arguments are not valid JSON ({error.msg}).") from None
+    if not isinstance(arguments, dict):
+        raise ToolError("The arguments must be a JSON object.")
+    properties = registered.parameters["properties"]
+    missing = [key for key in registered.parameters["required"] if key not in arguments]
+    if missing:
+        raise ToolError(f"Missing argument(s): {', '.join(missing)}.")
+    for key, value in arguments.items():
+        if key not in properties:
+            raise ToolError(f"Unknown argument '{key}'. Expected: {', '.join(properties)}.")
+        expected = _JSON_TYPES.get(properties[key].get("type", ""), (object,))
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise ToolError(f"Argument '{key}' must be of type {properties[key]['type']}.")
+    return arguments
+
+
+async def call(name: str, raw_arguments: str, context: ToolContext, clock=time.perf_counter) -> ToolOutcome:
+    started = clock()
+
+    def outcome(status: str, result: str) -> ToolOutcome:
+        return ToolOutcome(status=status, result=result, duration_ms=(clock() - started) * 1000)
+
+    registered = REGISTRY.get(name)
+    if registered is None:
+        return outcome("error", f"Unknown tool '{name}'. Available tools: {', '.join(REGISTRY)}.")
+    try:
+        arguments = _check_arguments(registered, raw_arguments)
+        result = await asyncio.wait_for(
+            asyncio.to_thread(registered.run, context, arguments), registered.timeout_s
+        )
+    except ToolError as error:
+        return outcome("error", str(error))
+    except TimeoutError:
+        return outcome("error", f"The tool took longer than {registered.timeout_s:g} s and was abandoned.")
+    except Exception as error:  # a tool bug must not end the answer
+        return outcome("error", f"The tool failed: {type(error).__name__}: {error}")
+    return outcome("ok", result)
+
+
+# --- calculator: exact arithmetic on a parsed expression, never eval ---------------------------------
+
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
+MAX_EXPONENT = 10_000
+MAX_BITS = 100_000  # about 30,000 digits: keeps a malicious expression from burning the CPU
+MAX_EXPRESSION_CHARS = 500
+
+
+def _evaluate(node: ast.AST) -> Fraction:
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body)
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
+        return Fraction(str(node.value)) if isinstance(node.value, float) else Fraction(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd | ast.USub):
+        value = _evaluate(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        left, right = _evaluate(node.left), _evaluate(node.right)
+        if right == 0 and isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod):
+            raise ToolError("Division by zero.")
+        return _BINARY[type(node.op)](left, right)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        base, exponent = _evaluate(node.left), _evaluate(node.right)
+        if exponent.denominator != 1 or abs(exponent) > MAX_EXPONENT:
+            raise ToolError(f"Exponents must be whole numbers up to {MAX_EXPONENT}.")
+        if base == 0 and exponent < 0:
+            raise ToolError("Division by zero.")
+        size = max(base.numerator.bit_length(), base.denominator.bit_length()) * abs(exponent.numerator)
+        if size > MAX_BITS:
+            raise ToolError("The result would be too large to compute.")
+        return base**exponent.numerator
+    raise ToolError("Only numbers, + - * / // % ** and parentheses are allowed.")
+
+
+def _format_number(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    decimal = f"{float(value):.15g}"
+    return f"{value.numerator}/{value.denominator} ≈ {decimal}"
+
+
+@tool(
+    "calculator",
+    "Exact arithmetic. Supports + - * / // % ** and parentheses, e.g. '(2 + 3) * 7 / 4'.",
+    {"expression": {"type": "string", "description": "The arithmetic expression to evaluate."}},
+    required=("expression",),
+)
+def calculator(_context: ToolContext, arguments: dict[str, Any]) -> str:
+    expression = arguments["expression"].replace("^", "**").replace("×", "*").replace("÷", "/")
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise ToolError(f"The expression is longer than {MAX_EXPRESSION_CHARS} characters.")
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError:
+        raise ToolError(f"'{arguments['expression']}' is not an arithmetic expression.") from None
+    return _format_number(_evaluate(tree))
+
+
+# --- current time --------------------------------------------------------------------------------------
+
+
+@tool(
+    "current_time",
+    "The current date and time in a time zone (an IANA name such as 'Europe/Paris'; UTC when omitted).",
+    {"timezone": {"type": "string", "description": "IANA time zone name, e.g. 'America/New_York'."}},
+)
+def current_time(_context: ToolContext, arguments: dict[str, Any]) -> str:
+    name = arguments.get("timezone") or "UTC"
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ToolError(f"Unknown time zone '{name}'. Use an IANA name such as 'Europe/Paris'.") from None
+    now = datetime.now(zone)
+    return f"{now:%A %Y-%m-%d %H:%M:%S} {now.tzname()} (UTC{now:%z}, {name})"
+
+
+# --- search this owner's own conversations ---------------------------------------------------------------
+
+
+@tool(
+    "search_conversations",
+    "Full-text search over the user's own earlier conversations; returns titles, snippets and ids.",
+    {
+        "query": {"type": "string", "description": "Words to look for."},
+        "limit": {"type": "integer", "description": "How many results, 1 to 10 (default 5)."},
+    },
+    required=("query",),
+)
+def search_conversations(context: ToolContext, arguments: dict[str, Any]) -> str:
+    query = arguments["query"].strip()
+    if not query:
+        raise ToolError("The query is empty.")
+    limit = min(max(int(arguments.get("limit", 5)), 1), 10)
+    with db.session_for(context.db_url) as session:
+        hits = db.search_messages(session, owner=context.owner, query=query, limit=limit)
+    if not hits:
+        return json.dumps({"results": [], "note": f"Nothing found for '{query}'."})
+    return json.dumps(
+        {"results": [{"id": h.conversation_id, "title": h.title, "snippet": h.snippet} for h in hits]}
+    )
