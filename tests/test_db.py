@@ -192,8 +192,8 @@ def test_migration_builds_the_schema_the_models_describe(empty_database):
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
 
     models = sa.MetaData()
-    for table in (db.ConversationRow.__table__, db.MessageRow.__table__):
-        table.to_metadata(models)
+    for row in (db.ConversationRow, db.MessageRow, db.ToolCallRow, db.EventRow):
+        row.__table__.to_metadata(models)
     head = ScriptDirectory(str(ROOT / "alembic")).get_current_head()
     migrated = sa.create_engine(empty_database, poolclass=sa.NullPool)
     with migrated.connect() as connection:
