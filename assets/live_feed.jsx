@@ -6,8 +6,9 @@
 // order. When a batch is missing (a reload, a reconnect) they ask for one `snapshot`: {seq, messages,
 // events}, everything up to its seq, and carry on from there.
 //
-// Operations: ["m", message] add or replace a message; ["+", text] append to the streaming message;
-// ["u", id, fields] update a message's fields; ["e", event] add a monitor event.
+// Operations: ["m", message] add or replace a message; ["+", text] append to the message being streamed
+// (the last one); ["t", step] add or replace a tool step of that message; ["u", id, fields] update a
+// message's fields; ["e", event] add a monitor event (a live one belongs to the message being streamed).
 import React, { useEffect, useRef } from "react";
 import ReactMarkdown from "react-markdown";
 import remarkGfm from "remark-gfm";
@@ -24,10 +25,17 @@ function applyOps(view, ops) {
     } else if (op[0] === "+") {
       const i = messages.length - 1;
       if (i >= 0) messages = [...messages.slice(0, i), { ...messages[i], content: messages[i].content + op[1] }];
+    } else if (op[0] === "t") {
+      const i = messages.length - 1;
+      if (i >= 0) {
+        const steps = (messages[i].steps || []).filter((s) => s.id !== op[1].id);
+        messages = [...messages.slice(0, i), { ...messages[i], steps: [...steps, op[1]] }];
+      }
     } else if (op[0] === "u") {
       messages = messages.map((m) => (m.id === op[1] ? { ...m, ...op[2] } : m));
     } else if (op[0] === "e") {
-      events = [...events, op[1]].slice(-200);
+      const last = messages[messages.length - 1];
+      events = [...events, { message_id: last && last.id, ...op[1] }].slice(-200);
     }
   }
   return { ...view, messages, events };
@@ -72,7 +80,7 @@ function Markdown({ text }) {
   return (
     <ReactMarkdown
       remarkPlugins={[remarkGfm]}
-      urlTransform={(url) => (SAFE_LINK.test(url) ? url : "")}
+      urlTransform={(url) => (SAFE_LINK.test(url) ? url : null)}
       components={{
         a: ({ node, ...props }) => <a {...props} target="_blank" rel="noopener noreferrer" />,
         img: ({ node, alt }) => <span className="cf-image-blocked">[image: {alt || "not loaded"}]</span>,
@@ -89,18 +97,44 @@ const STATUS_LABELS = {
   error: "Failed",
 };
 
+const STEP_ICONS = { running: "⏳", ok: "✓", error: "⚠" };
+
+// A tool call inside an answer: one line that opens to show what was asked and what came back.
+function ToolStep({ step }) {
+  return (
+    <details className={`cf-step cf-step-${step.status}`} data-tool={step.name} data-status={step.status}>
+      <summary>
+        <span className="cf-step-icon">{STEP_ICONS[step.status] || "•"}</span> {step.name}
+        {step.duration && <span className="cf-step-time"> · {step.duration}</span>}
+        {step.status === "error" && <span className="cf-step-error"> · failed</span>}
+      </summary>
+      <div className="cf-step-label">Arguments</div>
+      <pre className="cf-step-body">{step.arguments}</pre>
+      {step.status !== "running" && (
+        <>
+          <div className="cf-step-label">{step.status === "error" ? "Error" : "Result"}</div>
+          <pre className="cf-step-body">{step.result}</pre>
+        </>
+      )}
+    </details>
+  );
+}
+
 function MessageBubble({ message, onSelect }) {
   const streaming = message.status === "streaming";
   const isUser = message.role === "user";
   return (
     <div className={`cf-row ${isUser ? "cf-row-user" : "cf-row-assistant"}`} data-message-id={message.id}>
       <div className={`cf-bubble ${isUser ? "cf-user" : "cf-assistant"}`} data-status={message.status}>
+        {(message.steps || []).map((step) => (
+          <ToolStep key={step.id} step={step} />
+        ))}
         {isUser ? (
           <div className="cf-plain">{message.content}</div>
         ) : streaming ? (
           message.content ? (
             <div className="cf-plain cf-streaming">{message.content}</div>
-          ) : (
+          ) : (message.steps || []).length ? null : (
             <div className="cf-thinking" aria-label="Thinking">
               <span />
               <span />
@@ -152,15 +186,27 @@ export function Transcript(props) {
   );
 }
 
+// Scrolls the chat to a message and makes it blink once (the chat is another component: the DOM links them).
+function showMessage(id) {
+  const row = id && document.querySelector(`[data-message-id="${id}"]`);
+  if (!row) return;
+  row.scrollIntoView({ behavior: "smooth", block: "center" });
+  row.classList.remove("cf-flash");
+  void row.offsetWidth;
+  row.classList.add("cf-flash");
+}
+
 const EVENT_LABELS = {
   request_sent: "Request sent",
   first_token: "First token",
+  tool_started: "Tool call started",
+  tool_finished: "Tool call finished",
+  retry: "Retry",
   usage: "Usage received",
   finished: "Finished",
   stopped: "Stopped",
   interrupted: "Interrupted",
   error: "Error",
-  refused: "Refused",
 };
 
 export function EventLog(props) {
@@ -175,7 +221,13 @@ export function EventLog(props) {
         <div className="cf-empty-small">No backend events yet.</div>
       ) : (
         view.events.map((e, i) => (
-          <div key={i} className={`cf-event cf-event-${e.kind}`} data-kind={e.kind}>
+          <div
+            key={i}
+            className={`cf-event cf-event-${e.kind}`}
+            data-kind={e.kind}
+            title="Show the message"
+            onClick={() => showMessage(e.message_id)}
+          >
             <span className="cf-event-time">{e.time}</span>
             <span className="cf-event-kind">{EVENT_LABELS[e.kind] || e.kind}</span>
             {e.detail && <span className="cf-event-detail">{e.detail}</span>}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import tiktoken
 
 from . import costs, tokens
-from .domain import Metrics, UsageReport
+from .domain import Message, Metrics, UsageReport
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -116,3 +116,27 @@ class AnswerMeter:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """What the session and conversation statistics need of one finished answer."""
+
+    model: str
+    ttft_ms: float | None
+    tokens_per_s: float | None
+    tokens: int
+    cost_usd: float | None
+    failed: bool
+
+    @classmethod
+    def of(cls, message: Message) -> AnswerRecord:
+        m = message.metrics
+        return cls(
+            model=m.model or m.provider,
+            ttft_ms=m.ttft_ms,
+            tokens_per_s=m.tokens_per_s,
+            tokens=(m.prompt_tokens or 0) + (m.completion_tokens or 0),
+            cost_usd=m.cost_usd,
+            failed=message.status in ("error", "interrupted"),
+        )

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .domain import Conversation, Message, Metrics, StatusEvent, date_group
+from .domain import Conversation, Message, Metrics, StatusEvent, ToolStep, date_group
+from .metrics import AnswerRecord, percentile
+
+MAX_RESULT_CHARS = 2000
 
 
 def money(cost: float | None) -> str:
@@ -39,17 +42,30 @@ def message_view(message: Message) -> dict[str, Any]:
         view["error"] = message.error
     if message.role == "assistant" and message.status != "streaming":
         view["summary"] = summary(message.metrics)
+    if message.steps:
+        view["steps"] = [step_view(step) for step in message.steps]
     return view
 
 
-def event_view(event: StatusEvent) -> dict[str, str]:
-    return {"kind": event.kind, "time": event.at.strftime("%H:%M:%S.%f")[:-3], "detail": event.detail}
+def event_view(event: StatusEvent, *, with_message: bool = False) -> dict[str, str]:
+    """Live events leave out their message: the browser files them under the answer being streamed."""
+    view = {
+        "kind": event.kind,
+        "time": event.at.astimezone().strftime("%H:%M:%S.%f")[:-3],
+        "detail": event.detail,
+    }
+    if with_message:
+        view["message_id"] = event.message_id
+    return view
 
 
-def history_view(conversations: list[Conversation], now: datetime) -> list[dict[str, str]]:
-    """Sidebar rows; a row carries its date heading when it is the first of its group."""
+def history_view(
+    conversations: list[Conversation], now: datetime, after_heading: str = ""
+) -> list[dict[str, str]]:
+    """Sidebar rows; a row carries its date heading when it is the first of its group (a next page continues
+    the group the previous page ended with)."""
     rows = []
-    previous = None
+    previous = after_heading or None
     for conversation in conversations:
         group = date_group(conversation.updated_at, now)
         rows.append(
@@ -67,22 +83,109 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} ms"
 
 
+def _count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.1f}"
+
+
 def model_label(metrics: Metrics) -> str:
     return f"{metrics.provider} · {metrics.model}" if metrics.provider else "—"
 
 
+def live_view(metrics: Metrics) -> dict[str, str]:
+    """The few numbers that change while an answer streams; kept small, since they go out twice a second."""
+    return {
+        "ttft": _ms(metrics.ttft_ms),
+        "tokens_per_s": _rate(metrics.tokens_per_s),
+        "completion_tokens": _count(metrics.estimated_completion_tokens),
+        "duration": _ms(metrics.duration_ms),
+    }
+
+
 def metrics_view(metrics: Metrics) -> dict[str, str]:
-    """The monitor's numbers for one answer; each token count says whether it was reported or estimated."""
-
-    def tokens(value: int | None) -> str:
-        return "—" if value is None else f"{value:,}"
-
+    """Every number of one answer, each with where it came from: reported by the provider or estimated."""
+    reported = metrics.token_source == "reported"
+    context = "—"
+    context_percent = "0"
+    if metrics.context_tokens is not None:
+        context = f"{metrics.context_tokens:,}"
+        if metrics.context_window:
+            share = 100 * metrics.context_tokens / metrics.context_window
+            context += f" / {metrics.context_window:,} ({share:.0f}%)"
+            context_percent = f"{min(share, 100):.0f}"
     return {
         "ttft": _ms(metrics.ttft_ms),
         "duration": _ms(metrics.duration_ms),
-        "tokens_per_s": "—" if metrics.tokens_per_s is None else f"{metrics.tokens_per_s:.1f}",
-        "prompt_tokens": tokens(metrics.prompt_tokens),
-        "completion_tokens": tokens(metrics.completion_tokens),
-        "token_source": metrics.token_source,
+        "tokens_per_s": _rate(metrics.tokens_per_s),
+        "itl": "—"
+        if metrics.itl_p50_ms is None
+        else f"{metrics.itl_p50_ms:,.0f} / {metrics.itl_p95_ms:,.0f} ms",
+        "prompt_estimated": _count(metrics.estimated_prompt_tokens),
+        "completion_estimated": _count(metrics.estimated_completion_tokens),
+        "prompt_reported": _count(metrics.prompt_tokens) if reported else "not reported",
+        "completion_reported": _count(metrics.completion_tokens) if reported else "not reported",
+        "encoding": metrics.encoding or "—",
         "cost": money(metrics.cost_usd),
+        "cost_basis": f"{'reported' if reported else 'estimated'} tokens × {metrics.price or 'no price'}",
+        "context": context,
+        "context_percent": context_percent,
     }
+
+
+def step_view(step: ToolStep) -> dict[str, str]:
+    """A tool call as the chat shows it: a collapsible step with its arguments and result."""
+    return {
+        "id": step.id,
+        "name": step.name,
+        "arguments": step.arguments,
+        "status": step.status,
+        "result": step.result
+        if len(step.result) <= MAX_RESULT_CHARS
+        else step.result[:MAX_RESULT_CHARS] + "…",
+        "duration": "" if step.duration_ms is None else f"{step.duration_ms:,.0f} ms",
+    }
+
+
+def session_rows(records: list[AnswerRecord]) -> list[dict[str, str]]:
+    """Per model: requests, errors, and the spread of time to first token and of speed."""
+    by_model: dict[str, list[AnswerRecord]] = {}
+    for record in records:
+        by_model.setdefault(record.model, []).append(record)
+    rows = []
+    for model, answers in by_model.items():
+        ttfts = [a.ttft_ms for a in answers if a.ttft_ms is not None]
+        speeds = [a.tokens_per_s for a in answers if a.tokens_per_s is not None]
+        rows.append(
+            {
+                "model": model,
+                "requests": str(len(answers)),
+                "errors": str(sum(a.failed for a in answers)),
+                "ttft": f"{_ms(percentile(ttfts, 0.5))} / {_ms(percentile(ttfts, 0.95))}",
+                "tokens_per_s": f"{_rate(percentile(speeds, 0.5))} / {_rate(percentile(speeds, 0.95))}",
+            }
+        )
+    return rows
+
+
+def totals_view(records: list[AnswerRecord]) -> dict[str, str]:
+    costs = [r.cost_usd for r in records]
+    known = sum(c for c in costs if c is not None)
+    cost = money(known) + (" + unknown" if any(c is None for c in costs) else "")
+    return {
+        "answers": str(len(records)),
+        "tokens": f"{sum(r.tokens for r in records):,}",
+        "cost": cost,
+        "errors": str(sum(r.failed for r in records)),
+    }
+
+
+def cost_points(records: list[AnswerRecord], last: int = 20) -> list[dict[str, Any]]:
+    """The chart of tokens and cost per answer, over the conversation's latest answers."""
+    start = max(len(records) - last, 0)
+    return [
+        {"answer": start + i + 1, "tokens": r.tokens, "cost": round(r.cost_usd or 0.0, 6)}
+        for i, r in enumerate(records[start:])
+    ]

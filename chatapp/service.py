@@ -98,6 +98,10 @@ def is_streaming(conversation_id: str) -> bool:
     return conversation_id in _running
 
 
+def is_running(turn_id: str) -> bool:
+    return turn_id in _turns
+
+
 def stop_turn(turn_id: str) -> bool:
     turn = _turns.get(turn_id)
     if turn is None:

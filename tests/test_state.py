@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatapp import db
+from chatapp import db, tokens
 from chatapp.providers.mock import word_tokens
 from chatapp.state.chat import ChatState
 
@@ -65,12 +65,12 @@ async def test_finished_answer_is_marked_complete_with_its_numbers(mock_settings
 
     updates = [op for op in feed_ops(deltas) if op[0] == "u"]
     assert updates and updates[-1][2]["status"] == "complete"
-    assert "12 tokens" in updates[-1][2]["summary"]
+    expected = tokens.count(numbered(12), tokens.encoding_for("mock-1"))
+    assert f"{expected} tokens" in updates[-1][2]["summary"]
     assert state.status == "done"
-    assert state.answer["completion_tokens"] == "12"
-    assert state.answer["token_source"] == "reported"
+    assert state.answer["completion_reported"] == state.answer["completion_estimated"] == str(expected)
     assert state.answer["ttft"].endswith("ms")
-    assert state.totals["answers"] == "1"
+    assert [record.model for record in state._session_records] == ["mock-1"]
 
 
 async def test_first_message_titles_the_conversation_and_lists_it(mock_settings):

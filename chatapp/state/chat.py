@@ -1,7 +1,7 @@
 """What one browser tab shows, kept current by the service; handlers here only adapt events to it.
 
-The conversation reaches the browser through the append-only feed (`feed`, `snapshot`), never as a
-list var: see assets/live_feed.jsx. The database is the record; this state is a cache of one tab's view.
+The conversation reaches the browser through the append-only feed (`feed`, `snapshot`), never as a list var:
+see assets/live_feed.jsx. The database is the record; this state is a cache of one tab's view.
 """
 
 from __future__ import annotations
@@ -13,19 +13,29 @@ from typing import Any
 
 import reflex as rx
 
-from .. import db, presenters, service
+from .. import db, presenters, service, tools
 from ..api import is_valid_owner_key
 from ..config import get_settings
-from ..domain import InputError, Metrics
+from ..domain import InputError, Message, Metrics
+from ..metrics import AnswerRecord
 from ..providers import provider_for
-from ..service import AnswerDelta, AnswerDone, AnswerStarted, ConversationReady, StatusEvent, Turn, TurnUpdate
+from ..service import (
+    AnswerDelta,
+    AnswerDone,
+    AnswerStarted,
+    ConversationReady,
+    StatusEvent,
+    ToolStepUpdate,
+    Turn,
+    TurnUpdate,
+)
 from .batching import in_batches
 
 log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 50
-MAX_EVENTS = 200
-MONITOR_EVERY_S = 0.5
+LIVE_EVERY_S = 0.5
+MAX_SPEED_POINTS = 40
 # While the status is one of these, the tab shows Stop instead of Send.
 BUSY = ("thinking", "streaming")
 STATUS_BY_EVENT = {
@@ -39,10 +49,10 @@ STATUS_BY_EVENT = {
 
 
 def _is_urgent(update: TurnUpdate) -> bool:
-    """What the user waits for goes out at once: the messages, the first token, the end."""
+    """What the user waits for goes out at once: the messages, the first token, tool steps, the end."""
     if isinstance(update, StatusEvent):
         return update.kind == "first_token"
-    return isinstance(update, AnswerStarted | AnswerDone)
+    return isinstance(update, AnswerStarted | ToolStepUpdate | AnswerDone)
 
 
 def _give_back(text: str):
@@ -63,24 +73,37 @@ class ChatState(rx.State):
     feed: dict[str, Any] = {"seq": 0, "ops": []}
     snapshot: dict[str, Any] = {"seq": 0, "messages": [], "events": []}
     notice: str = ""
-    # The monitor panel.
+    # The monitor panel. `live` holds the few numbers that move while an answer streams; `answer` all of them,
+    # for the last finished answer or the one the user selected.
     status: str = "idle"
-    answer: dict[str, str] = presenters.metrics_view(Metrics())
     model_label: str = "—"
-    totals: dict[str, str] = {"answers": "0", "tokens": "0", "cost": "$0.00", "errors": "0"}
+    tools_note: str = ""
+    answer_heading: str = "This answer"
+    answer: dict[str, str] = presenters.metrics_view(Metrics())
+    live: dict[str, str] = presenters.live_view(Metrics())
+    speed_points: list[dict[str, float]] = []
+    # Session statistics go out only while their tab is open: nothing is sent that nobody looks at.
+    monitor_tab: str = "events"
+    conversation_totals: dict[str, str] = presenters.totals_view([])
+    session_totals: dict[str, str] = presenters.totals_view([])
+    model_rows: list[dict[str, str]] = []
+    cost_points: list[dict[str, Any]] = []
     show_history: bool = False
     show_monitor: bool = False
-    show_settings: bool = False
 
     # Backend only: never sent to the browser.
-    _answer_id: str = ""
-    _answer_text: str = ""
     _seq: int = 0
     _streaming: bool = False
     _streaming_conversation: str = ""
+    _turn_id: str = ""
     _turns_started: int = 0
-    _events: list[dict[str, str]] = []
-    _session: dict[str, float] = {}
+    # What the browser was sent of the answer in flight, so a snapshot matches the feed exactly.
+    _answer_id: str = ""
+    _answer_text: str = ""
+    _answer_steps: list[dict[str, str]] = []
+    _answer_events: list[dict[str, str]] = []
+    _conversation_records: list[AnswerRecord] = []
+    _session_records: list[AnswerRecord] = []
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -88,22 +111,36 @@ class ChatState(rx.State):
     async def on_load(self):
         if not is_valid_owner_key(self.owner_key):
             self.owner_key = secrets.token_urlsafe(24)
-        self._streaming = bool(self._streaming_conversation) and service.is_streaming(
-            self._streaming_conversation
-        )
+        self._streaming = bool(self._turn_id) and service.is_running(self._turn_id)
         if not self._streaming and self.status in BUSY:
             self.status = "idle"  # the server restarted under this tab; its answer was saved as interrupted
         settings = get_settings()
+        provider = provider_for(settings)
+        # Assigning a var sends it, even unchanged: these go out only when they differ.
         label = presenters.model_label(Metrics(model=settings.model, provider=settings.provider))
         if label != self.model_label:
             self.model_label = label
+        note = (
+            f"Tools: {', '.join(tools.REGISTRY)}"
+            if provider.supports_tools
+            else "The local model runs without tools."
+        )
+        if note != self.tools_note:
+            self.tools_note = note
         await self._load_history()
         await self._show_conversation(self.conversation_id)
 
-    async def _load_history(self) -> None:
-        page, cursor = await db.run(
-            get_settings().db_url, db.list_conversations, owner=self.owner_key, limit=HISTORY_PAGE
+    async def _history_page(self, cursor: str | None = None):
+        return await db.run(
+            get_settings().db_url,
+            db.list_conversations,
+            owner=self.owner_key,
+            limit=HISTORY_PAGE,
+            cursor=cursor,
         )
+
+    async def _load_history(self) -> None:
+        page, cursor = await self._history_page()
         self.history = presenters.history_view(page, db.utcnow())
         self.history_cursor = cursor or ""
 
@@ -111,26 +148,18 @@ class ChatState(rx.State):
     async def load_more_history(self):
         if not self.history_cursor:
             return
-        page, cursor = await db.run(
-            get_settings().db_url,
-            db.list_conversations,
-            owner=self.owner_key,
-            limit=HISTORY_PAGE,
-            cursor=self.history_cursor,
-        )
+        page, cursor = await self._history_page(self.history_cursor)
         last_heading = next((row["heading"] for row in reversed(self.history) if row["heading"]), "")
-        rows = presenters.history_view(page, db.utcnow())
-        if rows and rows[0]["heading"] == last_heading:
-            rows[0] = {**rows[0], "heading": ""}
-        self.history = self.history + rows
+        self.history = self.history + presenters.history_view(page, db.utcnow(), after_heading=last_heading)
         self.history_cursor = cursor or ""
 
     async def _show_conversation(self, conversation_id: str) -> None:
         """Replaces what the tab shows with the saved conversation, in one snapshot."""
-        messages: list[dict[str, Any]] = []
+        url = get_settings().db_url
+        saved: list[Message] = []
+        events = []
         title = ""
         if conversation_id:
-            url = get_settings().db_url
             found = await db.run(
                 url, db.get_conversation, owner=self.owner_key, conversation_id=conversation_id
             )
@@ -139,24 +168,58 @@ class ChatState(rx.State):
             else:
                 title = found.title
                 saved = await db.run(url, db.list_messages, conversation_id=found.id)
-                messages = [presenters.message_view(m) for m in saved]
+                events = await db.run(url, db.list_events, conversation_id=found.id)
         self.conversation_id = conversation_id
         self.title = title
+        messages = [presenters.message_view(m) for m in saved]
+        event_views = [presenters.event_view(e, with_message=True) for e in events]
         if conversation_id and conversation_id == self._streaming_conversation:
-            # The saved copy of the answer lags the stream by up to a second; the tab holds what it was sent.
-            messages = [
-                {**m, "content": self._answer_text} if m["id"] == self._answer_id else m for m in messages
-            ]
-        self._publish_snapshot(messages)
-
-    def _publish_snapshot(self, messages: list[dict[str, Any]]) -> None:
+            # The saved copy of the answer in flight may be behind or ahead of what the tab was sent.
+            in_flight = {"content": self._answer_text, "steps": self._answer_steps}
+            messages = [{**m, **in_flight} if m["id"] == self._answer_id else m for m in messages]
+            event_views = [e for e in event_views if e["message_id"] != self._answer_id] + self._answer_events
         self._seq += 1
-        self.snapshot = {"seq": self._seq, "messages": messages, "events": self._events}
+        self.snapshot = {"seq": self._seq, "messages": messages, "events": event_views}
+        self._conversation_records = [
+            AnswerRecord.of(m) for m in saved if m.role == "assistant" and m.metrics.provider
+        ]
+        last_answer = next((m for m in reversed(saved) if m.role == "assistant"), None)
+        if not self._streaming:
+            self.answer_heading = "This answer"
+            self.answer = presenters.metrics_view(last_answer.metrics if last_answer else Metrics())
+        self._refresh_statistics()
 
     @rx.event
     async def resync(self):
         """The browser missed a batch of the feed (reload, reconnect): send it everything once."""
         await self._show_conversation(self.conversation_id)
+
+    # --- the monitor -------------------------------------------------------------------------------
+
+    @rx.event
+    async def select_answer(self, message_id: str):
+        """An answer's summary line was clicked: the monitor shows that answer's numbers."""
+        found = await db.run(
+            get_settings().db_url, db.get_message, owner=self.owner_key, message_id=message_id
+        )
+        if found is None or found.role != "assistant":
+            return
+        self.answer_heading = f"Answer of {found.created_at.astimezone():%H:%M:%S}"
+        self.answer = presenters.metrics_view(found.metrics)
+        self.show_monitor = True
+
+    @rx.event
+    def set_monitor_tab(self, tab: str):
+        self.monitor_tab = tab
+        self._refresh_statistics()
+
+    def _refresh_statistics(self) -> None:
+        if self.monitor_tab != "session":
+            return
+        self.conversation_totals = presenters.totals_view(self._conversation_records)
+        self.session_totals = presenters.totals_view(self._session_records)
+        self.model_rows = presenters.session_rows(self._session_records)
+        self.cost_points = presenters.cost_points(self._conversation_records)
 
     # --- the sidebar ---------------------------------------------------------------------------
 
@@ -193,8 +256,7 @@ class ChatState(rx.State):
 
     @rx.event
     async def delete_chat(self, conversation_id: str):
-        if conversation_id == self._streaming_conversation:
-            service.stop_turn(conversation_id)
+        service.stop_conversation(conversation_id)  # from whichever tab it streams in
         await db.run(
             get_settings().db_url,
             db.delete_conversation,
@@ -228,12 +290,13 @@ class ChatState(rx.State):
     @rx.event(background=True)
     async def run_turn(self, text: str):
         settings = get_settings()
+        turn = None
         async with self:
             owner, conversation_id = self.owner_key, self.conversation_id
             self._streaming_conversation = conversation_id
             self._turns_started += 1
             this_turn = self._turns_started
-        last_monitor = 0.0
+        last_live = 0.0
         try:
             turn = Turn(
                 settings=settings,
@@ -242,22 +305,21 @@ class ChatState(rx.State):
                 conversation_id=conversation_id or None,
                 text=text,
             )
+            async with self:
+                self._turn_id = turn.id
             async for batch in in_batches(turn.updates(), 1 / settings.flush_hz, _is_urgent):
-                created = any(isinstance(u, ConversationReady) and u.created for u in batch)
                 history = None
-                if created:
-                    page, _ = await db.run(
-                        settings.db_url, db.list_conversations, owner=owner, limit=HISTORY_PAGE
-                    )
-                    history = presenters.history_view(page, db.utcnow())
+                moved = next((u.conversation.id for u in batch if isinstance(u, ConversationReady)), None)
+                if moved is not None:
+                    history = await self._history_if_reordered(moved)
                 async with self:
                     self._apply(batch)
                     if history is not None:
                         self.history = history
                     now = time.monotonic()
-                    if self.status == "streaming" and now - last_monitor >= MONITOR_EVERY_S:
-                        last_monitor = now
-                        self.answer = presenters.metrics_view(turn.live_metrics())
+                    if self.status == "streaming" and now - last_live >= LIVE_EVERY_S:
+                        last_live = now
+                        self._show_live(turn.live_metrics())
         except Exception:
             log.exception("turn failed in the tab's background task")
             async with self:
@@ -269,6 +331,27 @@ class ChatState(rx.State):
                 if self._turns_started == this_turn and self._streaming:
                     self._streaming = False
                     self._streaming_conversation = ""
+                    if self.status in BUSY:
+                        self.status = "interrupted"
+
+    async def _history_if_reordered(self, conversation_id: str) -> list[dict[str, str]] | None:
+        """The sidebar is sent again only when a turn changes its order: a new or an older conversation."""
+        async with self:
+            on_top = bool(self.history) and self.history[0]["id"] == conversation_id
+        if on_top:
+            return None
+        page, _ = await self._history_page()
+        return presenters.history_view(page, db.utcnow())
+
+    def _show_live(self, metrics: Metrics) -> None:
+        self.live = presenters.live_view(metrics)
+        if metrics.tokens_per_s is not None and metrics.duration_ms is not None:
+            points = [
+                *self.speed_points,
+                {"s": round(metrics.duration_ms / 1000, 1), "tps": round(metrics.tokens_per_s, 1)},
+            ]
+            # Keep the chart small on the wire: past the limit, every other point goes.
+            self.speed_points = points if len(points) <= MAX_SPEED_POINTS else points[::2]
 
     def _apply(self, batch: list[TurnUpdate]) -> None:
         """Copies one flush of the turn into the tab: feed operations, monitor numbers, status."""
@@ -281,80 +364,72 @@ class ChatState(rx.State):
                     self.conversation_id = update.conversation.id
                     self.title = update.conversation.title
             elif isinstance(update, AnswerStarted):
-                self._answer_id = update.assistant.id
-                self._answer_text = ""
-                label = presenters.model_label(update.assistant.metrics)
-                if label != self.model_label:
-                    self.model_label = label
-                ops += [
-                    ["m", presenters.message_view(update.user)],
-                    ["m", presenters.message_view(update.assistant)],
-                ]
+                self._start_answer(update, ops)
             elif isinstance(update, AnswerDelta):
                 self._answer_text += update.text
                 if ops and ops[-1][0] == "+":
                     ops[-1][1] += update.text
                 else:
                     ops.append(["+", update.text])
+            elif isinstance(update, ToolStepUpdate):
+                step = presenters.step_view(update.step)
+                self._answer_steps = [s for s in self._answer_steps if s["id"] != step["id"]] + [step]
+                ops.append(["t", step])
             elif isinstance(update, StatusEvent):  # the seed's `backend_status`
-                event = presenters.event_view(update)
-                self._events = [*self._events[-(MAX_EVENTS - 1) :], event]
+                self._answer_events = [*self._answer_events, presenters.event_view(update, with_message=True)]
                 self.status = STATUS_BY_EVENT.get(update.kind, self.status)
-                ops.append(["e", event])
+                ops.append(["e", presenters.event_view(update)])
             elif isinstance(update, AnswerDone):
-                self._finish(update, ops)
+                self._apply_done(update, ops)
         if self.conversation_id != turn_conversation:  # the user opened another conversation meanwhile
             ops = [op for op in ops if op[0] == "e"]
         if ops:
             self._seq += 1
             self.feed = {"seq": self._seq, "ops": ops}
 
-    def _finish(self, done: AnswerDone, ops: list[Any]) -> None:
+    def _start_answer(self, started: AnswerStarted, ops: list[Any]) -> None:
+        self._answer_id = started.assistant.id
+        self._answer_text = ""
+        self._answer_steps = []
+        self._answer_events = []
+        if self.speed_points:
+            self.speed_points = []
+        if self.answer_heading != "This answer":
+            self.answer_heading = "This answer"
+        label = presenters.model_label(started.assistant.metrics)
+        if label != self.model_label:
+            self.model_label = label
+        ops += [
+            ["m", presenters.message_view(started.user)],
+            ["m", presenters.message_view(started.assistant)],
+        ]
+
+    def _apply_done(self, done: AnswerDone, ops: list[Any]) -> None:
         self._streaming = False
         self._streaming_conversation = ""
         message = done.message
         if message is None:
-            self.notice = done.error
-            self.status = "error"
+            if done.error:
+                self.notice = done.error
+            self.status = "idle" if done.refused or not done.error else "error"
             return
         view = presenters.message_view(message)
-        ops.append(
-            # The text is already in the browser; only what changed goes with the end of the answer.
-            [
-                "u",
-                message.id,
-                {key: value for key, value in view.items() if key not in ("id", "role", "content")},
-            ]
-        )
+        # The text is already in the browser; only what changed goes with the end of the answer.
+        changed = {k: v for k, v in view.items() if k not in ("id", "role", "content", "steps")}
+        ops.append(["u", message.id, changed])
         self.answer = presenters.metrics_view(message.metrics)
-        self._count_in_session(message.metrics, failed=message.status in ("error", "interrupted"))
+        record = AnswerRecord.of(message)
+        self._session_records = [*self._session_records, record]
+        if message.conversation_id == self.conversation_id:
+            self._conversation_records = [*self._conversation_records, record]
+        self._refresh_statistics()
         if message.status == "error":
             self.notice = message.error
 
-    def _count_in_session(self, metrics: Metrics, *, failed: bool) -> None:
-        session = dict(self._session)
-        session["answers"] = session.get("answers", 0) + 1
-        session["tokens"] = (
-            session.get("tokens", 0) + (metrics.prompt_tokens or 0) + (metrics.completion_tokens or 0)
-        )
-        session["errors"] = session.get("errors", 0) + (1 if failed else 0)
-        if metrics.cost_usd is None:
-            session["unknown_cost"] = 1
-        else:
-            session["cost"] = session.get("cost", 0.0) + metrics.cost_usd
-        self._session = session
-        cost = presenters.money(session.get("cost", 0.0))
-        self.totals = {
-            "answers": f"{session['answers']:.0f}",
-            "tokens": f"{session['tokens']:,.0f}",
-            "cost": cost + (" + unknown" if session.get("unknown_cost") else ""),
-            "errors": f"{session['errors']:.0f}",
-        }
-
     @rx.event
     def stop(self):
-        if self._streaming_conversation:
-            service.stop_turn(self._streaming_conversation)
+        if self._turn_id:
+            service.stop_turn(self._turn_id)
 
     # --- small UI toggles --------------------------------------------------------------------------
 
@@ -371,7 +446,3 @@ class ChatState(rx.State):
     def toggle_monitor(self):
         self.show_monitor = not self.show_monitor
         self.show_history = False
-
-    @rx.event
-    def set_show_settings(self, value: bool):
-        self.show_settings = value

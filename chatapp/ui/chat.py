@@ -6,6 +6,7 @@ import reflex as rx
 
 from ..state.chat import ChatState
 from .live_feed import transcript
+from .monitor import busy
 
 
 def _header() -> rx.Component:
@@ -73,7 +74,7 @@ def _composer() -> rx.Component:
                 class_name="chat-input",
             ),
             rx.cond(
-                (ChatState.status == "thinking") | (ChatState.status == "streaming"),
+                busy,
                 rx.button(
                     rx.icon("square", size=16),
                     "Stop",

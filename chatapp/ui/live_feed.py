@@ -35,6 +35,7 @@ def transcript() -> rx.Component:
         id="messages",
         placeholder="Ask anything. Answers stream in as they are written.",
         on_resync=ChatState.resync,
+        on_select=ChatState.select_answer,
         **_feed_props(),
     )
 

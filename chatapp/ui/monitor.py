@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..state.chat import ChatState
+from ..state.chat import BUSY, ChatState
 from .live_feed import event_log
 
+busy = rx.Var.create(list(BUSY)).contains(ChatState.status)
+LIVE_KEYS = ("ttft", "tokens_per_s", "duration")  # what ChatState.live carries while an answer streams
 
-def _stat(label: str, value: rx.Var, key: str, note: rx.Var | str = "") -> rx.Component:
+
+def _stat(label: str, value: rx.Var | str, key: str, note: rx.Var | str = "") -> rx.Component:
     return rx.box(
         rx.text(label, class_name="stat-label"),
         rx.text(value, class_name="stat-value", data_stat=key),
@@ -17,9 +20,37 @@ def _stat(label: str, value: rx.Var, key: str, note: rx.Var | str = "") -> rx.Co
     )
 
 
-def _answer_stat(label: str, value: rx.Var, key: str, note: rx.Var | str = "") -> rx.Component:
-    """A number of the current answer; while it waits for its first token, the last answer's are hidden."""
-    return _stat(label, rx.cond(ChatState.status == "thinking", "—", value), key, note)
+def _answer_stat(label: str, key: str, note: rx.Var | str = "") -> rx.Component:
+    """A number of the current answer. While it streams, the live value where there is one, else a dash."""
+    while_streaming = ChatState.live[key] if key in LIVE_KEYS else "—"
+    return _stat(label, rx.cond(busy, while_streaming, ChatState.answer[key]), key, note)
+
+
+def _tokens_stat(label: str, kind: str) -> rx.Component:
+    """Estimated and reported side by side: each number says where it came from."""
+    answer = ChatState.answer
+    while_streaming = ChatState.live["completion_tokens"] if kind == "completion" else "—"
+    estimated = rx.cond(busy, while_streaming, answer[f"{kind}_estimated"])
+    return rx.box(
+        rx.text(label, class_name="stat-label"),
+        rx.hstack(
+            rx.text(estimated, class_name="stat-value", data_stat=f"{kind}_estimated"),
+            rx.text("estimated", class_name="stat-note"),
+            align="baseline",
+            gap="1",
+        ),
+        rx.hstack(
+            rx.text(
+                rx.cond(busy, "—", answer[f"{kind}_reported"]),
+                class_name="stat-value",
+                data_stat=f"{kind}_reported",
+            ),
+            rx.text("reported", class_name="stat-note"),
+            align="baseline",
+            gap="1",
+        ),
+        class_name="stat",
+    )
 
 
 def _status_badge() -> rx.Component:
@@ -40,40 +71,138 @@ def _status_badge() -> rx.Component:
     )
 
 
-def monitor_panel() -> rx.Component:
+def _speed_chart() -> rx.Component:
+    return rx.recharts.line_chart(
+        rx.recharts.line(data_key="tps", stroke="var(--accent-9)", dot=False, is_animation_active=False),
+        rx.recharts.x_axis(data_key="s", unit=" s", tick_line=False, font_size=10),
+        rx.recharts.y_axis(width=34, tick_line=False, font_size=10),
+        rx.recharts.graphing_tooltip(),
+        data=ChatState.speed_points,
+        height=110,
+        width="100%",
+    )
+
+
+def _answer_section() -> rx.Component:
     answer = ChatState.answer
-    totals = ChatState.totals
+    return rx.vstack(
+        rx.text(ChatState.answer_heading, class_name="section-label"),
+        rx.grid(
+            _answer_stat("Time to first token", "ttft"),
+            _answer_stat("Tokens/s", "tokens_per_s"),
+            _answer_stat("Inter-token p50 / p95", "itl"),
+            _answer_stat("Total time", "duration"),
+            _tokens_stat("Prompt tokens", "prompt"),
+            _tokens_stat("Completion tokens", "completion"),
+            _answer_stat("Cost", "cost", rx.cond(busy, "", answer["cost_basis"])),
+            rx.box(
+                rx.text("Context", class_name="stat-label"),
+                rx.text(
+                    rx.cond(busy, "—", answer["context"]),
+                    class_name="stat-value stat-small",
+                    data_stat="context",
+                ),
+                rx.box(rx.box(width=answer["context_percent"] + "%"), class_name="gauge"),
+                class_name="stat",
+            ),
+            columns="2",
+            gap="2",
+            width="100%",
+        ),
+        rx.text("Counted with ", answer["encoding"], class_name="stat-note"),
+        rx.cond(ChatState.speed_points.length() > 1, _speed_chart()),
+        width="100%",
+        gap="2",
+    )
+
+
+def _session_section() -> rx.Component:
+    conversation, session = ChatState.conversation_totals, ChatState.session_totals
+    return rx.vstack(
+        rx.text("This conversation", class_name="section-label"),
+        rx.grid(
+            _stat("Answers", conversation["answers"], "conversation_answers"),
+            _stat("Tokens", conversation["tokens"], "conversation_tokens"),
+            _stat("Cost", conversation["cost"], "conversation_cost"),
+            _stat("Errors", conversation["errors"], "conversation_errors"),
+            columns="2",
+            gap="2",
+            width="100%",
+        ),
+        rx.cond(
+            ChatState.cost_points.length() > 0,
+            rx.recharts.composed_chart(
+                rx.recharts.bar(
+                    data_key="tokens", fill="var(--accent-8)", y_axis_id="tokens", is_animation_active=False
+                ),
+                rx.recharts.line(data_key="cost", stroke="var(--orange-9)", y_axis_id="cost", dot=False),
+                rx.recharts.x_axis(data_key="answer", tick_line=False, font_size=10),
+                rx.recharts.y_axis(y_axis_id="tokens", width=40, font_size=10),
+                rx.recharts.y_axis(y_axis_id="cost", orientation="right", width=50, font_size=10),
+                rx.recharts.graphing_tooltip(),
+                data=ChatState.cost_points,
+                height=130,
+                width="100%",
+            ),
+        ),
+        rx.text("This session", class_name="section-label"),
+        rx.grid(
+            _stat("Answers", session["answers"], "session_answers"),
+            _stat("Tokens", session["tokens"], "session_tokens"),
+            _stat("Cost", session["cost"], "session_cost"),
+            _stat("Errors", session["errors"], "session_errors"),
+            columns="2",
+            gap="2",
+            width="100%",
+        ),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell("Model"),
+                    rx.table.column_header_cell("Req / err"),
+                    rx.table.column_header_cell("TTFT p50 / p95"),
+                    rx.table.column_header_cell("Tok/s p50 / p95"),
+                )
+            ),
+            rx.table.body(
+                rx.foreach(
+                    ChatState.model_rows,
+                    lambda row: rx.table.row(
+                        rx.table.cell(row["model"]),
+                        rx.table.cell(row["requests"], " / ", row["errors"]),
+                        rx.table.cell(row["ttft"]),
+                        rx.table.cell(row["tokens_per_s"]),
+                    ),
+                )
+            ),
+            size="1",
+            id="model-stats",
+            width="100%",
+        ),
+        width="100%",
+        gap="2",
+    )
+
+
+def monitor_panel() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             rx.heading("Backend", size="4"), rx.spacer(), _status_badge(), width="100%", align="center"
         ),
         rx.text(ChatState.model_label, class_name="muted", data_stat="model"),
-        rx.text("This answer", class_name="section-label"),
-        rx.grid(
-            _answer_stat("Time to first token", answer["ttft"], "ttft"),
-            _answer_stat("Tokens/s", answer["tokens_per_s"], "tokens_per_s"),
-            _answer_stat("Prompt tokens", answer["prompt_tokens"], "prompt_tokens", answer["token_source"]),
-            _answer_stat(
-                "Completion tokens", answer["completion_tokens"], "completion_tokens", answer["token_source"]
+        rx.text(ChatState.tools_note, class_name="stat-note", id="tools-note"),
+        _answer_section(),
+        rx.tabs.root(
+            rx.tabs.list(
+                rx.tabs.trigger("Events", value="events", id="events-tab"),
+                rx.tabs.trigger("Session", value="session", id="session-tab"),
             ),
-            _answer_stat("Cost", answer["cost"], "cost"),
-            _answer_stat("Total time", answer["duration"], "duration"),
-            columns="2",
-            gap="2",
+            rx.tabs.content(event_log(), value="events", class_name="monitor-tab"),
+            rx.tabs.content(_session_section(), value="session", class_name="monitor-tab"),
+            value=ChatState.monitor_tab,
+            on_change=ChatState.set_monitor_tab,
             width="100%",
         ),
-        rx.text("This session", class_name="section-label"),
-        rx.grid(
-            _stat("Answers", totals["answers"], "session_answers"),
-            _stat("Tokens", totals["tokens"], "session_tokens"),
-            _stat("Cost", totals["cost"], "session_cost"),
-            _stat("Errors", totals["errors"], "session_errors"),
-            columns="2",
-            gap="2",
-            width="100%",
-        ),
-        rx.text("Events", class_name="section-label"),
-        event_log(),
         id="monitor",
         height="100%",
         width="100%",

@@ -8,6 +8,8 @@ import urllib.request
 
 from playwright.sync_api import Page, expect
 
+from chatapp import tokens
+
 
 def send(page: Page, text: str) -> None:
     page.fill("#chat-input", text)
@@ -32,7 +34,9 @@ def test_answer_streams_in_and_the_monitor_shows_measured_numbers(page: Page):
     monitor = page.locator("#monitor")
     assert re.fullmatch(r"\d[\d,]* ms", monitor.locator("[data-stat=ttft]").inner_text())
     assert float(monitor.locator("[data-stat=tokens_per_s]").inner_text()) > 10
-    assert monitor.locator("[data-stat=completion_tokens]").inner_text() == "120"
+    expected = str(tokens.count(" ".join(f"word{i}" for i in range(1, 121)), tokens.encoding_for("mock-1")))
+    assert monitor.locator("[data-stat=completion_estimated]").inner_text() == expected
+    assert monitor.locator("[data-stat=completion_reported]").inner_text() == expected
     assert monitor.locator("[data-stat=cost]").inner_text() == "$0.00"
     assert "mock" in monitor.locator("[data-stat=model]").inner_text()
     events = page.locator("#event-log [data-kind]")
