@@ -40,12 +40,16 @@ def conversation_json(conversation: Conversation) -> dict[str, Any]:
         "created_at": _iso(conversation.created_at),
         "updated_at": _iso(conversation.updated_at),
         "message_count": conversation.message_count,
+        "totals": {
+            "tokens": conversation.total_tokens,
+            "cost_usd": None if conversation.cost_unknown else round(conversation.total_cost_usd, 8),
+            "cost_usd_known": round(conversation.total_cost_usd, 8),
+        },
     }
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    m = message.metrics
-    return {
+    body: dict[str, Any] = {
         "id": message.id,
         "role": message.role,
         "content": message.content,
@@ -53,19 +57,49 @@ def message_json(message: Message) -> dict[str, Any]:
         "error": message.error or None,
         "created_at": _iso(message.created_at),
         "updated_at": _iso(message.updated_at),
+    }
+    if message.role != "assistant":
+        return body
+    m = message.metrics
+    reported = m.token_source == "reported"
+    return body | {
         "model": m.model or None,
         "provider": m.provider or None,
         "usage": {
             "prompt_tokens": m.prompt_tokens,
             "completion_tokens": m.completion_tokens,
             "source": m.token_source,
-        }
-        if message.role == "assistant"
-        else None,
+            "estimated": {
+                "prompt_tokens": m.estimated_prompt_tokens,
+                "completion_tokens": m.estimated_completion_tokens,
+            },
+            "reported": {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens}
+            if reported
+            else None,
+            "encoding": m.encoding or None,
+        },
+        "cost": {"usd": m.cost_usd, "price": m.price or None},
         "cost_usd": m.cost_usd,
-        "timings": {"ttft_ms": m.ttft_ms, "duration_ms": m.duration_ms, "tokens_per_s": m.tokens_per_s}
-        if message.role == "assistant"
-        else None,
+        "timings": {
+            "ttft_ms": m.ttft_ms,
+            "duration_ms": m.duration_ms,
+            "tokens_per_s": m.tokens_per_s,
+            "inter_token_p50_ms": m.itl_p50_ms,
+            "inter_token_p95_ms": m.itl_p95_ms,
+        },
+        "context": {"tokens": m.context_tokens, "window": m.context_window},
+        "tool_calls": [
+            {
+                "id": step.id,
+                "call_id": step.call_id,
+                "name": step.name,
+                "arguments": step.arguments,
+                "result": step.result,
+                "status": step.status,
+                "duration_ms": step.duration_ms,
+            }
+            for step in message.steps
+        ],
     }
 
 

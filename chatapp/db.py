@@ -156,13 +156,18 @@ async def run(url: str, fn: Callable[..., T], /, **kwargs: Any) -> T:
 # --- conversions -------------------------------------------------------------------------------
 
 
-def _conversation(row: ConversationRow, message_count: int = 0) -> Conversation:
+def _conversation(
+    row: ConversationRow, message_count: int = 0, tokens: int = 0, cost: float = 0.0, unknown: int = 0
+) -> Conversation:
     return Conversation(
         id=row.id,
         title=row.title,
         created_at=row.created_at,
         updated_at=row.updated_at,
         message_count=message_count,
+        total_tokens=tokens,
+        total_cost_usd=cost,
+        cost_unknown=unknown > 0,
     )
 
 
@@ -292,13 +297,30 @@ def list_conversations(
     session: Session, *, owner: str, limit: int = 50, cursor: str | None = None
 ) -> tuple[list[Conversation], str | None]:
     """Newest first (by last activity); returns one page and the cursor of the next, if any."""
+    answered = sa.and_(col(MessageRow.role) == "assistant", col(MessageRow.provider) != "")
     counts = (
-        select(MessageRow.conversation_id, func.count().label("n"))
+        select(
+            MessageRow.conversation_id,
+            func.count().label("n"),
+            func.sum(
+                func.coalesce(MessageRow.prompt_tokens, 0) + func.coalesce(MessageRow.completion_tokens, 0)
+            ).label("tokens"),
+            func.sum(MessageRow.cost_usd).label("cost"),
+            func.sum(sa.case((sa.and_(answered, col(MessageRow.cost_usd).is_(None)), 1), else_=0)).label(
+                "unknown"
+            ),
+        )
         .group_by(col(MessageRow.conversation_id))
         .subquery()
     )
     query = (
-        select(ConversationRow, func.coalesce(counts.c.n, 0))
+        select(
+            ConversationRow,
+            func.coalesce(counts.c.n, 0),
+            func.coalesce(counts.c.tokens, 0),
+            func.coalesce(counts.c.cost, 0.0),
+            func.coalesce(counts.c.unknown, 0),
+        )
         .outerjoin(counts, counts.c.conversation_id == ConversationRow.id)
         .where(ConversationRow.owner == owner)
         .order_by(col(ConversationRow.updated_at).desc(), col(ConversationRow.id).desc())
@@ -315,15 +337,7 @@ def list_conversations(
     rows = session.exec(query).all()
     page = rows[:limit]
     next_cursor = _encode_cursor(page[-1][0]) if len(rows) > limit else None
-    return [_conversation(row, count) for row, count in page], next_cursor
-
-
-def touch_conversation(session: Session, conversation_id: str) -> None:
-    row = session.get(ConversationRow, conversation_id)
-    if row is not None:
-        row.updated_at = utcnow()
-        session.add(row)
-        session.commit()
+    return [_conversation(*row) for row in page], next_cursor
 
 
 # --- messages ----------------------------------------------------------------------------------

@@ -23,6 +23,9 @@ class Conversation:
     created_at: datetime
     updated_at: datetime
     message_count: int = 0
+    total_tokens: int = 0
+    total_cost_usd: float = 0.0
+    cost_unknown: bool = False  # some answer's model has no known price: the total is a lower bound
 
 
 @dataclass(frozen=True)

@@ -202,13 +202,29 @@ def test_a_chat_shows_its_messages_in_order_with_usage_cost_and_timings(client, 
         prompt_tokens=12,
         completion_tokens=3,
         token_source="reported",
+        estimated_prompt_tokens=11,
+        estimated_completion_tokens=3,
+        encoding="cl100k_base (bundled)",
         cost_usd=0.0000036,
+        price="openai gpt-4o-mini: $0.15/input MTok, $0.6/output MTok",
         ttft_ms=180.0,
         duration_ms=400.0,
         tokens_per_s=7.5,
+        itl_p50_ms=20.0,
+        itl_p95_ms=31.0,
+        context_tokens=11,
+        context_window=128000,
     )
     with db.session_for(any_db_url) as session:
         db.save_answer(session, message_id=answer_id, content="Hello!", status="complete", metrics=metrics)
+        step = db.add_tool_step(
+            session,
+            message_id=answer_id,
+            call_id="call_1",
+            name="calculator",
+            arguments='{"expression": "1+1"}',
+        )
+        db.finish_tool_step(session, step_id=step.id, status="ok", result="2", duration_ms=1.5)
 
     response = client.get(f"/chat/{conversation_id}", headers=bearer())
 
@@ -222,7 +238,7 @@ def test_a_chat_shows_its_messages_in_order_with_usage_cost_and_timings(client, 
     )
     question, answer = chat["messages"]
     assert (question["role"], question["content"], question["status"]) == ("user", "Say hello", "complete")
-    assert (question["usage"], question["timings"]) == (None, None)
+    assert "usage" not in question and "timings" not in question
     assert (answer["id"], answer["role"], answer["content"], answer["status"]) == (
         answer_id,
         "assistant",
@@ -230,9 +246,37 @@ def test_a_chat_shows_its_messages_in_order_with_usage_cost_and_timings(client, 
         "complete",
     )
     assert (answer["model"], answer["provider"], answer["error"]) == ("gpt-4o-mini", "openai", None)
-    assert answer["usage"] == {"prompt_tokens": 12, "completion_tokens": 3, "source": "reported"}
+    assert answer["usage"] == {
+        "prompt_tokens": 12,
+        "completion_tokens": 3,
+        "source": "reported",
+        "estimated": {"prompt_tokens": 11, "completion_tokens": 3},
+        "reported": {"prompt_tokens": 12, "completion_tokens": 3},
+        "encoding": "cl100k_base (bundled)",
+    }
     assert answer["cost_usd"] == pytest.approx(0.0000036)
-    assert answer["timings"] == {"ttft_ms": 180.0, "duration_ms": 400.0, "tokens_per_s": 7.5}
+    assert answer["cost"]["price"] == "openai gpt-4o-mini: $0.15/input MTok, $0.6/output MTok"
+    assert answer["timings"] == {
+        "ttft_ms": 180.0,
+        "duration_ms": 400.0,
+        "tokens_per_s": 7.5,
+        "inter_token_p50_ms": 20.0,
+        "inter_token_p95_ms": 31.0,
+    }
+    assert answer["context"] == {"tokens": 11, "window": 128000}
+    (call,) = answer["tool_calls"]
+    assert (call["name"], call["arguments"], call["result"], call["status"]) == (
+        "calculator",
+        '{"expression": "1+1"}',
+        "2",
+        "ok",
+    )
+    listed = client.get("/chats", headers=bearer()).json()["chats"][0]
+    assert listed["totals"] == {
+        "tokens": 15,
+        "cost_usd": pytest.approx(0.0000036),
+        "cost_usd_known": pytest.approx(0.0000036),
+    }
 
     now = datetime.now(UTC)
     stamps = [chat["created_at"], chat["updated_at"]]
@@ -253,5 +297,22 @@ def test_an_answer_still_streaming_shows_estimated_usage_and_no_timings_yet(clie
     (answer,) = client.get(f"/chat/{conversation_id}", headers=bearer()).json()["messages"]
 
     assert (answer["content"], answer["status"]) == ("Hel", "streaming")
-    assert answer["usage"] == {"prompt_tokens": None, "completion_tokens": None, "source": "estimated"}
-    assert answer["timings"] == {"ttft_ms": None, "duration_ms": None, "tokens_per_s": None}
+    assert (answer["usage"]["source"], answer["usage"]["reported"]) == ("estimated", None)
+    assert answer["usage"]["prompt_tokens"] is None and answer["usage"]["completion_tokens"] is None
+    assert set(answer["timings"].values()) == {None}
+    assert answer["tool_calls"] == []
+
+
+def test_chat_totals_say_unknown_when_an_answer_has_no_known_price(client, db_url):
+    conversation_id = new_conversation(db_url)
+    priced, unpriced = (add(db_url, conversation_id, "", role="assistant") for _ in range(2))
+    with db.session_for(db_url) as session:
+        for message_id, cost in ((priced, 0.25), (unpriced, None)):
+            metrics = Metrics(
+                model="some-model", provider="openai", prompt_tokens=10, completion_tokens=5, cost_usd=cost
+            )
+            db.save_answer(session, message_id=message_id, content="ok", status="complete", metrics=metrics)
+
+    (chat,) = client.get("/chats", headers=bearer()).json()["chats"]
+
+    assert chat["totals"] == {"tokens": 30, "cost_usd": None, "cost_usd_known": 0.25}
