@@ -16,6 +16,14 @@ def send(page: Page, text: str) -> None:
     page.keyboard.press("Enter")
 
 
+def send_and_wait(page: Page, text: str) -> None:
+    """Sends a message and waits until its answer has finished (its summary line appears)."""
+    finished = page.locator("#messages .cf-summary")
+    before = finished.count()
+    send(page, text)
+    expect(finished).to_have_count(before + 1, timeout=20_000)
+
+
 def assistant_bubbles(page: Page):
     return page.locator("#messages .cf-assistant")
 
@@ -45,9 +53,7 @@ def test_answer_streams_in_and_the_monitor_shows_measured_numbers(page: Page):
 
 
 def test_conversation_survives_a_reload_and_reopens_from_history(page: Page):
-    send(page, "/mock tokens=8 rate=200\nRemember the blue whale")
-    expect(assistant_bubbles(page).last).to_contain_text("word8")
-    expect(page.locator("#send-button")).to_be_visible()
+    send_and_wait(page, "/mock tokens=8 rate=200\nRemember the blue whale")
 
     page.reload()
     page.wait_for_selector("#chat-input")
@@ -89,9 +95,7 @@ def test_empty_message_is_not_sent(page: Page):
 
 
 def test_rest_api_serves_the_same_history_with_the_owner_key(page: Page, app_url: str):
-    send(page, "/mock tokens=5 rate=200\nHello REST")
-    expect(page.locator("#send-button")).to_be_visible()
-    expect(assistant_bubbles(page).last).to_contain_text("word5")
+    send_and_wait(page, "/mock tokens=5 rate=200\nHello REST")
     page.locator("#settings-button").click()
     key = page.locator("#owner-key").inner_text().strip()
 
@@ -132,8 +136,7 @@ def test_finished_answer_renders_markdown(page: Page):
 
 
 def test_rename_and_delete_a_conversation_from_the_sidebar(page: Page):
-    send(page, "/mock tokens=3 rate=200\nTrip ideas")
-    expect(page.locator("#send-button")).to_be_visible()
+    send_and_wait(page, "/mock tokens=3 rate=200\nTrip ideas")
     row = page.locator("#history .history-row", has_text="Trip ideas")
     row.hover()
     row.get_by_label("Rename").click()
@@ -177,3 +180,60 @@ def test_shift_enter_adds_a_line_and_enter_sends(page: Page):
     page.keyboard.press("Enter")
     expect(page.locator("#messages .cf-user").last).to_have_text("/mock tokens=3 rate=200\nsecond line")
     expect(page.locator("#chat-input")).to_have_value("")
+
+
+def test_a_tool_call_shows_in_the_chat_and_the_monitor_and_survives_a_reload(page: Page):
+    send(page, "/mock tool=calculator:(1299+349)*3/4 tokens=5 rate=200\nSplit the cabin cost")
+    answer = assistant_bubbles(page).last
+    step = answer.locator(".cf-step[data-tool=calculator]")
+    expect(step).to_have_attribute("data-status", "ok")
+    expect(answer).to_contain_text("word5")
+    step.locator("summary").click()
+    expect(step).to_contain_text("1236")
+    kinds = page.locator("#event-log [data-kind]")
+    expect(page.locator("#event-log [data-kind=tool_started]")).to_contain_text("calculator")
+    expect(page.locator("#event-log [data-kind=tool_finished]")).to_contain_text("calculator ok")
+    expect(page.locator("#monitor-status")).to_have_text("done")
+    live_kinds = [kinds.nth(i).get_attribute("data-kind") for i in range(kinds.count())]
+
+    page.reload()
+    page.wait_for_selector("#chat-input")
+    answer = assistant_bubbles(page).last
+    expect(answer.locator(".cf-step[data-tool=calculator]")).to_have_attribute("data-status", "ok")
+    expect(answer).to_contain_text("1236")  # the final text quotes the tool's result
+    kinds = page.locator("#event-log [data-kind]")
+    expect(kinds).to_have_count(len(live_kinds))
+    assert [kinds.nth(i).get_attribute("data-kind") for i in range(kinds.count())] == live_kinds
+
+
+def test_clicking_an_event_scrolls_the_chat_to_its_message(page: Page):
+    send_and_wait(page, "/mock tokens=5 rate=200\nThe first question")
+    for i in range(4):
+        send_and_wait(page, f"/mock tokens=150 rate=2000\nFiller {i}")
+    first_answer = page.locator("#messages .cf-row-assistant").first
+    expect(first_answer).not_to_be_in_viewport()
+
+    page.locator("#event-log [data-kind=finished]").first.click()
+    expect(first_answer).to_be_in_viewport()
+    expect(first_answer).to_have_class(re.compile("cf-flash"))
+
+
+def test_an_answers_summary_line_opens_its_numbers_in_the_monitor(page: Page):
+    send_and_wait(page, "/mock tokens=5 rate=200\nOne")
+    send_and_wait(page, "/mock tokens=60 rate=2000\nTwo")
+    expect(page.locator("#monitor-status")).to_have_text("done")
+    latest = page.locator("[data-stat=completion_reported]").inner_text()
+
+    assistant_bubbles(page).first.locator(".cf-summary").click()
+    expect(page.locator("#monitor")).to_contain_text("Answer of")
+    expect(page.locator("[data-stat=completion_reported]")).not_to_have_text(latest)
+
+
+def test_session_tab_shows_totals_and_per_model_statistics(page: Page):
+    send_and_wait(page, "/mock tokens=5 rate=200\nCount me")
+    page.locator("#session-tab").click()
+    expect(page.locator("[data-stat=session_answers]")).to_have_text("1")
+    expect(page.locator("#model-stats")).to_contain_text("mock-1")
+    send(page, "/mock fail=server\nBreak")
+    expect(page.locator("[data-stat=session_errors]")).to_have_text("1")
+    expect(page.locator("[data-stat=session_answers]")).to_have_text("2")
