@@ -77,10 +77,11 @@ class TokenCounter:
 
     def add(self, text: str) -> int:
         self._tail += text
-        starts = [match.start() for match in self._pattern.finditer(self._tail)]
-        if len(starts) > UNSETTLED_PIECES:
-            cut = starts[-UNSETTLED_PIECES]
-            self._settled += count(self._tail[:cut], self._encoding)
-            self._tail = self._tail[cut:]
+        pieces = list(self._pattern.finditer(self._tail))
+        if len(pieces) > UNSETTLED_PIECES:
+            # Piece by piece, not as one string: on its own, the settled text ends there, and the pattern's
+            # end-of-text rule (\s++$) would merge whitespace pieces that stay apart when more text follows.
+            self._settled += sum(count(piece.group(), self._encoding) for piece in pieces[:-UNSETTLED_PIECES])
+            self._tail = self._tail[pieces[-UNSETTLED_PIECES].start() :]
         self.total = self._settled + count(self._tail, self._encoding)
         return self.total

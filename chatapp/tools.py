@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -139,11 +140,20 @@ _BINARY = {
     ast.Mod: operator.mod,
 }
 MAX_EXPONENT = 10_000
-MAX_BITS = 100_000  # about 30,000 digits: keeps a malicious expression from burning the CPU
+# About 4,200 digits: keeps a malicious expression from burning the CPU, and stays under the 4,300 digits
+# Python will turn an int into text.
+MAX_BITS = 14_000
 MAX_EXPRESSION_CHARS = 500
 
 
 def _evaluate(node: ast.AST) -> Fraction:
+    value = _evaluate_node(node)
+    if max(value.numerator.bit_length(), value.denominator.bit_length()) > MAX_BITS:
+        raise ToolError("The result would be too large to compute.")
+    return value
+
+
+def _evaluate_node(node: ast.AST) -> Fraction:
     if isinstance(node, ast.Expression):
         return _evaluate(node.body)
     if (
@@ -176,8 +186,10 @@ def _evaluate(node: ast.AST) -> Fraction:
 def _format_number(value: Fraction) -> str:
     if value.denominator == 1:
         return str(value.numerator)
-    decimal = f"{float(value):.15g}"
-    return f"{value.numerator}/{value.denominator} ≈ {decimal}"
+    with localcontext() as context:  # Decimal, not float: no overflow past 1e308, no underflow to 0
+        context.prec = 15
+        approximate = Decimal(value.numerator) / Decimal(value.denominator)
+    return f"{value.numerator}/{value.denominator} ≈ {approximate:g}"
 
 
 @tool(
