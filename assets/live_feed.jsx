@@ -8,7 +8,8 @@
 //
 // Operations: ["m", message] add or replace a message; ["+", text] append to the message being streamed
 // (the last one); ["t", step] add or replace a tool step of that message; ["u", id, fields] update a
-// message's fields; ["e", event] add a monitor event (a live one belongs to the message being streamed).
+// message's fields; ["e", kind, time, detail] add a monitor event, which belongs to the message being
+// streamed (snapshots carry events as objects that name their message).
 import React, { useEffect, useRef } from "react";
 import ReactMarkdown from "react-markdown";
 import remarkGfm from "remark-gfm";
@@ -35,7 +36,8 @@ function applyOps(view, ops) {
       messages = messages.map((m) => (m.id === op[1] ? { ...m, ...op[2] } : m));
     } else if (op[0] === "e") {
       const last = messages[messages.length - 1];
-      events = [...events, { message_id: last && last.id, ...op[1] }].slice(-200);
+      const event = { kind: op[1], time: op[2], detail: op[3], message_id: last && last.id };
+      events = [...events, event].slice(-200);
     }
   }
   return { ...view, messages, events };

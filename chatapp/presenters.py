@@ -129,7 +129,7 @@ def metrics_view(metrics: Metrics) -> dict[str, str]:
         "completion_reported": _count(metrics.completion_tokens) if reported else "not reported",
         "encoding": metrics.encoding or "—",
         "cost": money(metrics.cost_usd),
-        "cost_basis": f"{'reported' if reported else 'estimated'} tokens × {metrics.price or 'no price'}",
+        "price": metrics.price or "no price",
         "context": context,
         "context_percent": context_percent,
     }

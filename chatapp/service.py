@@ -268,9 +268,10 @@ class Turn:
                 self._meter.request_sent(
                     tokens.count_prompt(prompt, encoding) + (tool_tokens if allowed else 0)
                 )
-                detail = f"{provider.name} · {provider.model}"
+                # The model is named in the panel's header; a later round says which one it is.
+                detail = ""
                 if round_number:
-                    detail += f" · round {round_number + 1}" + ("" if allowed else " · tools withheld")
+                    detail = f"round {round_number + 1}" + ("" if allowed else " · tools withheld")
                 await self._status("request_sent", assistant, detail)
                 round_start = len(parts)
                 calls = await self._request(assistant, prompt, allowed, parts)

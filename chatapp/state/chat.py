@@ -378,7 +378,8 @@ class ChatState(rx.State):
             elif isinstance(update, StatusEvent):  # the seed's `backend_status`
                 self._answer_events = [*self._answer_events, presenters.event_view(update, with_message=True)]
                 self.status = STATUS_BY_EVENT.get(update.kind, self.status)
-                ops.append(["e", presenters.event_view(update)])
+                event = presenters.event_view(update)
+                ops.append(["e", event["kind"], event["time"], event["detail"]])
             elif isinstance(update, AnswerDone):
                 self._apply_done(update, ops)
         if self.conversation_id != turn_conversation:  # the user opened another conversation meanwhile

@@ -94,7 +94,7 @@ def _answer_section() -> rx.Component:
             _answer_stat("Total time", "duration"),
             _tokens_stat("Prompt tokens", "prompt"),
             _tokens_stat("Completion tokens", "completion"),
-            _answer_stat("Cost", "cost", rx.cond(busy, "", answer["cost_basis"])),
+            _answer_stat("Cost", "cost", rx.cond(busy, "", answer["price"])),
             rx.box(
                 rx.text("Context", class_name="stat-label"),
                 rx.text(
