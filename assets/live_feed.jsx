@@ -67,9 +67,10 @@ function useFeed(props) {
   const behind = feed.seq > view.current.seq;
   const asked = useRef(-1);
   useEffect(() => {
-    // A batch was missed: ask for one snapshot per gap.
-    if (behind && props.onResync && asked.current !== feed.seq) {
-      asked.current = feed.seq;
+    // A batch was missed: ask for one snapshot, and not again until it has arrived (batches keep coming
+    // meanwhile, and each ask would send the whole conversation again).
+    if (behind && props.onResync && asked.current !== view.current.seq) {
+      asked.current = view.current.seq;
       props.onResync();
     }
   }, [behind, feed.seq]);
