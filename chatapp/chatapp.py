@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -10,10 +11,22 @@ import reflex as rx
 from . import db
 from .api import create_api
 from .config import get_settings
+from .providers import provider_for
 from .state.chat import ChatState
 from .ui.layout import page
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def warm_up_local_model():
+    settings = get_settings()
+    loading = None
+    if settings.provider == "local":
+        loading = asyncio.create_task(asyncio.to_thread(provider_for(settings).load))
+    yield
+    if loading is not None:
+        loading.cancel()
 
 
 @contextlib.asynccontextmanager
@@ -31,3 +44,4 @@ app = rx.App(
 )
 app.add_page(page, route="/", title="chatapp", image="/favicon.svg", on_load=ChatState.on_load)
 app.register_lifespan_task(recover_interrupted_answers)
+app.register_lifespan_task(warm_up_local_model)

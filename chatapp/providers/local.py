@@ -41,6 +41,10 @@ class LocalProvider:
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
 
+    def load(self) -> None:
+        """Loads the model now (in a worker thread at start-up), so the first answer doesn't wait for it."""
+        self._get_llama()
+
     def _get_llama(self) -> Any:
         with self._load_lock:
             if self._llama is None:
