@@ -273,9 +273,18 @@ class Turn:
                 if round_number:
                     detail = f"round {round_number + 1}" + ("" if allowed else " · tools withheld")
                 await self._status("request_sent", assistant, detail)
+                if parts and not parts[-1][-1:].isspace():
+                    # The text of a new round starts a new paragraph, not the middle of the last sentence.
+                    parts.append("\n\n")
+                    self._emit(AnswerDelta("\n\n"))
                 round_start = len(parts)
                 calls = await self._request(assistant, prompt, allowed, parts)
                 if not calls:
+                    break
+                if not allowed:
+                    # Tools were withheld, yet the server asked for some: no model would read their results.
+                    if not parts:
+                        status, error = "error", f"The model still wanted tools after {round_number} rounds."
                     break
                 prompt = [
                     *prompt,
@@ -331,19 +340,23 @@ class Turn:
             arguments=call.arguments,
         )
         self._emit(ToolStepUpdate(step))
-        await self._status("tool_started", assistant, f"{call.name} {_shorten(call.arguments)}")
+        started = self._clock()
         try:
+            await self._status("tool_started", assistant, f"{call.name} {_shorten(call.arguments)}")
             outcome = await tools.call(
                 call.name, call.arguments, tools.ToolContext(self._owner, self._settings.db_url)
             )
         except asyncio.CancelledError:
-            await self._db(
+            # Saved and shown as ended: otherwise the step says "running" for good, here and in the database.
+            stopped = await self._db(
                 db.finish_tool_step,
                 step_id=step.id,
                 status="error",
                 result="Stopped before it finished.",
-                duration_ms=0,
+                duration_ms=(self._clock() - started) * 1000,
             )
+            if stopped is not None:
+                self._emit(ToolStepUpdate(stopped))
             raise
         step = await self._db(
             db.finish_tool_step,

@@ -57,7 +57,11 @@ def count(text: str, encoding: tiktoken.Encoding) -> int:
 
 
 def count_prompt(messages: Sequence[PromptMessage], encoding: tiktoken.Encoding) -> int:
-    return sum(count(m.content, encoding) + TOKENS_PER_MESSAGE for m in messages) + TOKENS_PER_MESSAGE
+    def size(message: PromptMessage) -> int:
+        calls = sum(count(c.name, encoding) + count(c.arguments, encoding) for c in message.tool_calls)
+        return count(message.content, encoding) + calls + TOKENS_PER_MESSAGE
+
+    return sum(size(m) for m in messages) + TOKENS_PER_MESSAGE
 
 
 class TokenCounter:

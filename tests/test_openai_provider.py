@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 import threading
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
 import pytest
 
-from chatapp import db
+from chatapp import db, tools
 from chatapp.config import Settings, get_settings
-from chatapp.domain import Message, PromptMessage, ProviderError, TextDelta, UsageReport
+from chatapp.domain import Message, PromptMessage, ProviderError, TextDelta, ToolCall, UsageReport
 from chatapp.providers.openai import OpenAIProvider
-from chatapp.service import AnswerDelta, AnswerDone, ConversationReady, Turn, TurnUpdate
+from chatapp.service import AnswerDelta, AnswerDone, ConversationReady, ToolStepUpdate, Turn, TurnUpdate
 
 OWNER = "owner-key-0123456789"
 SYSTEM_PROMPT = "You answer in one short sentence."
@@ -37,6 +38,10 @@ class Reply:
     usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
     # done: finish and [DONE]; drop: cut the socket; stall: wait; cut: end the body cleanly, unfinished
     ending: Literal["done", "drop", "stall", "cut"] = "done"
+    # Tool calls after the text, as (id, name, JSON arguments); the arguments go a few characters a chunk.
+    calls: tuple[tuple[str, str, str], ...] = ()
+    argument_chars: int = 4
+    interleave: bool = False  # the calls' chunks take turns instead of one call after the other
 
 
 class FakeOpenAI(ThreadingHTTPServer):
@@ -46,6 +51,7 @@ class FakeOpenAI(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _ChatCompletions)
         self.replies: deque[Reply] = deque()
         self.requests: list[dict] = []
+        self.tool_call_deltas: list[dict] = []  # as sent, one per chunk
         self.release = threading.Event()  # lets a stalled answer go at teardown
 
     @property
@@ -71,6 +77,21 @@ def _chunk(delta: dict | None, usage: tuple[int, int] | None = None, finish: str
     return chunk
 
 
+def _tool_call_deltas(reply: Reply) -> list[dict]:
+    """The calls as OpenAI streams them: id, type and name in a call's first delta only, then arguments."""
+    per_call = []
+    for index, (call_id, name, arguments) in enumerate(reply.calls):
+        size = reply.argument_chars
+        pieces = [arguments[at : at + size] for at in range(0, len(arguments), size)] or [""]
+        function = {"name": name, "arguments": pieces[0]}
+        first = {"index": index, "id": call_id, "type": "function", "function": function}
+        per_call.append([first] + [{"index": index, "function": {"arguments": p}} for p in pieces[1:]])
+    if not reply.interleave:
+        return [delta for deltas in per_call for delta in deltas]
+    turns = itertools.zip_longest(*per_call)
+    return [delta for deltas in turns for delta in deltas if delta is not None]
+
+
 class _ChatCompletions(BaseHTTPRequestHandler):
     # HTTP/1.1 with a chunked body, as the real API streams: a body cut short is then a detectable failure.
     protocol_version = "HTTP/1.1"
@@ -92,6 +113,9 @@ class _ChatCompletions(BaseHTTPRequestHandler):
         self._event(_chunk({"role": "assistant", "content": ""}))
         for piece in reply.pieces:
             self._event(_chunk({"content": piece}))
+        for delta in _tool_call_deltas(reply):
+            self.server.tool_call_deltas.append(delta)
+            self._event(_chunk({"tool_calls": [delta]}))
         if reply.ending == "stall":
             self.server.release.wait(timeout=30)
             return
@@ -101,7 +125,7 @@ class _ChatCompletions(BaseHTTPRequestHandler):
         if reply.ending == "cut":
             self.wfile.write(b"0\r\n\r\n")
             return
-        self._event(_chunk({}, finish="stop"))
+        self._event(_chunk({}, finish="tool_calls" if reply.calls else "stop"))
         if reply.usage is not None:
             self._event(_chunk(None, reply.usage))
         self._event("[DONE]")
@@ -326,3 +350,125 @@ async def test_stop_ends_a_stalled_answer_at_once_and_keeps_the_partial_text(ser
     assert (user.role, user.content) == ("user", "Hard one")
     assert (answer.status, answer.content, answer.error) == ("stopped", "Let me think", "")
     assert final(updates).message.id == answer.id
+
+
+# --- tool calls ----------------------------------------------------------------------------------
+
+CALCULATE = ("call_calc", "calculator", '{"expression": "(2 + 3) * 7 / 4"}')
+CLOCK = ("call_time", "current_time", '{"timezone": "Europe/Paris"}')
+POWER = ("call_pow", "calculator", '{"expression": "2 ** 10"}')
+
+
+@pytest.mark.parametrize("interleave", [False, True], ids=["one_after_the_other", "interleaved"])
+async def test_parallel_tool_calls_streamed_in_pieces_arrive_whole(server, provider, interleave):
+    server.replies.append(Reply(calls=(CALCULATE, CLOCK), usage=(80, 30), interleave=interleave))
+
+    events = [event async for event in provider.stream(PROMPT, tools.specs())]
+
+    assert events == [ToolCall(*CALCULATE), ToolCall(*CLOCK), UsageReport(80, 30)]
+    # The server really sent them in pieces: each call's id in its first delta only, many deltas in all.
+    deltas = server.tool_call_deltas
+    assert len(deltas) > 10
+    assert [(d["index"], d["id"]) for d in deltas if "id" in d] == [(0, "call_calc"), (1, "call_time")]
+    (request,) = server.requests
+    assert request["tools"] == tools.specs()
+
+
+@pytest.mark.parametrize("ending", ["drop", "cut"])
+async def test_tool_call_cut_off_mid_stream_is_never_yielded(server, provider, ending):
+    server.replies.append(Reply(calls=(CALCULATE,), ending=ending))
+    received = []
+
+    with pytest.raises(ProviderError) as caught:
+        async for event in provider.stream(PROMPT, tools.specs()):
+            received.append(event)
+
+    assert received == []  # a call whose end never came may be missing arguments: it must not run
+    assert caught.value.kind == "interrupted"
+
+
+def shown_steps(updates: list[TurnUpdate]) -> list[tuple[str, str]]:
+    return [(u.step.name, u.step.status) for u in updates if isinstance(u, ToolStepUpdate)]
+
+
+async def test_tool_round_is_sent_back_as_the_assistant_tool_calls_and_their_results(server, settings):
+    server.replies.extend(
+        [Reply(calls=(CALCULATE, POWER), interleave=True), Reply(pieces=("8.75 and 1024.",))]
+    )
+
+    await run_turn(settings, "Work these out")
+
+    first, second = server.requests
+    assert first["tools"] == second["tools"] == tools.specs()
+    assert second["messages"][:2] == first["messages"]
+    assert second["messages"][2:] == [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+                for call_id, name, arguments in (CALCULATE, POWER)
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_calc", "content": "35/4 ≈ 8.75"},
+        {"role": "tool", "tool_call_id": "call_pow", "content": "1024"},
+    ]
+
+
+async def test_tool_answer_is_saved_with_its_step_and_the_usage_of_both_requests(server, settings, db_url):
+    call = ("call_abc", "calculator", '{"expression": "6*7"}')
+    server.replies.extend(
+        [Reply(calls=(call,), usage=(100, 20)), Reply(pieces=("6 × 7 ", "= 42."), usage=(150, 9))]
+    )
+
+    updates = await run_turn(settings, "What is 6 times 7?")
+
+    assert shown_steps(updates) == [("calculator", "running"), ("calculator", "ok")]
+    assert [u.text for u in updates if isinstance(u, AnswerDelta)] == ["6 × 7 ", "= 42."]
+    user, answer = saved(db_url, updates)
+    assert (answer.content, answer.status, answer.error) == ("6 × 7 = 42.", "complete", "")
+    (step,) = answer.steps
+    assert (step.call_id, step.name, step.arguments) == call
+    assert (step.status, step.result) == ("ok", "42")
+    assert step.duration_ms is not None
+    metrics = answer.metrics
+    assert (metrics.prompt_tokens, metrics.completion_tokens, metrics.token_source) == (250, 29, "reported")
+    assert metrics.cost_usd is not None and metrics.cost_usd > 0
+    with db.session_for(db_url) as session:
+        events = db.list_events(session, conversation_id=answer.conversation_id)
+    assert [e.detail for e in events if e.kind == "usage"] == ["100 + 20 tokens", "150 + 9 tokens"]
+
+
+async def test_unknown_tool_from_the_server_becomes_an_error_step_the_model_sees(server, settings, db_url):
+    server.replies.extend(
+        [
+            Reply(calls=(("call_web", "web_search", '{"query": "weather in Paris"}'),)),
+            Reply(pieces=("I cannot search the web.",)),
+        ]
+    )
+
+    updates = await run_turn(settings, "Weather in Paris?")
+
+    assert shown_steps(updates) == [("web_search", "running"), ("web_search", "error")]
+    tool_message = server.requests[1]["messages"][-1]
+    assert tool_message["role"] == "tool" and tool_message["tool_call_id"] == "call_web"
+    assert tool_message["content"].startswith("Error: Unknown tool 'web_search'.")
+    user, answer = saved(db_url, updates)
+    assert (answer.content, answer.status) == ("I cannot search the web.", "complete")
+    (step,) = answer.steps
+    assert (step.name, step.status) == ("web_search", "error")
+    assert step.result.startswith("Unknown tool 'web_search'. Available tools: calculator")
+
+
+async def test_tool_calls_past_the_round_limit_are_not_run(server, settings, db_url):
+    # A server that asks for tools even when none were offered: only the round limit stands in its way.
+    server.replies.extend([Reply(calls=(POWER,)), Reply(calls=(CALCULATE,))])
+
+    updates = await run_turn(replace(settings, max_tool_rounds=1), "Keep calculating")
+
+    assert "tools" not in server.requests[1]
+    user, answer = saved(db_url, updates)
+    assert [step.call_id for step in answer.steps] == ["call_pow"]
+    # Not an empty answer passed off as complete: the user is told why there is none.
+    assert (answer.content, answer.status) == ("", "error")
+    assert_plain(answer.error)
