@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatapp import db, tokens
+from chatapp.config import get_settings
 from chatapp.providers.mock import word_tokens
 from chatapp.state.chat import ChatState
 
@@ -176,3 +177,22 @@ async def test_reopening_a_conversation_sends_one_snapshot_of_it(mock_settings):
 def test_mock_word_tokens_join_back_to_the_text():
     text = "Hello  world,\n\nthis is *markdown* "
     assert "".join(word_tokens(text)) == text
+
+
+async def test_the_panel_says_when_the_model_runs_without_tools(db_url, monkeypatch):
+    monkeypatch.setenv("CHATAPP_PROVIDER", "local")
+    get_settings.cache_clear()
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        state = await tab.state()
+
+    assert state.tools_note == "The local model runs without tools."
+    assert state.model_label == "local · SmolLM2-135M-Instruct"
+
+
+async def test_the_panel_lists_the_tools_a_model_may_call(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        state = await tab.state()
+
+    assert state.tools_note == "Tools: calculator, current_time, search_conversations"
