@@ -1,0 +1,63 @@
+"""Storage: sqlmodel tables and the only code that touches a database session.
+
+Design: a conversation and each of its messages are rows (never a JSON blob), so a message can be saved
+again and again while it streams, and scripts can read history through REST. Every function takes the
+session from its caller and returns plain domain values, so nothing outside this package sees sqlmodel.
+Times are UTC. Ids are random UUIDs; `owner` is the random key a browser keeps in its
+local storage, and every query is scoped by it.
+"""
+
+from .conversations import (
+    create_conversation,
+    decode_cursor,
+    delete_conversation,
+    get_conversation,
+    list_conversations,
+    rename_conversation,
+    search_messages,
+)
+from .engine import create_tables, engine, run, session_for
+from .messages import (
+    add_event,
+    add_message,
+    add_tool_step,
+    finish_tool_step,
+    get_message,
+    list_events,
+    list_messages,
+    mark_unfinished_as_interrupted,
+    save_answer,
+    save_partial_answer,
+)
+from .schema import ConversationRow, EventRow, MessageRow, ToolCallRow, is_id, new_id, utcnow
+
+__all__ = [
+    "ConversationRow",
+    "EventRow",
+    "MessageRow",
+    "ToolCallRow",
+    "add_event",
+    "add_message",
+    "add_tool_step",
+    "create_conversation",
+    "create_tables",
+    "decode_cursor",
+    "delete_conversation",
+    "engine",
+    "finish_tool_step",
+    "get_conversation",
+    "get_message",
+    "is_id",
+    "list_conversations",
+    "list_events",
+    "list_messages",
+    "mark_unfinished_as_interrupted",
+    "new_id",
+    "rename_conversation",
+    "run",
+    "save_answer",
+    "save_partial_answer",
+    "search_messages",
+    "session_for",
+    "utcnow",
+]

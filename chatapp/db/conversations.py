@@ -1,0 +1,167 @@
+"""Conversations: create, find, rename, delete, list a page, search; always scoped by owner."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from ..domain import Conversation, SearchHit
+from .schema import ConversationRow, EventRow, MessageRow, ToolCallRow, conversation_of, is_id
+
+
+def create_conversation(session: Session, *, owner: str, title: str) -> Conversation:
+    row = ConversationRow(owner=owner, title=title)
+    session.add(row)
+    session.commit()
+    return conversation_of(row)
+
+
+def owned_row(session: Session, owner: str, conversation_id: str) -> ConversationRow | None:
+    if not is_id(conversation_id):
+        return None
+    row = session.get(ConversationRow, conversation_id)
+    return row if row is not None and row.owner == owner else None
+
+
+def get_conversation(session: Session, *, owner: str, conversation_id: str) -> Conversation | None:
+    row = owned_row(session, owner, conversation_id)
+    if row is None:
+        return None
+    count = session.exec(
+        select(func.count()).select_from(MessageRow).where(MessageRow.conversation_id == row.id)
+    ).one()
+    return conversation_of(row, count)
+
+
+def rename_conversation(session: Session, *, owner: str, conversation_id: str, title: str) -> bool:
+    row = owned_row(session, owner, conversation_id)
+    if row is None:
+        return False
+    row.title = title
+    session.add(row)
+    session.commit()
+    return True
+
+
+def delete_conversation(session: Session, *, owner: str, conversation_id: str) -> bool:
+    row = owned_row(session, owner, conversation_id)
+    if row is None:
+        return False
+    message_ids = select(MessageRow.id).where(MessageRow.conversation_id == row.id)
+    session.exec(sa.delete(ToolCallRow).where(col(ToolCallRow.message_id).in_(message_ids)))  # type: ignore[call-overload]
+    session.exec(sa.delete(EventRow).where(EventRow.conversation_id == row.id))  # type: ignore[call-overload]
+    session.exec(sa.delete(MessageRow).where(MessageRow.conversation_id == row.id))  # type: ignore[call-overload]
+    session.delete(row)
+    session.commit()
+    return True
+
+
+def _encode_cursor(row: ConversationRow) -> str:
+    raw = f"{row.updated_at.isoformat()}|{row.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ValueError on anything that is not a cursor this module made."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    try:
+        stamp, conversation_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
+        moment = datetime.fromisoformat(stamp)
+        if moment.tzinfo is None or not is_id(conversation_id):
+            raise ValueError("invalid cursor")
+        return moment.astimezone(UTC), conversation_id
+    except (UnicodeDecodeError, ValueError, OverflowError) as error:  # binascii.Error is a ValueError
+        raise ValueError("invalid cursor") from error
+
+
+def list_conversations(
+    session: Session, *, owner: str, limit: int = 50, cursor: str | None = None
+) -> tuple[list[Conversation], str | None]:
+    """Newest first (by last activity); returns one page and the cursor of the next, if any."""
+    answered = sa.and_(col(MessageRow.role) == "assistant", col(MessageRow.provider) != "")
+    counts = (
+        select(
+            MessageRow.conversation_id,
+            func.count().label("n"),
+            func.sum(
+                func.coalesce(MessageRow.prompt_tokens, 0) + func.coalesce(MessageRow.completion_tokens, 0)
+            ).label("tokens"),
+            func.sum(MessageRow.cost_usd).label("cost"),
+            func.sum(sa.case((sa.and_(answered, col(MessageRow.cost_usd).is_(None)), 1), else_=0)).label(
+                "unknown"
+            ),
+        )
+        .group_by(col(MessageRow.conversation_id))
+        .subquery()
+    )
+    query = (
+        select(
+            ConversationRow,
+            func.coalesce(counts.c.n, 0),
+            func.coalesce(counts.c.tokens, 0),
+            func.coalesce(counts.c.cost, 0.0),
+            func.coalesce(counts.c.unknown, 0),
+        )
+        .outerjoin(counts, counts.c.conversation_id == ConversationRow.id)
+        .where(ConversationRow.owner == owner)
+        .order_by(col(ConversationRow.updated_at).desc(), col(ConversationRow.id).desc())
+        .limit(limit + 1)
+    )
+    if cursor:
+        stamp, last_id = decode_cursor(cursor)
+        query = query.where(
+            sa.or_(
+                col(ConversationRow.updated_at) < stamp,
+                sa.and_(col(ConversationRow.updated_at) == stamp, col(ConversationRow.id) < last_id),
+            )
+        )
+    rows = session.exec(query).all()
+    page = rows[:limit]
+    next_cursor = _encode_cursor(page[-1][0]) if len(rows) > limit else None
+    return [conversation_of(*row) for row in page], next_cursor
+
+
+SNIPPET_CHARS = 160
+
+
+def _like(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _snippet(text: str, word: str) -> str:
+    at = max(text.lower().find(word.lower()), 0)
+    start = max(at - SNIPPET_CHARS // 3, 0)
+    piece = " ".join(text[start : start + SNIPPET_CHARS].split())
+    return ("…" if start else "") + piece + ("…" if start + SNIPPET_CHARS < len(text) else "")
+
+
+def search_messages(session: Session, *, owner: str, query: str, limit: int = 5) -> list[SearchHit]:
+    """Conversations of this owner whose title or a message contains every word, most recent first."""
+    words = query.split()[:8]
+    if not words:
+        return []
+    matches = [
+        sa.or_(
+            col(MessageRow.content).ilike(_like(w), escape="\\"),
+            col(ConversationRow.title).ilike(_like(w), escape="\\"),
+        )
+        for w in words
+    ]
+    rows = session.exec(
+        select(ConversationRow, MessageRow)
+        .join(MessageRow, col(MessageRow.conversation_id) == ConversationRow.id)
+        .where(ConversationRow.owner == owner, *matches)
+        .order_by(col(MessageRow.created_at).desc())
+        .limit(limit * 20)
+    ).all()
+    hits: dict[str, SearchHit] = {}
+    for conversation, message in rows:
+        if conversation.id not in hits and len(hits) < limit:
+            hits[conversation.id] = SearchHit(
+                conversation.id, conversation.title, _snippet(message.content, words[0])
+            )
+    return list(hits.values())

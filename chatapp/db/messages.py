@@ -1,0 +1,171 @@
+"""Messages, the answer saved as it streams, its tool steps, and the events of a conversation."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from ..domain import (
+    Message,
+    MessageStatus,
+    Metrics,
+    Role,
+    StatusEvent,
+    ToolStatus,
+    ToolStep,
+)
+from .conversations import owned_row
+from .schema import ConversationRow, EventRow, MessageRow, ToolCallRow, is_id, message_of, step_of, utcnow
+
+
+def list_messages(session: Session, *, conversation_id: str) -> list[Message]:
+    rows = session.exec(
+        select(MessageRow)
+        .where(MessageRow.conversation_id == conversation_id)
+        .order_by(col(MessageRow.position))
+    ).all()
+    steps: dict[str, list[ToolStep]] = {}
+    calls = session.exec(
+        select(ToolCallRow)
+        .join(MessageRow, col(ToolCallRow.message_id) == MessageRow.id)
+        .where(MessageRow.conversation_id == conversation_id)
+        .order_by(col(ToolCallRow.created_at))
+    ).all()
+    for call in calls:
+        steps.setdefault(call.message_id, []).append(step_of(call))
+    return [message_of(row, tuple(steps.get(row.id, ()))) for row in rows]
+
+
+def get_message(session: Session, *, owner: str, message_id: str) -> Message | None:
+    """One message of this owner's, with its tool steps (for the monitor's details view)."""
+    if not is_id(message_id):
+        return None
+    row = session.get(MessageRow, message_id)
+    if row is None or owned_row(session, owner, row.conversation_id) is None:
+        return None
+    calls = session.exec(
+        select(ToolCallRow).where(ToolCallRow.message_id == row.id).order_by(col(ToolCallRow.created_at))
+    ).all()
+    return message_of(row, tuple(step_of(call) for call in calls))
+
+
+def add_message(
+    session: Session,
+    *,
+    conversation_id: str,
+    role: Role,
+    content: str,
+    status: MessageStatus = "complete",
+    metrics: Metrics | None = None,
+) -> Message:
+    position = session.exec(
+        select(func.coalesce(func.max(MessageRow.position), -1)).where(
+            MessageRow.conversation_id == conversation_id
+        )
+    ).one()
+    row = MessageRow(
+        conversation_id=conversation_id, position=position + 1, role=role, content=content, status=status
+    )
+    _apply_metrics(row, metrics or Metrics())
+    session.add(row)
+    conversation = session.get(ConversationRow, conversation_id)
+    if conversation is not None:
+        conversation.updated_at = row.created_at
+        session.add(conversation)
+    session.commit()
+    return message_of(row)
+
+
+def _apply_metrics(row: MessageRow, metrics: Metrics) -> None:
+    for name in Metrics.__dataclass_fields__:
+        setattr(row, name, getattr(metrics, name))
+
+
+def save_answer(
+    session: Session,
+    *,
+    message_id: str,
+    content: str,
+    status: MessageStatus,
+    metrics: Metrics | None = None,
+    error: str = "",
+) -> Message | None:
+    """Saves the answer so far; called while it streams and once more when it ends."""
+    row = session.get(MessageRow, message_id)
+    if row is None:
+        return None
+    row.content = content
+    row.status = status
+    row.error = error
+    row.updated_at = utcnow()
+    if metrics is not None:
+        _apply_metrics(row, metrics)
+    session.add(row)
+    session.commit()
+    return message_of(row)
+
+
+def save_partial_answer(session: Session, *, message_id: str, content: str) -> None:
+    """Saves the text so far of an answer still streaming. A save that lands after the final one (a thread
+    can't be cancelled) changes nothing, since by then the answer is no longer streaming."""
+    session.exec(
+        sa.update(MessageRow)  # type: ignore[call-overload]
+        .where(col(MessageRow.id) == message_id, col(MessageRow.status) == "streaming")
+        .values(content=content, updated_at=utcnow())
+    )
+    session.commit()
+
+
+def mark_unfinished_as_interrupted(session: Session) -> int:
+    """After a crash or restart, an answer still marked as streaming will never finish."""
+    result = session.exec(
+        sa.update(MessageRow).where(MessageRow.status == "streaming").values(status="interrupted")  # type: ignore[call-overload]
+    )
+    session.commit()
+    return result.rowcount or 0
+
+
+def add_tool_step(session: Session, *, message_id: str, call_id: str, name: str, arguments: str) -> ToolStep:
+    row = ToolCallRow(message_id=message_id, call_id=call_id, name=name, arguments=arguments)
+    session.add(row)
+    session.commit()
+    return step_of(row)
+
+
+def finish_tool_step(
+    session: Session, *, step_id: str, status: ToolStatus, result: str, duration_ms: float
+) -> ToolStep | None:
+    row = session.get(ToolCallRow, step_id)
+    if row is None:
+        return None
+    row.status, row.result, row.duration_ms = status, result, duration_ms
+    session.add(row)
+    session.commit()
+    return step_of(row)
+
+
+def add_event(session: Session, *, conversation_id: str, event: StatusEvent) -> None:
+    session.add(
+        EventRow(
+            conversation_id=conversation_id,
+            message_id=event.message_id,
+            kind=event.kind,
+            at=event.at,
+            detail=event.detail,
+        )
+    )
+    session.commit()
+
+
+def list_events(session: Session, *, conversation_id: str, limit: int = 200) -> list[StatusEvent]:
+    """The conversation's latest events, oldest first."""
+    rows = session.exec(
+        select(EventRow)
+        .where(EventRow.conversation_id == conversation_id)
+        .order_by(col(EventRow.at).desc())
+        .limit(limit)
+    ).all()
+    return [
+        StatusEvent(kind=row.kind, at=row.at, message_id=row.message_id, detail=row.detail)  # type: ignore[arg-type]
+        for row in reversed(rows)
+    ]

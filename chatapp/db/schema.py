@@ -1,0 +1,163 @@
+"""The tables, and how their rows become domain values."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from ..domain import (
+    Conversation,
+    Message,
+    Metrics,
+    ToolStep,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class ConversationRow(SQLModel, table=True):
+    __tablename__ = "conversation"
+    __table_args__ = (sa.Index("ix_conversation_owner_updated", "owner", "updated_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    owner: str = Field(max_length=64)
+    title: str = Field(default="New chat", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "message"
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "position"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    conversation_id: str = Field(foreign_key="conversation.id", index=True, max_length=36)
+    position: int
+    role: str = Field(max_length=16)
+    content: str = Field(default="", sa_type=sa.Text)
+    status: str = Field(default="complete", max_length=16)
+    error: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    model: str = Field(default="", max_length=200)
+    provider: str = Field(default="", max_length=32)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    token_source: str = Field(default="estimated", max_length=16)
+    estimated_prompt_tokens: int | None = None
+    estimated_completion_tokens: int | None = None
+    encoding: str = Field(default="", max_length=64)
+    cost_usd: float | None = None
+    price: str = Field(default="", sa_type=sa.Text)
+    ttft_ms: float | None = None
+    duration_ms: float | None = None
+    tokens_per_s: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p95_ms: float | None = None
+    context_tokens: int | None = None
+    context_window: int | None = None
+
+
+class ToolCallRow(SQLModel, table=True):
+    __tablename__ = "tool_call"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    message_id: str = Field(foreign_key="message.id", index=True, max_length=36)
+    call_id: str = Field(max_length=128)
+    name: str = Field(max_length=128)
+    arguments: str = Field(default="", sa_type=sa.Text)
+    status: str = Field(default="running", max_length=16)
+    result: str = Field(default="", sa_type=sa.Text)
+    duration_ms: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EventRow(SQLModel, table=True):
+    """The seed's `backend_status`, kept: reopening a conversation shows what the backend did."""
+
+    __tablename__ = "event"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    conversation_id: str = Field(foreign_key="conversation.id", index=True, max_length=36)
+    message_id: str = Field(max_length=36)
+    kind: str = Field(max_length=32)
+    at: datetime = Field(default_factory=utcnow)
+    detail: str = Field(default="", sa_type=sa.Text)
+
+
+def is_id(value: str) -> bool:
+    """Ids are UUIDs; anything else (a typo, a path, a NUL byte) never reaches a query."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def conversation_of(
+    row: ConversationRow, message_count: int = 0, tokens: int = 0, cost: float = 0.0, unknown: int = 0
+) -> Conversation:
+    return Conversation(
+        id=row.id,
+        title=row.title,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        message_count=message_count,
+        total_tokens=tokens,
+        total_cost_usd=cost,
+        cost_unknown=unknown > 0,
+    )
+
+
+def step_of(row: ToolCallRow) -> ToolStep:
+    return ToolStep(
+        id=row.id,
+        message_id=row.message_id,
+        call_id=row.call_id,
+        name=row.name,
+        arguments=row.arguments,
+        status=row.status,  # type: ignore[arg-type]
+        result=row.result,
+        duration_ms=row.duration_ms,
+    )
+
+
+def message_of(row: MessageRow, steps: tuple[ToolStep, ...] = ()) -> Message:
+    return Message(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        role=row.role,  # type: ignore[arg-type]
+        content=row.content,
+        status=row.status,  # type: ignore[arg-type]
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        error=row.error,
+        steps=steps,
+        metrics=Metrics(
+            model=row.model,
+            provider=row.provider,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            token_source=row.token_source,  # type: ignore[arg-type]
+            estimated_prompt_tokens=row.estimated_prompt_tokens,
+            estimated_completion_tokens=row.estimated_completion_tokens,
+            encoding=row.encoding,
+            cost_usd=row.cost_usd,
+            price=row.price,
+            ttft_ms=row.ttft_ms,
+            duration_ms=row.duration_ms,
+            tokens_per_s=row.tokens_per_s,
+            itl_p50_ms=row.itl_p50_ms,
+            itl_p95_ms=row.itl_p95_ms,
+            context_tokens=row.context_tokens,
+            context_window=row.context_window,
+        ),
+    )
