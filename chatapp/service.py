@@ -90,6 +90,10 @@ def validate_message(text: str, max_chars: int) -> str:
 
 
 def title_from(text: str) -> str:
+    # A leading command line (such as the mock provider's `/mock tokens=20`) says how, not what.
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[0].startswith("/"):
+        text = "\n".join(lines[1:])
     first_line = " ".join(text.split())
     return first_line if len(first_line) <= TITLE_CHARS else first_line[: TITLE_CHARS - 1].rstrip() + "…"
 

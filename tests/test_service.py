@@ -147,6 +147,11 @@ async def test_another_owners_conversation_cannot_be_continued(mock_settings):
     assert _messages(mock_settings.db_url, theirs.id) == []
 
 
+def test_a_leading_command_line_is_not_the_title():
+    assert service.title_from("/mock tokens=5\nPlan a trip") == "Plan a trip"
+    assert service.title_from("/etc/hosts is broken") == "/etc/hosts is broken"
+
+
 def test_titles_are_one_short_line():
     assert service.title_from("a\n\nb   c") == "a b c"
     long_title = service.title_from("word " * 40)

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 HISTORY_PAGE = 50
 LIVE_EVERY_S = 0.5
 MAX_SPEED_POINTS = 40
+MIN_TOKENS_TO_CHART = 10
 # While the status is one of these, the tab shows Stop instead of Send.
 BUSY = ("thinking", "streaming")
 STATUS_BY_EVENT = {
@@ -345,7 +346,9 @@ class ChatState(rx.State):
 
     def _show_live(self, metrics: Metrics) -> None:
         self.live = presenters.live_view(metrics)
-        if metrics.tokens_per_s is not None and metrics.duration_ms is not None:
+        # The first few tokens make a noisy rate: the chart starts once there is something to measure.
+        enough = (metrics.estimated_completion_tokens or 0) >= MIN_TOKENS_TO_CHART
+        if enough and metrics.tokens_per_s is not None and metrics.duration_ms is not None:
             points = [
                 *self.speed_points,
                 {"s": round(metrics.duration_ms / 1000, 1), "tps": round(metrics.tokens_per_s, 1)},

@@ -102,7 +102,9 @@ def _answer_section() -> rx.Component:
                     class_name="stat-value stat-small",
                     data_stat="context",
                 ),
-                rx.box(rx.box(width=answer["context_percent"] + "%"), class_name="gauge"),
+                rx.box(
+                    rx.box(width=rx.cond(busy, "0%", answer["context_percent"] + "%")), class_name="gauge"
+                ),
                 class_name="stat",
             ),
             columns="2",

@@ -102,7 +102,7 @@ def test_rest_api_serves_the_same_history_with_the_owner_key(page: Page, app_url
     request = urllib.request.Request(f"{app_url}/chats", headers={"Authorization": f"Bearer {key}"})
     with urllib.request.urlopen(request) as response:
         chats = json.load(response)["chats"]
-    assert [c["title"] for c in chats] == ["/mock tokens=5 rate=200 Hello REST"]
+    assert [c["title"] for c in chats] == ["Hello REST"]
     request = urllib.request.Request(
         f"{app_url}/chat/{chats[0]['id']}", headers={"Authorization": f"Bearer {key}"}
     )
