@@ -21,6 +21,7 @@ test: test-deps node chromium postgres lint
 
 lint: test-deps
 	$(BIN)/ruff check .
+	$(BIN)/mypy chatapp
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -51,9 +51,9 @@ def delete_conversation(session: Session, *, owner: str, conversation_id: str) -
     if row is None:
         return False
     message_ids = select(MessageRow.id).where(MessageRow.conversation_id == row.id)
-    session.exec(sa.delete(ToolCallRow).where(col(ToolCallRow.message_id).in_(message_ids)))  # type: ignore[call-overload]
-    session.exec(sa.delete(EventRow).where(EventRow.conversation_id == row.id))  # type: ignore[call-overload]
-    session.exec(sa.delete(MessageRow).where(MessageRow.conversation_id == row.id))  # type: ignore[call-overload]
+    session.execute(sa.delete(ToolCallRow).where(col(ToolCallRow.message_id).in_(message_ids)))
+    session.execute(sa.delete(EventRow).where(col(EventRow.conversation_id) == row.id))
+    session.execute(sa.delete(MessageRow).where(col(MessageRow.conversation_id) == row.id))
     session.delete(row)
     session.commit()
     return True
@@ -83,7 +83,7 @@ def list_conversations(
     """Newest first (by last activity); returns one page and the cursor of the next, if any."""
     answered = sa.and_(col(MessageRow.role) == "assistant", col(MessageRow.provider) != "")
     counts = (
-        select(
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for up to four columns
             MessageRow.conversation_id,
             func.count().label("n"),
             func.sum(
@@ -98,7 +98,7 @@ def list_conversations(
         .subquery()
     )
     query = (
-        select(
+        select(  # type: ignore[call-overload]  # as above
             ConversationRow,
             func.coalesce(counts.c.n, 0),
             func.coalesce(counts.c.tokens, 0),

@@ -108,8 +108,8 @@ def save_answer(
 def save_partial_answer(session: Session, *, message_id: str, content: str) -> None:
     """Saves the text so far of an answer still streaming. A save that lands after the final one (a thread
     can't be cancelled) changes nothing, since by then the answer is no longer streaming."""
-    session.exec(
-        sa.update(MessageRow)  # type: ignore[call-overload]
+    session.execute(
+        sa.update(MessageRow)
         .where(col(MessageRow.id) == message_id, col(MessageRow.status) == "streaming")
         .values(content=content, updated_at=utcnow())
     )
@@ -118,11 +118,14 @@ def save_partial_answer(session: Session, *, message_id: str, content: str) -> N
 
 def mark_unfinished_as_interrupted(session: Session) -> int:
     """After a crash or restart, an answer still marked as streaming will never finish."""
-    result = session.exec(
-        sa.update(MessageRow).where(MessageRow.status == "streaming").values(status="interrupted")  # type: ignore[call-overload]
+    count = session.scalar(
+        select(func.count()).select_from(MessageRow).where(col(MessageRow.status) == "streaming")
+    )
+    session.execute(
+        sa.update(MessageRow).where(col(MessageRow.status) == "streaming").values(status="interrupted")
     )
     session.commit()
-    return result.rowcount or 0
+    return count or 0
 
 
 def add_tool_step(session: Session, *, message_id: str, call_id: str, name: str, arguments: str) -> ToolStep:

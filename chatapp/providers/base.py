@@ -11,8 +11,14 @@ from ..domain import PromptMessage, ProviderEvent
 class Provider(Protocol):
     name: str  # "openai" | "local" | "mock"
     model: str
-    supports_tools: bool
-    context_window: int | None  # None: ask genai-prices
+
+    @property
+    def supports_tools(self) -> bool: ...
+
+    @property
+    def context_window(self) -> int | None:
+        """None: ask genai-prices."""
+        ...
 
     def stream(
         self, messages: Sequence[PromptMessage], tools: Sequence[dict[str, Any]] = ()

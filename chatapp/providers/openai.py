@@ -98,9 +98,10 @@ class OpenAIProvider:
         calls: dict[int, _ToolCallParts] = {}
         options: dict[str, Any] = {"tools": list(tools)} if tools else {}
         try:
-            response = await self._get_client().chat.completions.create(
+            # Messages and tools are plain dicts in the wire format; the SDK types them as TypedDicts.
+            response = await self._get_client().chat.completions.create(  # type: ignore[call-overload]
                 model=self.model,
-                messages=[_wire_message(m) for m in messages],  # type: ignore[misc]
+                messages=[_wire_message(m) for m in messages],
                 stream=True,
                 stream_options={"include_usage": True},
                 **options,
