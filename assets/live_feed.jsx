@@ -77,12 +77,22 @@ function useFeed(props) {
   return view.current;
 }
 
-const SAFE_LINK = /^(https?:|mailto:|#|\/)/i;
+const SAFE_LINK = /^(https?:|mailto:|#|\/(?!\/))/i;
+
+// Raw HTML in a message is shown as the text it is, never made into elements (a model, or a prompt
+// injection, may write anything).
+function htmlAsText() {
+  const walk = (node) => {
+    if (node.type === "html") node.type = "text";
+    (node.children || []).forEach(walk);
+  };
+  return walk;
+}
 
 function Markdown({ text }) {
   return (
     <ReactMarkdown
-      remarkPlugins={[remarkGfm]}
+      remarkPlugins={[remarkGfm, htmlAsText]}
       urlTransform={(url) => (SAFE_LINK.test(url) ? url : null)}
       components={{
         a: ({ node, ...props }) => <a {...props} target="_blank" rel="noopener noreferrer" />,

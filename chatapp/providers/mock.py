@@ -7,6 +7,8 @@ first line such as `/mock tokens=300 rate=200 latency=0 fail=rate_limit after=20
   latency  delay before the first token, in ms
   fail     auth | rate_limit | server | unreachable | interrupted
   after    fail after this many tokens (default: before the first one)
+  echo     answer with the rest of the message, as it was written
+  tool     `tool=NAME:VALUE` calls a tool first (repeatable); `rounds=N` keeps calling for N rounds
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def parse_directive(prompt: str) -> tuple[Script, str]:
     calls = tuple((value.partition(":")[0], value.partition(":")[2]) for key, value in pairs if key == "tool")
     try:
         script = Script(
+            # `echo` answers with the rest of the message, as written: any markdown, streamed word by word.
+            text=rest if re.search(r"(^|\s)echo(\s|$)", first) else None,
             tokens=int(options["tokens"]) if "tokens" in options else None,
             tokens_per_s=float(options["rate"]) if "rate" in options else None,
             latency_ms=float(options["latency"]) if "latency" in options else None,

