@@ -10,8 +10,9 @@
 // (the last one); ["t", step] add or replace a tool step of that message; ["u", id, fields] update a
 // message's fields; ["e", kind, time, detail] add a monitor event, which belongs to the message being
 // streamed (snapshots carry events as objects that name their message).
-import React, { useEffect, useRef } from "react";
+import React, { useEffect, useRef, useState } from "react";
 import ReactMarkdown from "react-markdown";
+import rehypeHighlight from "rehype-highlight";
 import remarkGfm from "remark-gfm";
 
 const EMPTY = { seq: -1, messages: [], events: [] };
@@ -89,14 +90,47 @@ function htmlAsText() {
   return walk;
 }
 
+function CopyButton({ text, label = "Copy" }) {
+  const [copied, setCopied] = useState(false);
+  const copy = () =>
+    navigator.clipboard.writeText(text).then(() => {
+      setCopied(true);
+      setTimeout(() => setCopied(false), 1500);
+    });
+  return (
+    <button type="button" className="cf-copy" onClick={copy} aria-label={label}>
+      {copied ? "Copied" : label}
+    </button>
+  );
+}
+
+// A code block: highlighted by rehype-highlight, with a button that copies its text as written.
+function CodeBlock({ node, children, ...props }) {
+  return (
+    <div className="cf-code">
+      <CopyButton text={textOf(children)} label="Copy code" />
+      <pre {...props}>{children}</pre>
+    </div>
+  );
+}
+
+// The plain text of rendered children (highlighting wraps the code in spans).
+function textOf(children) {
+  if (typeof children === "string") return children;
+  if (Array.isArray(children)) return children.map(textOf).join("");
+  return children?.props ? textOf(children.props.children) : "";
+}
+
 function Markdown({ text }) {
   return (
     <ReactMarkdown
       remarkPlugins={[remarkGfm, htmlAsText]}
+      rehypePlugins={[[rehypeHighlight, { detect: false, ignoreMissing: true }]]}
       urlTransform={(url) => (SAFE_LINK.test(url) ? url : null)}
       components={{
         a: ({ node, ...props }) => <a {...props} target="_blank" rel="noopener noreferrer" />,
         img: ({ node, alt }) => <span className="cf-image-blocked">[image: {alt || "not loaded"}]</span>,
+        pre: CodeBlock,
       }}
     >
       {text}
@@ -165,18 +199,44 @@ function MessageBubble({ message, onSelect }) {
             {message.error ? `: ${message.error}` : ""}
           </div>
         )}
-        {!isUser && message.summary && (
-          <button type="button" className="cf-summary" onClick={() => onSelect && onSelect(message.id)}>
-            {message.summary}
-          </button>
-        )}
+        <div className="cf-footer">
+          {!isUser && message.summary && (
+            <button type="button" className="cf-summary" onClick={() => onSelect && onSelect(message.id)}>
+              {message.summary}
+            </button>
+          )}
+          {!streaming && message.content && <CopyButton text={message.content} label="Copy message" />}
+        </div>
       </div>
     </div>
   );
 }
 
+// Keyboard: Escape stops the answer, Ctrl/Cmd+Shift+O starts a new chat, "/" jumps to the message box.
+function useShortcuts(props) {
+  const latest = useRef(props);
+  latest.current = props;
+  useEffect(() => {
+    const onKey = (event) => {
+      const typing = ["INPUT", "TEXTAREA"].includes(document.activeElement?.tagName);
+      if (event.key === "Escape" && latest.current.onStop) {
+        latest.current.onStop();
+      } else if (event.key.toLowerCase() === "o" && event.shiftKey && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        if (latest.current.onNewChat) latest.current.onNewChat();
+      } else if (event.key === "/" && !typing) {
+        event.preventDefault();
+        document.getElementById("chat-input")?.focus();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+}
+
 export function Transcript(props) {
   const view = useFeed(props);
+  useShortcuts(props);
   const box = useRef(null);
   const pinned = useRef(true);
   const last = view.messages[view.messages.length - 1];

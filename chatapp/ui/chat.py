@@ -22,6 +22,7 @@ def _header() -> rx.Component:
             rx.cond(ChatState.title != "", ChatState.title, "New chat"), size="4", class_name="chat-title"
         ),
         rx.spacer(),
+        rx.color_mode.button(variant="ghost", id="theme-button"),
         rx.icon_button(
             rx.icon("activity", size=18),
             variant="ghost",

@@ -9,7 +9,7 @@ from ..state.chat import ChatState
 
 class _FeedComponent(rx.Component):
     library = "$/public/live_feed.jsx"
-    lib_dependencies: list[str] = ["react-markdown@10.1.0", "remark-gfm@4.0.1"]
+    lib_dependencies: list[str] = ["react-markdown@10.1.0", "remark-gfm@4.0.1", "rehype-highlight@7.0.2"]
 
     feed: rx.Var[dict]
     snapshot: rx.Var[dict]
@@ -20,6 +20,8 @@ class Transcript(_FeedComponent):
     tag = "Transcript"
     placeholder: rx.Var[str]
     on_select: rx.EventHandler[rx.event.passthrough_event_spec(str)]
+    on_stop: rx.EventHandler[rx.event.no_args_event_spec]
+    on_new_chat: rx.EventHandler[rx.event.no_args_event_spec]
 
 
 class EventLog(_FeedComponent):
@@ -36,6 +38,8 @@ def transcript() -> rx.Component:
         placeholder="Ask anything. Answers stream in as they are written.",
         on_resync=ChatState.resync,
         on_select=ChatState.select_answer,
+        on_stop=ChatState.stop,
+        on_new_chat=ChatState.new_chat,
         **_feed_props(),
     )
 

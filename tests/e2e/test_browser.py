@@ -283,3 +283,44 @@ def test_hostile_markdown_is_shown_not_executed_and_nothing_leaves_for_another_o
     expect(fine).to_have_attribute("href", "https://example.org/page")
     expect(fine).to_have_attribute("rel", "noopener noreferrer")
     expect(fine).to_have_attribute("target", "_blank")
+
+
+CODE_ANSWER = """/mock echo rate=400
+Here is the function:
+
+```python
+def add(a, b):
+    return a + b  # sum
+```
+"""
+
+
+def test_code_is_highlighted_and_copy_buttons_copy_it(page: Page):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    send_and_wait(page, CODE_ANSWER)
+    answer = assistant_bubbles(page).last
+    expect(answer.locator("pre code .hljs-keyword").first).to_have_text("def")
+
+    answer.get_by_label("Copy code").click()
+    expect(answer.get_by_label("Copy code")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == "def add(a, b):\n    return a + b  # sum\n"
+    answer.get_by_label("Copy message").click()
+    assert page.evaluate("navigator.clipboard.readText()").startswith("Here is the function:")
+
+
+def test_keyboard_shortcuts_and_the_theme_switch(page: Page):
+    page.locator("body").click()
+    page.keyboard.press("/")
+    expect(page.locator("#chat-input")).to_be_focused()
+
+    send(page, "/mock tokens=2000 rate=40\nA long answer to stop")
+    expect(assistant_bubbles(page).last).to_contain_text("word3")
+    page.keyboard.press("Escape")
+    expect(page.locator("#monitor-status")).to_have_text("stopped")
+
+    page.keyboard.press("Control+Shift+O")
+    expect(page.locator("#messages .cf-user")).to_have_count(0)
+
+    theme = page.evaluate("document.documentElement.className")
+    page.locator("#theme-button").click()
+    expect(page.locator("html")).not_to_have_class(theme)
