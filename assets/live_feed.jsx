@@ -167,9 +167,36 @@ function ToolStep({ step }) {
   );
 }
 
-function MessageBubble({ message, onSelect }) {
+// Editing a sent question: the answers after it are replaced by a new one.
+function EditBox({ message, onEdit, onDone }) {
+  const [text, setText] = useState(message.content);
+  return (
+    <div className="cf-edit">
+      <textarea className="cf-edit-text" value={text} onChange={(e) => setText(e.target.value)} rows={3} autoFocus />
+      <div className="cf-edit-actions">
+        <button type="button" className="cf-copy" onClick={onDone}>
+          Cancel
+        </button>
+        <button
+          type="button"
+          className="cf-edit-send"
+          onClick={() => {
+            onEdit(message.id, text);
+            onDone();
+          }}
+        >
+          Save and resend
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function MessageBubble({ message, isLast, busy, onSelect, onEdit, onRegenerate }) {
+  const [editing, setEditing] = useState(false);
   const streaming = message.status === "streaming";
   const isUser = message.role === "user";
+  if (editing) return <EditBox message={message} onEdit={onEdit} onDone={() => setEditing(false)} />;
   return (
     <div className={`cf-row ${isUser ? "cf-row-user" : "cf-row-assistant"}`} data-message-id={message.id}>
       <div className={`cf-bubble ${isUser ? "cf-user" : "cf-assistant"}`} data-status={message.status}>
@@ -206,6 +233,16 @@ function MessageBubble({ message, onSelect }) {
             </button>
           )}
           {!streaming && message.content && <CopyButton text={message.content} label="Copy message" />}
+          {isUser && !busy && onEdit && (
+            <button type="button" className="cf-copy" onClick={() => setEditing(true)} aria-label="Edit message">
+              Edit
+            </button>
+          )}
+          {!isUser && isLast && !busy && onRegenerate && (
+            <button type="button" className="cf-copy" onClick={() => onRegenerate()} aria-label="Regenerate">
+              Regenerate
+            </button>
+          )}
         </div>
       </div>
     </div>
@@ -253,7 +290,17 @@ export function Transcript(props) {
       {view.messages.length === 0 ? (
         <div className="cf-empty">{props.placeholder}</div>
       ) : (
-        view.messages.map((m) => <MessageBubble key={m.id} message={m} onSelect={props.onSelect} />)
+        view.messages.map((m, i) => (
+          <MessageBubble
+            key={m.id}
+            message={m}
+            isLast={i === view.messages.length - 1}
+            busy={last && last.status === "streaming"}
+            onSelect={props.onSelect}
+            onEdit={props.onEdit}
+            onRegenerate={props.onRegenerate}
+          />
+        ))
       )}
     </div>
   );

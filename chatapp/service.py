@@ -130,8 +130,12 @@ class Turn:
         owner: str,
         conversation_id: str | None,
         text: str,
+        answer_again: bool = False,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        """`answer_again`: the conversation already ends with the user's message (edited, or its answer being
+        regenerated); answer it instead of adding `text` as a new one."""
+        self._answer_again = answer_again
         self._settings = settings
         self._provider = provider
         self._owner = owner
@@ -203,9 +207,15 @@ class Turn:
             _running[key] = self
             self._emit(ConversationReady(conversation, created))
             history = await self._db(db.list_messages, conversation_id=conversation.id)
-            user = await self._db(
-                db.add_message, conversation_id=conversation.id, role="user", content=self._text
-            )
+            if self._answer_again:
+                if not history or history[-1].role != "user":
+                    raise InputError("There is no question left to answer in this conversation.")
+                *history, user = history
+                self._text = user.content
+            else:
+                user = await self._db(
+                    db.add_message, conversation_id=conversation.id, role="user", content=self._text
+                )
             assistant = await self._db(
                 db.add_message,
                 conversation_id=conversation.id,

@@ -196,3 +196,54 @@ async def test_the_panel_lists_the_tools_a_model_may_call(mock_settings):
         state = await tab.state()
 
     assert state.tools_note == "Tools: calculator, current_time, search_conversations"
+
+
+async def _conversation_messages(tab, settings):
+    state = await tab.state()
+    with db.session_for(settings.db_url) as session:
+        return db.list_messages(session, conversation_id=state.conversation_id)
+
+
+async def test_regenerate_replaces_the_last_answer(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        await _send(tab, "/mock tokens=3 latency=0\nfirst")
+        await _send(tab, "/mock tokens=4 latency=0\nsecond")
+        before = await _conversation_messages(tab, mock_settings)
+        deltas = await tab.send(ChatState.regenerate)
+        after = await _conversation_messages(tab, mock_settings)
+
+    assert [m.role for m in after] == ["user", "assistant", "user", "assistant"]
+    assert [(m.id, m.content) for m in after[:3]] == [(m.id, m.content) for m in before[:3]]
+    assert after[3].id != before[3].id and after[3].content == numbered(4) and after[3].status == "complete"
+    snapshot = next(d[var("snapshot")] for d in deltas if var("snapshot") in d)
+    assert [m["role"] for m in snapshot["messages"]] == ["user", "assistant", "user"]  # the old answer gone
+
+
+async def test_editing_a_question_replaces_everything_after_it(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        await _send(tab, "/mock tokens=3 latency=0\nfirst")
+        await _send(tab, "/mock tokens=4 latency=0\nsecond")
+        first_question = (await _conversation_messages(tab, mock_settings))[0]
+        await tab.send(ChatState.edit_message(first_question.id, "/mock tokens=6 latency=0\nfirst, edited"))
+        after = await _conversation_messages(tab, mock_settings)
+
+    assert [(m.role, m.content) for m in after] == [
+        ("user", "/mock tokens=6 latency=0\nfirst, edited"),
+        ("assistant", numbered(6)),
+    ]
+    assert after[0].id == first_question.id
+
+
+async def test_an_edit_to_an_empty_message_is_refused(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        await _send(tab, "/mock tokens=3 latency=0\nkeep me")
+        question = (await _conversation_messages(tab, mock_settings))[0]
+        await tab.send(ChatState.edit_message(question.id, "   "))
+        state = await tab.state()
+        after = await _conversation_messages(tab, mock_settings)
+
+    assert state.notice == "Type a message first."
+    assert [m.content for m in after] == ["/mock tokens=3 latency=0\nkeep me", numbered(3)]

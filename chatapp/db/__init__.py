@@ -26,6 +26,7 @@ from .messages import (
     list_events,
     list_messages,
     mark_unfinished_as_interrupted,
+    rewind_to,
     save_answer,
     save_partial_answer,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "mark_unfinished_as_interrupted",
     "new_id",
     "rename_conversation",
+    "rewind_to",
     "run",
     "save_answer",
     "save_partial_answer",

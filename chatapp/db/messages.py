@@ -105,6 +105,27 @@ def save_answer(
     return message_of(row)
 
 
+def rewind_to(session: Session, *, owner: str, message_id: str, content: str) -> bool:
+    """Makes a user message the conversation's last, with new content: every message after it goes, with its
+    tool steps and events. Regenerating an answer is rewinding to its question with the same text."""
+    if not is_id(message_id):
+        return False
+    row = session.get(MessageRow, message_id)
+    if row is None or row.role != "user" or owned_row(session, owner, row.conversation_id) is None:
+        return False
+    later = select(MessageRow.id).where(
+        col(MessageRow.conversation_id) == row.conversation_id, col(MessageRow.position) > row.position
+    )
+    session.execute(sa.delete(ToolCallRow).where(col(ToolCallRow.message_id).in_(later)))
+    session.execute(sa.delete(EventRow).where(col(EventRow.message_id).in_(later)))
+    session.execute(sa.delete(MessageRow).where(col(MessageRow.id).in_(later)))
+    row.content = content
+    row.updated_at = utcnow()
+    session.add(row)
+    session.commit()
+    return True
+
+
 def save_partial_answer(session: Session, *, message_id: str, content: str) -> None:
     """Saves the text so far of an answer still streaming. A save that lands after the final one (a thread
     can't be cancelled) changes nothing, since by then the answer is no longer streaming."""

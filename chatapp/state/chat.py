@@ -288,8 +288,43 @@ class ChatState(rx.State):
         self.status = "thinking"
         return ChatState.run_turn(text)
 
+    @rx.event
+    async def edit_message(self, message_id: str, text: str):
+        """A sent question was edited: the answers after it are replaced by a new one."""
+        try:
+            text = service.validate_message(text, get_settings().max_message_chars)
+        except InputError as error:
+            self.notice = str(error)
+            return None
+        return await self._answer_again(message_id, text)
+
+    @rx.event
+    async def regenerate(self):
+        """The last answer again, to the same question."""
+        saved = await db.run(get_settings().db_url, db.list_messages, conversation_id=self.conversation_id)
+        question = next((m for m in reversed(saved) if m.role == "user"), None)
+        if question is None:
+            return None
+        return await self._answer_again(question.id, question.content)
+
+    async def _answer_again(self, message_id: str, text: str):
+        if self._streaming:
+            self.notice = "An answer is still streaming. Wait for it, or press Stop."
+            return None
+        rewound = await db.run(
+            get_settings().db_url, db.rewind_to, owner=self.owner_key, message_id=message_id, content=text
+        )
+        if not rewound:
+            self.notice = "That message can't be answered again."
+            return None
+        await self._show_conversation(self.conversation_id)
+        self.notice = ""
+        self._streaming = True
+        self.status = "thinking"
+        return ChatState.run_turn(text, True)
+
     @rx.event(background=True)
-    async def run_turn(self, text: str):
+    async def run_turn(self, text: str, answer_again: bool = False):
         settings = get_settings()
         turn = None
         async with self:
@@ -305,6 +340,7 @@ class ChatState(rx.State):
                 owner=owner,
                 conversation_id=conversation_id or None,
                 text=text,
+                answer_again=answer_again,
             )
             async with self:
                 self._turn_id = turn.id

@@ -22,6 +22,8 @@ class Transcript(_FeedComponent):
     on_select: rx.EventHandler[rx.event.passthrough_event_spec(str)]
     on_stop: rx.EventHandler[rx.event.no_args_event_spec]
     on_new_chat: rx.EventHandler[rx.event.no_args_event_spec]
+    on_regenerate: rx.EventHandler[rx.event.no_args_event_spec]
+    on_edit: rx.EventHandler[rx.event.passthrough_event_spec(str, str)]
 
 
 class EventLog(_FeedComponent):
@@ -40,6 +42,8 @@ def transcript() -> rx.Component:
         on_select=ChatState.select_answer,
         on_stop=ChatState.stop,
         on_new_chat=ChatState.new_chat,
+        on_regenerate=ChatState.regenerate,
+        on_edit=ChatState.edit_message,
         **_feed_props(),
     )
 

@@ -324,3 +324,29 @@ def test_keyboard_shortcuts_and_the_theme_switch(page: Page):
     theme = page.evaluate("document.documentElement.className")
     page.locator("#theme-button").click()
     expect(page.locator("html")).not_to_have_class(theme)
+
+
+def test_edit_a_question_and_regenerate_an_answer(page: Page):
+    send_and_wait(page, "/mock tokens=3 rate=200\nFirst question")
+    send_and_wait(page, "/mock tokens=4 rate=200\nSecond question")
+
+    page.locator("#messages .cf-user", has_text="First question").get_by_label("Edit message").click()
+    page.locator(".cf-edit-text").fill("/mock tokens=6 rate=200\nFirst question, sharper")
+    page.get_by_role("button", name="Save and resend").click()
+    expect(page.locator("#messages .cf-user")).to_have_count(1)
+    expect(page.locator("#messages .cf-user")).to_contain_text("First question, sharper")
+    expect(assistant_bubbles(page).last).to_contain_text("word6")
+    expect(page.locator("#monitor-status")).to_have_text("done")
+
+    answer_row = page.locator("#messages .cf-row-assistant").last
+    replaced = answer_row.get_attribute("data-message-id")
+    page.get_by_label("Regenerate").click()
+    expect(answer_row).not_to_have_attribute("data-message-id", replaced)
+    expect(answer_row).to_contain_text("word6")
+    expect(page.locator("#monitor-status")).to_have_text("done")
+    expect(assistant_bubbles(page)).to_have_count(1)
+    expect(page.locator("#messages .cf-summary")).to_have_count(1)
+    page.reload()
+    page.wait_for_selector("#chat-input")
+    expect(page.locator("#messages .cf-user")).to_have_count(1)
+    expect(assistant_bubbles(page)).to_have_count(1)
