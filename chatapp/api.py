@@ -103,6 +103,10 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
+def chat_json(conversation: Conversation, messages: list[Message]) -> dict[str, Any]:
+    return {**conversation_json(conversation), "messages": [message_json(m) for m in messages]}
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
@@ -155,7 +159,7 @@ async def get_chat(request: Request) -> JSONResponse:
     if conversation is None:
         raise HTTPException(404, "No conversation with this id.")
     messages = await _read(db.list_messages, conversation_id=conversation.id)
-    return JSONResponse({**conversation_json(conversation), "messages": [message_json(m) for m in messages]})
+    return JSONResponse(chat_json(conversation, messages))
 
 
 async def _http_error(_request: Request, error: Exception) -> JSONResponse:

@@ -177,3 +177,15 @@ class SearchHit:
     conversation_id: str
     title: str
     snippet: str
+
+
+@dataclass(frozen=True)
+class MessageDraft:
+    """A message to store as it is, without an id or times yet (an imported one)."""
+
+    role: Role
+    content: str
+    status: MessageStatus = "complete"
+    error: str = ""
+    metrics: Metrics = field(default_factory=Metrics)
+    steps: tuple[ToolStep, ...] = ()

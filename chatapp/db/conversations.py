@@ -8,8 +8,49 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from ..domain import Conversation, SearchHit
-from .schema import ConversationRow, EventRow, MessageRow, ToolCallRow, conversation_of, is_id
+from ..domain import Conversation, MessageDraft, SearchHit
+from .schema import (
+    ConversationRow,
+    EventRow,
+    MessageRow,
+    ToolCallRow,
+    apply_metrics,
+    conversation_of,
+    is_id,
+)
+
+
+def import_conversation(
+    session: Session, *, owner: str, title: str, drafts: list[MessageDraft]
+) -> Conversation:
+    """Stores a conversation whole, as one transaction: all of it, or nothing."""
+    conversation = ConversationRow(owner=owner, title=title)
+    session.add(conversation)
+    for position, draft in enumerate(drafts):
+        row = MessageRow(
+            conversation_id=conversation.id,
+            position=position,
+            role=draft.role,
+            content=draft.content,
+            status=draft.status,
+            error=draft.error,
+        )
+        apply_metrics(row, draft.metrics)
+        session.add(row)
+        for step in draft.steps:
+            session.add(
+                ToolCallRow(
+                    message_id=row.id,
+                    call_id=step.call_id,
+                    name=step.name,
+                    arguments=step.arguments,
+                    status=step.status,
+                    result=step.result,
+                    duration_ms=step.duration_ms,
+                )
+            )
+    session.commit()
+    return conversation_of(conversation, len(drafts))
 
 
 def create_conversation(session: Session, *, owner: str, title: str) -> Conversation:

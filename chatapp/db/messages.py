@@ -15,7 +15,17 @@ from ..domain import (
     ToolStep,
 )
 from .conversations import owned_row
-from .schema import ConversationRow, EventRow, MessageRow, ToolCallRow, is_id, message_of, step_of, utcnow
+from .schema import (
+    ConversationRow,
+    EventRow,
+    MessageRow,
+    ToolCallRow,
+    apply_metrics,
+    is_id,
+    message_of,
+    step_of,
+    utcnow,
+)
 
 
 def list_messages(session: Session, *, conversation_id: str) -> list[Message]:
@@ -66,7 +76,7 @@ def add_message(
     row = MessageRow(
         conversation_id=conversation_id, position=position + 1, role=role, content=content, status=status
     )
-    _apply_metrics(row, metrics or Metrics())
+    apply_metrics(row, metrics or Metrics())
     session.add(row)
     conversation = session.get(ConversationRow, conversation_id)
     if conversation is not None:
@@ -74,11 +84,6 @@ def add_message(
         session.add(conversation)
     session.commit()
     return message_of(row)
-
-
-def _apply_metrics(row: MessageRow, metrics: Metrics) -> None:
-    for name in Metrics.__dataclass_fields__:
-        setattr(row, name, getattr(metrics, name))
 
 
 def save_answer(
@@ -99,7 +104,7 @@ def save_answer(
     row.error = error
     row.updated_at = utcnow()
     if metrics is not None:
-        _apply_metrics(row, metrics)
+        apply_metrics(row, metrics)
     session.add(row)
     session.commit()
     return message_of(row)

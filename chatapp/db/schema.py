@@ -161,3 +161,8 @@ def message_of(row: MessageRow, steps: tuple[ToolStep, ...] = ()) -> Message:
             context_window=row.context_window,
         ),
     )
+
+
+def apply_metrics(row: MessageRow, metrics: Metrics) -> None:
+    for name in Metrics.__dataclass_fields__:
+        setattr(row, name, getattr(metrics, name))

@@ -13,7 +13,7 @@ from typing import Any
 
 import reflex as rx
 
-from .. import db, presenters, service, tools
+from .. import db, exchange, presenters, service, tools
 from ..api import is_valid_owner_key
 from ..config import get_settings
 from ..domain import InputError, Message, Metrics
@@ -267,6 +267,43 @@ class ChatState(rx.State):
         if conversation_id == self.conversation_id:
             await self._show_conversation("")
         await self._load_history()
+
+    # --- export and import ------------------------------------------------------------------------
+
+    @rx.event
+    async def export_chat(self, kind: str):
+        """Downloads the open conversation as Markdown or JSON."""
+        url = get_settings().db_url
+        found = await db.run(
+            url, db.get_conversation, owner=self.owner_key, conversation_id=self.conversation_id
+        )
+        if found is None:
+            self.notice = "Open a conversation to export it."
+            return None
+        messages = await db.run(url, db.list_messages, conversation_id=found.id)
+        name = (
+            "".join(c if c.isalnum() else "-" for c in found.title.lower()).strip("-")[:60] or "conversation"
+        )
+        if kind == "json":
+            return rx.download(data=exchange.to_json(found, messages), filename=f"{name}.json")
+        return rx.download(data=exchange.to_markdown(found, messages), filename=f"{name}.md")
+
+    @rx.event
+    async def import_chat(self, files: list[rx.UploadFile]):
+        """Stores a conversation exported as JSON (from here or another chatapp) and opens it."""
+        if not files:
+            return
+        try:
+            title, drafts = exchange.from_json(await files[0].read(exchange.MAX_IMPORT_BYTES + 1))
+        except InputError as error:
+            self.notice = str(error)
+            return
+        imported = await db.run(
+            get_settings().db_url, db.import_conversation, owner=self.owner_key, title=title, drafts=drafts
+        )
+        self.notice = ""
+        await self._load_history()
+        await self._show_conversation(imported.id)
 
     # --- a turn: the seed's `user_message` --------------------------------------------------------
 

@@ -22,6 +22,17 @@ def _header() -> rx.Component:
             rx.cond(ChatState.title != "", ChatState.title, "New chat"), size="4", class_name="chat-title"
         ),
         rx.spacer(),
+        rx.menu.root(
+            rx.menu.trigger(
+                rx.icon_button(
+                    rx.icon("download", size=18), variant="ghost", id="export-button", aria_label="Export"
+                )
+            ),
+            rx.menu.content(
+                rx.menu.item("Export as Markdown", on_click=ChatState.export_chat("markdown")),
+                rx.menu.item("Export as JSON", on_click=ChatState.export_chat("json")),
+            ),
+        ),
         rx.color_mode.button(variant="ghost", id="theme-button"),
         rx.icon_button(
             rx.icon("activity", size=18),

@@ -40,7 +40,19 @@ def page() -> rx.Component:
     return rx.box(
         rx.box(
             history_panel(),
-            rx.box(_settings_dialog(), class_name="settings-corner"),
+            rx.hstack(
+                _settings_dialog(),
+                rx.upload.root(
+                    rx.button(rx.icon("upload", size=14), "Import", variant="ghost", size="1"),
+                    id="import-upload",
+                    accept={"application/json": [".json"]},
+                    max_files=1,
+                    no_drag=True,
+                    on_drop=ChatState.import_chat(rx.upload_files(upload_id="import-upload")),
+                ),
+                class_name="settings-corner",
+                align="center",
+            ),
             class_name=rx.cond(ChatState.show_history, "panel panel-left panel-open", "panel panel-left"),
         ),
         rx.box(chat_panel(), class_name="panel panel-middle"),

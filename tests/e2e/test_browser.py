@@ -350,3 +350,30 @@ def test_edit_a_question_and_regenerate_an_answer(page: Page):
     page.wait_for_selector("#chat-input")
     expect(page.locator("#messages .cf-user")).to_have_count(1)
     expect(assistant_bubbles(page)).to_have_count(1)
+
+
+def test_export_as_json_and_markdown_then_import_the_json_back(page: Page, tmp_path):
+    send_and_wait(page, "/mock tool=calculator:1299/4 tokens=4 rate=200\nSplit the cabin")
+    page.locator("#export-button").click()
+    with page.expect_download() as markdown:
+        page.get_by_role("menuitem", name="Export as Markdown").click()
+    text = markdown.value.path().read_text()
+    assert text.startswith("# Split the cabin") and "tool `calculator`" in text
+
+    expect(page.get_by_role("menuitem")).to_have_count(0)  # the menu closed with the first download
+    page.locator("#export-button").click()
+    with page.expect_download() as exported:
+        page.get_by_role("menuitem", name="Export as JSON").click()
+    saved = tmp_path / "chat.json"
+    exported.value.save_as(saved)
+
+    page.locator("#import-upload input[type=file]").set_input_files(saved)
+    expect(page.locator("#history .history-row", has_text="Split the cabin")).to_have_count(2)
+    expect(assistant_bubbles(page)).to_have_count(1)
+    expect(assistant_bubbles(page).last.locator(".cf-step[data-tool=calculator]")).to_have_attribute(
+        "data-status", "ok"
+    )
+
+    (tmp_path / "bad.json").write_text("this is not an export")
+    page.locator("#import-upload input[type=file]").set_input_files(tmp_path / "bad.json")
+    expect(page.locator("#notice")).to_contain_text("not JSON")
