@@ -29,6 +29,7 @@ from .domain import (
     StatusKind,
     TextDelta,
     ToolCall,
+    ToolStatus,
     ToolStep,
     UsageReport,
 )
@@ -362,28 +363,22 @@ class Turn:
             )
         except asyncio.CancelledError:
             # Saved and shown as ended: otherwise the step says "running" for good, here and in the database.
-            stopped = await self._db(
-                db.finish_tool_step,
-                step_id=step.id,
-                status="error",
-                result="Stopped before it finished.",
-                duration_ms=(self._clock() - started) * 1000,
+            await self._end_step(
+                step, "error", "Stopped before it finished.", (self._clock() - started) * 1000
             )
-            if stopped is not None:
-                self._emit(ToolStepUpdate(stopped))
             raise
-        step = await self._db(
-            db.finish_tool_step,
-            step_id=step.id,
-            status=outcome.status,
-            result=outcome.result,
-            duration_ms=outcome.duration_ms,
-        )
-        self._emit(ToolStepUpdate(step))
+        await self._end_step(step, outcome.status, outcome.result, outcome.duration_ms)
         await self._status(
             "tool_finished", assistant, f"{call.name} {outcome.status} in {outcome.duration_ms:.0f} ms"
         )
         return outcome.result if outcome.status == "ok" else f"Error: {outcome.result}"
+
+    async def _end_step(self, step: ToolStep, status: ToolStatus, result: str, duration_ms: float) -> None:
+        ended = await self._db(
+            db.finish_tool_step, step_id=step.id, status=status, result=result, duration_ms=duration_ms
+        )
+        if ended is not None:
+            self._emit(ToolStepUpdate(ended))
 
     async def _finish(self, assistant: Message, status: MessageStatus, error: str) -> None:
         self._finishing = True

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import db
@@ -49,7 +49,7 @@ class Tool:
 
 @dataclass(frozen=True)
 class ToolOutcome:
-    status: str  # "ok" | "error"
+    status: Literal["ok", "error"]
     result: str
     duration_ms: float
 
@@ -109,7 +109,7 @@ def _check_arguments(registered: Tool, raw: str) -> dict[str, Any]:
 async def call(name: str, raw_arguments: str, context: ToolContext, clock=time.perf_counter) -> ToolOutcome:
     started = clock()
 
-    def outcome(status: str, result: str) -> ToolOutcome:
+    def outcome(status: Literal["ok", "error"], result: str) -> ToolOutcome:
         return ToolOutcome(status=status, result=result, duration_ms=(clock() - started) * 1000)
 
     registered = REGISTRY.get(name)

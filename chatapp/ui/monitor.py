@@ -118,19 +118,22 @@ def _answer_section() -> rx.Component:
     )
 
 
+def _totals(totals: rx.Var, scope: str) -> rx.Component:
+    return rx.grid(
+        _stat("Answers", totals["answers"], f"{scope}_answers"),
+        _stat("Tokens", totals["tokens"], f"{scope}_tokens"),
+        _stat("Cost", totals["cost"], f"{scope}_cost"),
+        _stat("Errors", totals["errors"], f"{scope}_errors"),
+        columns="2",
+        gap="2",
+        width="100%",
+    )
+
+
 def _session_section() -> rx.Component:
-    conversation, session = ChatState.conversation_totals, ChatState.session_totals
     return rx.vstack(
         rx.text("This conversation", class_name="section-label"),
-        rx.grid(
-            _stat("Answers", conversation["answers"], "conversation_answers"),
-            _stat("Tokens", conversation["tokens"], "conversation_tokens"),
-            _stat("Cost", conversation["cost"], "conversation_cost"),
-            _stat("Errors", conversation["errors"], "conversation_errors"),
-            columns="2",
-            gap="2",
-            width="100%",
-        ),
+        _totals(ChatState.conversation_totals, "conversation"),
         rx.cond(
             ChatState.cost_points.length() > 0,
             rx.recharts.composed_chart(
@@ -148,15 +151,7 @@ def _session_section() -> rx.Component:
             ),
         ),
         rx.text("This session", class_name="section-label"),
-        rx.grid(
-            _stat("Answers", session["answers"], "session_answers"),
-            _stat("Tokens", session["tokens"], "session_tokens"),
-            _stat("Cost", session["cost"], "session_cost"),
-            _stat("Errors", session["errors"], "session_errors"),
-            columns="2",
-            gap="2",
-            width="100%",
-        ),
+        _totals(ChatState.session_totals, "session"),
         rx.table.root(
             rx.table.header(
                 rx.table.row(

@@ -178,7 +178,9 @@ def test_shift_enter_adds_a_line_and_enter_sends(page: Page):
     page.keyboard.type("second line")
     expect(page.locator("#messages .cf-user")).to_have_count(0)
     page.keyboard.press("Enter")
-    expect(page.locator("#messages .cf-user").last).to_have_text("/mock tokens=3 rate=200\nsecond line")
+    expect(page.locator("#messages .cf-user .cf-plain").last).to_have_text(
+        "/mock tokens=3 rate=200\nsecond line"
+    )
     expect(page.locator("#chat-input")).to_have_value("")
 
 
