@@ -39,6 +39,7 @@ def conversation_json(conversation: Conversation) -> dict[str, Any]:
         "group": date_group(conversation.updated_at, db.utcnow()),
         "created_at": _iso(conversation.created_at),
         "updated_at": _iso(conversation.updated_at),
+        "pinned": conversation.pinned,
         "message_count": conversation.message_count,
         "totals": {
             "tokens": conversation.total_tokens,
@@ -147,7 +148,12 @@ async def list_chats(request: Request) -> JSONResponse:
             db.decode_cursor(cursor)
         except ValueError:
             raise HTTPException(422, "'cursor' is not one this server handed out.") from None
-    page, next_cursor = await _read(db.list_conversations, owner=owner, limit=limit, cursor=cursor)
+    pinned = {None: None, "true": True, "false": False}.get(request.query_params.get("pinned"), ...)
+    if pinned is ...:
+        raise HTTPException(422, "'pinned' must be true or false.")
+    page, next_cursor = await _read(
+        db.list_conversations, owner=owner, limit=limit, cursor=cursor, pinned=pinned
+    )
     return JSONResponse({"chats": [conversation_json(c) for c in page], "next_cursor": next_cursor})
 
 

@@ -22,6 +22,7 @@ class Conversation:
     title: str
     created_at: datetime
     updated_at: datetime
+    pinned: bool = False
     message_count: int = 0
     total_tokens: int = 0
     total_cost_usd: float = 0.0

@@ -67,12 +67,13 @@ def history_view(
     rows = []
     previous = after_heading or None
     for conversation in conversations:
-        group = date_group(conversation.updated_at, now)
+        group = "Pinned" if conversation.pinned else date_group(conversation.updated_at, now)
         rows.append(
             {
                 "id": conversation.id,
                 "title": conversation.title,
                 "heading": group if group != previous else "",
+                "pinned": "1" if conversation.pinned else "",
             }
         )
         previous = group

@@ -316,3 +316,16 @@ def test_chat_totals_say_unknown_when_an_answer_has_no_known_price(client, db_ur
     (chat,) = client.get("/chats", headers=bearer()).json()["chats"]
 
     assert chat["totals"] == {"tokens": 30, "cost_usd": None, "cost_usd_known": 0.25}
+
+
+def test_chats_can_be_filtered_by_pinned(client, db_url):
+    plain, pinned = new_conversation(db_url), new_conversation(db_url)
+    with db.session_for(db_url) as session:
+        db.set_pinned(session, owner=OWNER, conversation_id=pinned, pinned=True)
+
+    only_pinned = client.get("/chats", params={"pinned": "true"}, headers=bearer()).json()["chats"]
+    others = client.get("/chats", params={"pinned": "false"}, headers=bearer()).json()["chats"]
+
+    assert [(c["id"], c["pinned"]) for c in only_pinned] == [(pinned, True)]
+    assert [(c["id"], c["pinned"]) for c in others] == [(plain, False)]
+    assert_json_error(client.get("/chats", params={"pinned": "maybe"}, headers=bearer()), 422)

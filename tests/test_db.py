@@ -201,3 +201,23 @@ def test_migration_builds_the_schema_the_models_describe(empty_database):
         assert set(sa.inspect(connection).get_table_names()) == tables
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
         assert compare_metadata(MigrationContext.configure(connection), models) == []
+
+
+def test_pinned_conversations_come_first_and_pages_cross_into_the_others(any_db_url):
+    ids = [new_conversation(any_db_url, title=f"chat {n}") for n in range(7)]  # the newest is last
+    with db.session_for(any_db_url) as session:
+        for conversation_id in (ids[1], ids[3]):
+            assert db.set_pinned(session, owner=OWNER, conversation_id=conversation_id, pinned=True)
+        assert not db.set_pinned(session, owner="someone-else-entirely", conversation_id=ids[0], pinned=True)
+        seen, cursor = [], None
+        while True:
+            page, cursor = db.list_conversations(session, owner=OWNER, limit=3, cursor=cursor)
+            seen += [(c.id, c.pinned) for c in page]
+            if cursor is None:
+                break
+        pinned_only, _ = db.list_conversations(session, owner=OWNER, pinned=True)
+
+    expected = [ids[3], ids[1], ids[6], ids[5], ids[4], ids[2], ids[0]]
+    assert [conversation_id for conversation_id, _ in seen] == expected
+    assert [pinned for _, pinned in seen] == [True, True, False, False, False, False, False]
+    assert [c.id for c in pinned_only] == [ids[3], ids[1]]

@@ -16,6 +16,7 @@ from .conversations import (
     list_conversations,
     rename_conversation,
     search_messages,
+    set_pinned,
 )
 from .engine import create_tables, engine, run, session_for
 from .messages import (
@@ -63,5 +64,6 @@ __all__ = [
     "save_partial_answer",
     "search_messages",
     "session_for",
+    "set_pinned",
     "utcnow",
 ]

@@ -101,27 +101,39 @@ def delete_conversation(session: Session, *, owner: str, conversation_id: str) -
 
 
 def _encode_cursor(row: ConversationRow) -> str:
-    raw = f"{row.updated_at.isoformat()}|{row.id}"
+    raw = f"{int(row.pinned)}|{row.updated_at.isoformat()}|{row.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Raises ValueError on anything that is not a cursor this module made."""
+def decode_cursor(cursor: str) -> tuple[bool, datetime, str]:
+    """The last row of a page, as (pinned, updated_at, id). Raises ValueError on anything that is not a cursor
+    this module made."""
     padded = cursor + "=" * (-len(cursor) % 4)
     try:
-        stamp, conversation_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
+        pinned, stamp, conversation_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 2)
         moment = datetime.fromisoformat(stamp)
-        if moment.tzinfo is None or not is_id(conversation_id):
+        if pinned not in ("0", "1") or moment.tzinfo is None or not is_id(conversation_id):
             raise ValueError("invalid cursor")
-        return moment.astimezone(UTC), conversation_id
+        return pinned == "1", moment.astimezone(UTC), conversation_id
     except (UnicodeDecodeError, ValueError, OverflowError) as error:  # binascii.Error is a ValueError
         raise ValueError("invalid cursor") from error
 
 
+def set_pinned(session: Session, *, owner: str, conversation_id: str, pinned: bool) -> bool:
+    row = owned_row(session, owner, conversation_id)
+    if row is None:
+        return False
+    row.pinned = pinned
+    session.add(row)
+    session.commit()
+    return True
+
+
 def list_conversations(
-    session: Session, *, owner: str, limit: int = 50, cursor: str | None = None
+    session: Session, *, owner: str, limit: int = 50, cursor: str | None = None, pinned: bool | None = None
 ) -> tuple[list[Conversation], str | None]:
-    """Newest first (by last activity); returns one page and the cursor of the next, if any."""
+    """Pinned first, then newest first (by last activity); one page and the cursor of the next, if any.
+    `pinned` keeps only the pinned (True) or the other (False) conversations."""
     answered = sa.and_(col(MessageRow.role) == "assistant", col(MessageRow.provider) != "")
     counts = (
         select(  # type: ignore[call-overload]  # sqlmodel types select() for up to four columns
@@ -148,17 +160,25 @@ def list_conversations(
         )
         .outerjoin(counts, counts.c.conversation_id == ConversationRow.id)
         .where(ConversationRow.owner == owner)
-        .order_by(col(ConversationRow.updated_at).desc(), col(ConversationRow.id).desc())
+        .order_by(
+            col(ConversationRow.pinned).desc(),
+            col(ConversationRow.updated_at).desc(),
+            col(ConversationRow.id).desc(),
+        )
         .limit(limit + 1)
     )
+    if pinned is not None:
+        query = query.where(col(ConversationRow.pinned) == pinned)
     if cursor:
-        stamp, last_id = decode_cursor(cursor)
-        query = query.where(
-            sa.or_(
-                col(ConversationRow.updated_at) < stamp,
-                sa.and_(col(ConversationRow.updated_at) == stamp, col(ConversationRow.id) < last_id),
-            )
+        last_pinned, stamp, last_id = decode_cursor(cursor)
+        after_in_group = sa.or_(
+            col(ConversationRow.updated_at) < stamp,
+            sa.and_(col(ConversationRow.updated_at) == stamp, col(ConversationRow.id) < last_id),
         )
+        same_group = sa.and_(col(ConversationRow.pinned) == last_pinned, after_in_group)
+        # Past the pinned ones come the others; past the others, nothing.
+        next_group = col(ConversationRow.pinned) == sa.false() if last_pinned else sa.false()
+        query = query.where(sa.or_(same_group, next_group))
     rows = session.exec(query).all()
     page = rows[:limit]
     next_cursor = _encode_cursor(page[-1][0]) if len(rows) > limit else None

@@ -26,11 +26,15 @@ def new_id() -> str:
 
 class ConversationRow(SQLModel, table=True):
     __tablename__ = "conversation"
-    __table_args__ = (sa.Index("ix_conversation_owner_updated", "owner", "updated_at"),)
+    __table_args__ = (
+        sa.Index("ix_conversation_owner_updated", "owner", "updated_at"),
+        sa.Index("ix_conversation_owner_pinned_updated", "owner", "pinned", "updated_at"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     owner: str = Field(max_length=64)
     title: str = Field(default="New chat", max_length=200)
+    pinned: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -110,6 +114,7 @@ def conversation_of(
         title=row.title,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        pinned=row.pinned,
         message_count=message_count,
         total_tokens=tokens,
         total_cost_usd=cost,

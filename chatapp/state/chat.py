@@ -256,6 +256,18 @@ class ChatState(rx.State):
         await self._load_history()
 
     @rx.event
+    async def toggle_pin(self, conversation_id: str):
+        pinned = next((row["pinned"] == "1" for row in self.history if row["id"] == conversation_id), False)
+        await db.run(
+            get_settings().db_url,
+            db.set_pinned,
+            owner=self.owner_key,
+            conversation_id=conversation_id,
+            pinned=not pinned,
+        )
+        await self._load_history()
+
+    @rx.event
     async def delete_chat(self, conversation_id: str):
         service.stop_conversation(conversation_id)  # from whichever tab it streams in
         await db.run(

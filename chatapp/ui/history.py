@@ -59,6 +59,17 @@ def _delete_dialog(row: rx.Var) -> rx.Component:
     )
 
 
+def _pin_button(row: rx.Var) -> rx.Component:
+    pinned = row["pinned"] == "1"
+    return rx.icon_button(
+        rx.cond(pinned, rx.icon("pin-off", size=14), rx.icon("pin", size=14)),
+        variant="ghost",
+        size="1",
+        aria_label=rx.cond(pinned, "Unpin", "Pin"),
+        on_click=ChatState.toggle_pin(row["id"]),
+    )
+
+
 def _row(row: rx.Var) -> rx.Component:
     selected = row["id"] == ChatState.conversation_id
     return rx.fragment(
@@ -70,7 +81,13 @@ def _row(row: rx.Var) -> rx.Component:
                 on_click=ChatState.open_chat(row["id"]),
                 title=row["title"],
             ),
-            rx.hstack(_rename_dialog(row), _delete_dialog(row), class_name="history-actions", gap="1"),
+            rx.hstack(
+                _pin_button(row),
+                _rename_dialog(row),
+                _delete_dialog(row),
+                class_name="history-actions",
+                gap="1",
+            ),
             class_name=rx.cond(selected, "history-row history-row-selected", "history-row"),
             data_conversation_id=row["id"],
             align="center",

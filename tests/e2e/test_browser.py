@@ -379,3 +379,20 @@ def test_export_as_json_and_markdown_then_import_the_json_back(page: Page, tmp_p
     (tmp_path / "bad.json").write_text("this is not an export")
     page.locator("#import-upload input[type=file]").set_input_files(tmp_path / "bad.json")
     expect(page.locator("#notice")).to_contain_text("not JSON")
+
+
+def test_a_pinned_conversation_stays_on_top(page: Page):
+    send_and_wait(page, "/mock tokens=2 rate=200\nKeep this one")
+    page.locator("#new-chat").click()
+    send_and_wait(page, "/mock tokens=2 rate=200\nA newer one")
+    titles = page.locator("#history .history-title")
+    expect(titles.first).to_have_text("A newer one")
+
+    row = page.locator("#history .history-row", has_text="Keep this one")
+    row.hover()
+    row.get_by_label("Pin").click()
+    expect(titles.first).to_have_text("Keep this one")
+    expect(page.locator("#history .history-heading").first).to_have_text("Pinned")
+    page.reload()
+    page.wait_for_selector("#chat-input")
+    expect(page.locator("#history .history-title").first).to_have_text("Keep this one")
