@@ -68,14 +68,14 @@ def history_view(
     previous = after_heading or None
     for conversation in conversations:
         group = "Pinned" if conversation.pinned else date_group(conversation.updated_at, now)
-        rows.append(
-            {
-                "id": conversation.id,
-                "title": conversation.title,
-                "heading": group if group != previous else "",
-                "pinned": "1" if conversation.pinned else "",
-            }
-        )
+        row = {
+            "id": conversation.id,
+            "title": conversation.title,
+            "heading": group if group != previous else "",
+        }
+        if conversation.pinned:  # left out otherwise: the list goes out whole whenever it changes
+            row["pinned"] = "1"
+        rows.append(row)
         previous = group
     return rows
 

@@ -257,7 +257,7 @@ class ChatState(rx.State):
 
     @rx.event
     async def toggle_pin(self, conversation_id: str):
-        pinned = next((row["pinned"] == "1" for row in self.history if row["id"] == conversation_id), False)
+        pinned = any(row["id"] == conversation_id and row.get("pinned") == "1" for row in self.history)
         await db.run(
             get_settings().db_url,
             db.set_pinned,
