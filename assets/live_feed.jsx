@@ -121,7 +121,8 @@ function textOf(children) {
   return children?.props ? textOf(children.props.children) : "";
 }
 
-function Markdown({ text }) {
+// Memoized: parsing markdown is the costly part of a render, and a finished message's text never changes.
+const Markdown = React.memo(function Markdown({ text }) {
   return (
     <ReactMarkdown
       remarkPlugins={[remarkGfm, htmlAsText]}
@@ -136,7 +137,7 @@ function Markdown({ text }) {
       {text}
     </ReactMarkdown>
   );
-}
+});
 
 const STATUS_LABELS = {
   stopped: "Stopped",
@@ -192,7 +193,11 @@ function EditBox({ message, onEdit, onDone }) {
   );
 }
 
-function MessageBubble({ message, isLast, busy, onSelect, onEdit, onRegenerate }) {
+// Each flush changes only the last message: the others keep their object and skip rendering, so a long
+// conversation costs the browser nothing per token.
+const sameBubble = (a, b) => a.message === b.message && a.isLast === b.isLast && a.busy === b.busy;
+
+const MessageBubble = React.memo(function MessageBubble({ message, isLast, busy, onSelect, onEdit, onRegenerate }) {
   const [editing, setEditing] = useState(false);
   const streaming = message.status === "streaming";
   const isUser = message.role === "user";
@@ -247,7 +252,7 @@ function MessageBubble({ message, isLast, busy, onSelect, onEdit, onRegenerate }
       </div>
     </div>
   );
-}
+}, sameBubble);
 
 // Keyboard: Escape stops the answer, Ctrl/Cmd+Shift+O starts a new chat, "/" jumps to the message box.
 function useShortcuts(props) {
