@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -77,14 +78,19 @@ def get_conversation(session: Session, *, owner: str, conversation_id: str) -> C
     return conversation_of(row, count)
 
 
-def rename_conversation(session: Session, *, owner: str, conversation_id: str, title: str) -> bool:
+def _update_owned(session: Session, owner: str, conversation_id: str, **fields: Any) -> bool:
     row = owned_row(session, owner, conversation_id)
     if row is None:
         return False
-    row.title = title
+    for name, value in fields.items():
+        setattr(row, name, value)
     session.add(row)
     session.commit()
     return True
+
+
+def rename_conversation(session: Session, *, owner: str, conversation_id: str, title: str) -> bool:
+    return _update_owned(session, owner, conversation_id, title=title)
 
 
 def delete_conversation(session: Session, *, owner: str, conversation_id: str) -> bool:
@@ -120,13 +126,7 @@ def decode_cursor(cursor: str) -> tuple[bool, datetime, str]:
 
 
 def set_pinned(session: Session, *, owner: str, conversation_id: str, pinned: bool) -> bool:
-    row = owned_row(session, owner, conversation_id)
-    if row is None:
-        return False
-    row.pinned = pinned
-    session.add(row)
-    session.commit()
-    return True
+    return _update_owned(session, owner, conversation_id, pinned=pinned)
 
 
 def list_conversations(
