@@ -40,6 +40,7 @@ def conversation_json(conversation: Conversation) -> dict[str, Any]:
         "created_at": _iso(conversation.created_at),
         "updated_at": _iso(conversation.updated_at),
         "pinned": conversation.pinned,
+        "category_id": conversation.category_id or None,
         "message_count": conversation.message_count,
         "totals": {
             "tokens": conversation.total_tokens,
@@ -151,8 +152,14 @@ async def list_chats(request: Request) -> JSONResponse:
     pinned = {None: None, "true": True, "false": False}.get(request.query_params.get("pinned"), ...)
     if pinned is ...:
         raise HTTPException(422, "'pinned' must be true or false.")
+    category_id = None
+    if name := request.query_params.get("category"):
+        category = await _read(db.find_category, owner=owner, name=name)
+        if category is None:
+            return JSONResponse({"chats": [], "next_cursor": None})
+        category_id = category.id
     page, next_cursor = await _read(
-        db.list_conversations, owner=owner, limit=limit, cursor=cursor, pinned=pinned
+        db.list_conversations, owner=owner, limit=limit, cursor=cursor, pinned=pinned, category_id=category_id
     )
     return JSONResponse({"chats": [conversation_json(c) for c in page], "next_cursor": next_cursor})
 

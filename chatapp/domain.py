@@ -23,6 +23,7 @@ class Conversation:
     created_at: datetime
     updated_at: datetime
     pinned: bool = False
+    category_id: str = ""
     message_count: int = 0
     total_tokens: int = 0
     total_cost_usd: float = 0.0
@@ -171,6 +172,12 @@ def date_group(moment: datetime, now: datetime) -> str:
     if days <= 30:
         return "Previous 30 days"
     return moment.strftime("%B %Y")
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    name: str
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def postgres_database(postgres_server) -> Iterator[str]:
 def postgres_db_url(postgres_database, monkeypatch) -> Iterator[str]:
     """Like conftest's `db_url`, on Postgres: empty tables, and settings that point at them."""
     with db.engine(postgres_database).begin() as connection:
-        connection.exec_driver_sql("TRUNCATE tool_call, event, message, conversation")
+        connection.exec_driver_sql("TRUNCATE tool_call, event, message, conversation, category")
     monkeypatch.setenv("CHATAPP_DB_URL", postgres_database)
     get_settings.cache_clear()
     yield postgres_database

@@ -329,3 +329,17 @@ def test_chats_can_be_filtered_by_pinned(client, db_url):
     assert [(c["id"], c["pinned"]) for c in only_pinned] == [(pinned, True)]
     assert [(c["id"], c["pinned"]) for c in others] == [(plain, False)]
     assert_json_error(client.get("/chats", params={"pinned": "maybe"}, headers=bearer()), 422)
+
+
+def test_chats_can_be_filtered_by_category_name(client, db_url):
+    filed, other = new_conversation(db_url), new_conversation(db_url)
+    with db.session_for(db_url) as session:
+        db.file_conversation(session, owner=OWNER, conversation_id=filed, category="Work")
+
+    work = client.get("/chats", params={"category": "work"}, headers=bearer()).json()["chats"]
+    unknown = client.get("/chats", params={"category": "Nope"}, headers=bearer())
+
+    assert [c["id"] for c in work] == [filed]
+    assert work[0]["category_id"]
+    assert unknown.status_code == 200 and unknown.json() == {"chats": [], "next_cursor": None}
+    assert other not in [c["id"] for c in work]

@@ -192,12 +192,12 @@ def test_migration_builds_the_schema_the_models_describe(empty_database):
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
 
     models = sa.MetaData()
-    for row in (db.ConversationRow, db.MessageRow, db.ToolCallRow, db.EventRow):
+    for row in (db.CategoryRow, db.ConversationRow, db.MessageRow, db.ToolCallRow, db.EventRow):
         row.__table__.to_metadata(models)
     head = ScriptDirectory(str(ROOT / "alembic")).get_current_head()
     migrated = sa.create_engine(empty_database, poolclass=sa.NullPool)
     with migrated.connect() as connection:
-        tables = {"alembic_version", "conversation", "message", "tool_call", "event"}
+        tables = {"alembic_version", "conversation", "message", "tool_call", "event", "category"}
         assert set(sa.inspect(connection).get_table_names()) == tables
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
         assert compare_metadata(MigrationContext.configure(connection), models) == []
@@ -221,3 +221,30 @@ def test_pinned_conversations_come_first_and_pages_cross_into_the_others(any_db_
     assert [conversation_id for conversation_id, _ in seen] == expected
     assert [pinned for _, pinned in seen] == [True, True, False, False, False, False, False]
     assert [c.id for c in pinned_only] == [ids[3], ids[1]]
+
+
+def test_categories_file_filter_rename_and_delete_without_losing_conversations(any_db_url):
+    trip, budget, loose = (new_conversation(any_db_url, title=t) for t in ("Trip", "Budget", "Loose"))
+    with db.session_for(any_db_url) as session:
+        assert db.file_conversation(session, owner=OWNER, conversation_id=trip, category="Travel")
+        assert db.file_conversation(session, owner=OWNER, conversation_id=budget, category="  travel ")
+        assert not db.file_conversation(
+            session, owner="someone-else-entirely", conversation_id=loose, category="X"
+        )
+        (travel,) = db.list_categories(session, owner=OWNER)  # one category: names match without case
+        filed, _ = db.list_conversations(session, owner=OWNER, category_id=travel.id)
+        assert {c.id for c in filed} == {trip, budget}
+
+        assert db.rename_category(session, owner=OWNER, category_id=travel.id, name="Holidays")
+        db.file_conversation(session, owner=OWNER, conversation_id=loose, category="Work")
+        work = db.find_category(session, owner=OWNER, name="work")
+        assert not db.rename_category(session, owner=OWNER, category_id=work.id, name="holidays")  # taken
+        assert [c.name for c in db.list_categories(session, owner=OWNER)] == ["Holidays", "Work"]
+
+        assert db.delete_category(session, owner=OWNER, category_id=travel.id)
+        everything, _ = db.list_conversations(session, owner=OWNER)
+        db.file_conversation(session, owner=OWNER, conversation_id=loose, category="")
+
+    assert {c.id: c.category_id for c in everything} == {trip: "", budget: "", loose: work.id}
+    with db.session_for(any_db_url) as session:
+        assert db.get_conversation(session, owner=OWNER, conversation_id=loose).category_id == ""

@@ -10,10 +10,15 @@ local storage, and every query is scoped by it.
 from .conversations import (
     create_conversation,
     decode_cursor,
+    delete_category,
     delete_conversation,
+    file_conversation,
+    find_category,
     get_conversation,
     import_conversation,
+    list_categories,
     list_conversations,
+    rename_category,
     rename_conversation,
     search_messages,
     set_pinned,
@@ -32,9 +37,15 @@ from .messages import (
     save_answer,
     save_partial_answer,
 )
-from .schema import ConversationRow, EventRow, MessageRow, ToolCallRow, is_id, new_id, utcnow
+from .schema import CategoryRow, ConversationRow, EventRow, MessageRow, ToolCallRow, is_id, new_id, utcnow
 
 __all__ = [
+    "CategoryRow",
+    "delete_category",
+    "file_conversation",
+    "find_category",
+    "list_categories",
+    "rename_category",
     "ConversationRow",
     "EventRow",
     "MessageRow",

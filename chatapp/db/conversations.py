@@ -9,8 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from ..domain import Conversation, MessageDraft, SearchHit
+from ..domain import Category, Conversation, MessageDraft, SearchHit
 from .schema import (
+    CategoryRow,
     ConversationRow,
     EventRow,
     MessageRow,
@@ -129,11 +130,83 @@ def set_pinned(session: Session, *, owner: str, conversation_id: str, pinned: bo
     return _update_owned(session, owner, conversation_id, pinned=pinned)
 
 
+# --- categories ---------------------------------------------------------------------------------
+
+MAX_CATEGORY_CHARS = 60
+
+
+def list_categories(session: Session, *, owner: str) -> list[Category]:
+    rows = session.exec(
+        select(CategoryRow).where(col(CategoryRow.owner) == owner).order_by(func.lower(CategoryRow.name))
+    ).all()
+    return [Category(row.id, row.name) for row in rows]
+
+
+def _category_named(session: Session, owner: str, name: str) -> CategoryRow | None:
+    return session.exec(
+        select(CategoryRow).where(
+            col(CategoryRow.owner) == owner, func.lower(CategoryRow.name) == name.lower()
+        )
+    ).first()
+
+
+def find_category(session: Session, *, owner: str, name: str) -> Category | None:
+    row = _category_named(session, owner, name)
+    return None if row is None else Category(row.id, row.name)
+
+
+def file_conversation(session: Session, *, owner: str, conversation_id: str, category: str) -> bool:
+    """Puts a conversation under a category by name, creating the category the first time; "" takes it out."""
+    name = " ".join(category.split())[:MAX_CATEGORY_CHARS]
+    row = _category_named(session, owner, name) if name else None
+    if name and row is None:
+        row = CategoryRow(owner=owner, name=name)
+        session.add(row)
+        session.flush()
+    return _update_owned(session, owner, conversation_id, category_id=row.id if row else None)
+
+
+def rename_category(session: Session, *, owner: str, category_id: str, name: str) -> bool:
+    name = " ".join(name.split())[:MAX_CATEGORY_CHARS]
+    row = session.get(CategoryRow, category_id) if is_id(category_id) else None
+    if (
+        row is None
+        or row.owner != owner
+        or not name
+        or _category_named(session, owner, name) not in (None, row)
+    ):
+        return False
+    row.name = name
+    session.add(row)
+    session.commit()
+    return True
+
+
+def delete_category(session: Session, *, owner: str, category_id: str) -> bool:
+    """Its conversations stay, without a category."""
+    row = session.get(CategoryRow, category_id) if is_id(category_id) else None
+    if row is None or row.owner != owner:
+        return False
+    session.execute(
+        sa.update(ConversationRow).where(col(ConversationRow.category_id) == row.id).values(category_id=None)
+    )
+    session.delete(row)
+    session.commit()
+    return True
+
+
 def list_conversations(
-    session: Session, *, owner: str, limit: int = 50, cursor: str | None = None, pinned: bool | None = None
+    session: Session,
+    *,
+    owner: str,
+    limit: int = 50,
+    cursor: str | None = None,
+    pinned: bool | None = None,
+    category_id: str | None = None,
 ) -> tuple[list[Conversation], str | None]:
     """Pinned first, then newest first (by last activity); one page and the cursor of the next, if any.
-    `pinned` keeps only the pinned (True) or the other (False) conversations."""
+    `pinned` keeps only the pinned (True) or the other (False) conversations; `category_id` those filed under
+    that category."""
     answered = sa.and_(col(MessageRow.role) == "assistant", col(MessageRow.provider) != "")
     counts = (
         select(  # type: ignore[call-overload]  # sqlmodel types select() for up to four columns
@@ -169,6 +242,8 @@ def list_conversations(
     )
     if pinned is not None:
         query = query.where(col(ConversationRow.pinned) == pinned)
+    if category_id is not None:
+        query = query.where(col(ConversationRow.category_id) == category_id)
     if cursor:
         last_pinned, stamp, last_id = decode_cursor(cursor)
         after_in_group = sa.or_(

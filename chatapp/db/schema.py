@@ -24,6 +24,17 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+class CategoryRow(SQLModel, table=True):
+    """A user's own label for conversations (Work, Travel, ...); names are unique per owner."""
+
+    __tablename__ = "category"
+    __table_args__ = (sa.UniqueConstraint("owner", "name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    owner: str = Field(max_length=64)
+    name: str = Field(max_length=60)
+
+
 class ConversationRow(SQLModel, table=True):
     __tablename__ = "conversation"
     __table_args__ = (
@@ -35,6 +46,7 @@ class ConversationRow(SQLModel, table=True):
     owner: str = Field(max_length=64)
     title: str = Field(default="New chat", max_length=200)
     pinned: bool = Field(default=False)
+    category_id: str | None = Field(default=None, foreign_key="category.id", index=True, max_length=36)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -115,6 +127,7 @@ def conversation_of(
         created_at=row.created_at,
         updated_at=row.updated_at,
         pinned=row.pinned,
+        category_id=row.category_id or "",
         message_count=message_count,
         total_tokens=tokens,
         total_cost_usd=cost,

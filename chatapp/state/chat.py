@@ -69,6 +69,8 @@ class ChatState(rx.State):
     # The seed's `chat_history`: the sidebar rows.
     history: list[dict[str, str]] = []
     history_cursor: str = ""
+    categories: list[dict[str, str]] = []
+    category_filter: str = ""  # a category id; "" shows every conversation
     # The append-only feed: {"seq", "ops"}, the operations of one flush, numbered; and {"seq", "messages",
     # "events"}, everything up to its number, for a tab that missed a flush.
     feed: dict[str, Any] = {"seq": 0, "ops": []}
@@ -138,12 +140,56 @@ class ChatState(rx.State):
             owner=self.owner_key,
             limit=HISTORY_PAGE,
             cursor=cursor,
+            category_id=self.category_filter or None,
         )
 
     async def _load_history(self) -> None:
         page, cursor = await self._history_page()
         self.history = presenters.history_view(page, db.utcnow())
         self.history_cursor = cursor or ""
+        found = await db.run(get_settings().db_url, db.list_categories, owner=self.owner_key)
+        categories = [{"id": c.id, "name": c.name} for c in found]
+        if categories != self.categories:
+            self.categories = categories
+
+    # --- categories --------------------------------------------------------------------------------
+
+    @rx.event
+    async def filter_by_category(self, category_id: str):
+        self.category_filter = "" if category_id == "all" else category_id
+        await self._load_history()
+
+    @rx.event
+    async def file_chat(self, form: dict[str, Any]):
+        """Files a conversation under a category by name (a new name makes a new category)."""
+        await db.run(
+            get_settings().db_url,
+            db.file_conversation,
+            owner=self.owner_key,
+            conversation_id=str(form.get("id", "")),
+            category=str(form.get("category", "")),
+        )
+        await self._load_history()
+
+    @rx.event
+    async def rename_category(self, form: dict[str, Any]):
+        renamed = await db.run(
+            get_settings().db_url,
+            db.rename_category,
+            owner=self.owner_key,
+            category_id=str(form.get("id", "")),
+            name=str(form.get("name", "")),
+        )
+        if not renamed:
+            self.notice = "A category needs a name that no other category has."
+        await self._load_history()
+
+    @rx.event
+    async def delete_category(self, category_id: str):
+        await db.run(get_settings().db_url, db.delete_category, owner=self.owner_key, category_id=category_id)
+        if self.category_filter == category_id:
+            self.category_filter = ""
+        await self._load_history()
 
     @rx.event
     async def load_more_history(self):

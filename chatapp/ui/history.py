@@ -70,6 +70,103 @@ def _pin_button(row: rx.Var) -> rx.Component:
     )
 
 
+def _file_popover(row: rx.Var) -> rx.Component:
+    """Files the conversation under a category, by name: an existing one, or a new one."""
+    return rx.popover.root(
+        rx.popover.trigger(
+            rx.icon_button(rx.icon("tag", size=14), variant="ghost", size="1", aria_label="Category")
+        ),
+        rx.popover.content(
+            rx.form(
+                rx.vstack(
+                    rx.text("Category", size="2", weight="bold"),
+                    rx.input(
+                        name="category",
+                        placeholder="Work, Travel, …",
+                        list="category-names",
+                        max_length=60,
+                        auto_focus=True,
+                    ),
+                    rx.el.datalist(
+                        rx.foreach(ChatState.categories, lambda c: rx.el.option(value=c["name"])),
+                        id="category-names",
+                    ),
+                    rx.input(name="id", type="hidden", value=row["id"]),
+                    rx.text(
+                        "Leave it empty to take the conversation out of its category.",
+                        size="1",
+                        class_name="muted",
+                    ),
+                    rx.popover.close(rx.button("File", type="submit", size="1")),
+                    gap="2",
+                ),
+                on_submit=ChatState.file_chat,
+                reset_on_submit=True,
+            ),
+        ),
+    )
+
+
+def _category_filter() -> rx.Component:
+    return rx.hstack(
+        rx.select.root(
+            rx.select.trigger(placeholder="All conversations", id="category-filter", width="100%"),
+            rx.select.content(
+                rx.select.item("All conversations", value="all"),
+                rx.foreach(ChatState.categories, lambda c: rx.select.item(c["name"], value=c["id"])),
+            ),
+            value=rx.cond(ChatState.category_filter == "", "all", ChatState.category_filter),
+            on_change=ChatState.filter_by_category,
+            size="1",
+        ),
+        _categories_dialog(),
+        width="100%",
+        align="center",
+    )
+
+
+def _category_row(category: rx.Var) -> rx.Component:
+    return rx.form(
+        rx.hstack(
+            rx.input(name="name", default_value=category["name"], max_length=60, size="1"),
+            rx.input(name="id", type="hidden", value=category["id"]),
+            rx.button("Rename", type="submit", size="1", variant="soft"),
+            rx.button(
+                "Delete",
+                type="button",
+                size="1",
+                variant="soft",
+                color_scheme="red",
+                on_click=ChatState.delete_category(category["id"]),
+            ),
+            align="center",
+        ),
+        on_submit=ChatState.rename_category,
+    )
+
+
+def _categories_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.trigger(
+            rx.icon_button(
+                rx.icon("tags", size=14), variant="ghost", size="1", aria_label="Manage categories"
+            )
+        ),
+        rx.dialog.content(
+            rx.dialog.title("Categories"),
+            rx.cond(
+                ChatState.categories.length() > 0,
+                rx.vstack(rx.foreach(ChatState.categories, _category_row), gap="2"),
+                rx.text("No categories yet: file a conversation under one with its tag button.", size="2"),
+            ),
+            rx.text(
+                "Deleting a category keeps its conversations.", size="1", class_name="muted", margin_top="8px"
+            ),
+            rx.flex(rx.dialog.close(rx.button("Close", variant="soft")), justify="end", margin_top="12px"),
+        ),
+    )
+
+
 def _row(row: rx.Var) -> rx.Component:
     selected = row["id"] == ChatState.conversation_id
     return rx.fragment(
@@ -83,6 +180,7 @@ def _row(row: rx.Var) -> rx.Component:
             ),
             rx.hstack(
                 _pin_button(row),
+                _file_popover(row),
                 _rename_dialog(row),
                 _delete_dialog(row),
                 class_name="history-actions",
@@ -110,6 +208,7 @@ def history_panel() -> rx.Component:
             width="100%",
             align="center",
         ),
+        _category_filter(),
         rx.box(
             rx.cond(
                 ChatState.history.length() > 0,

@@ -396,3 +396,28 @@ def test_a_pinned_conversation_stays_on_top(page: Page):
     page.reload()
     page.wait_for_selector("#chat-input")
     expect(page.locator("#history .history-title").first).to_have_text("Keep this one")
+
+
+def test_file_conversations_under_categories_and_filter_by_them(page: Page):
+    send_and_wait(page, "/mock tokens=2 rate=200\nFlights to Lisbon")
+    page.locator("#new-chat").click()
+    send_and_wait(page, "/mock tokens=2 rate=200\nQuarterly budget")
+
+    row = page.locator("#history .history-row", has_text="Flights to Lisbon")
+    row.hover()
+    row.get_by_label("Category").click()
+    page.locator("input[name=category]").fill("Travel")
+    page.get_by_role("button", name="File", exact=True).click()
+
+    page.locator("#category-filter").click()
+    page.get_by_role("option", name="Travel").click()
+    expect(page.locator("#history .history-title")).to_have_count(1)
+    expect(page.locator("#history .history-title")).to_have_text("Flights to Lisbon")
+
+    page.get_by_label("Manage categories").click()
+    page.locator("input[name=name]").fill("Holidays")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.locator("#category-filter")).to_have_text("Holidays")
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Close").click()
+    expect(page.locator("#history .history-title")).to_have_count(2)  # back to all, nothing lost
