@@ -279,6 +279,7 @@ function useShortcuts(props) {
 export function Transcript(props) {
   const view = useFeed(props);
   useShortcuts(props);
+
   const box = useRef(null);
   const pinned = useRef(true);
   const last = view.messages[view.messages.length - 1];
@@ -286,6 +287,15 @@ export function Transcript(props) {
     // Follow the answer as it grows, unless the reader scrolled up to read something else.
     if (box.current && pinned.current) box.current.scrollTop = box.current.scrollHeight;
   }, [view.seq, last && last.content.length]);
+  const focused = useRef("");
+  useEffect(() => {
+    // A search result was opened: bring its message into view once it is shown (after the follow above).
+    if (props.focusId && props.focusId !== focused.current && view.messages.some((m) => m.id === props.focusId)) {
+      focused.current = props.focusId;
+      pinned.current = false;
+      setTimeout(() => showMessage(props.focusId, "auto"), 50);
+    }
+  });
   const onScroll = () => {
     const el = box.current;
     pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
@@ -312,10 +322,10 @@ export function Transcript(props) {
 }
 
 // Scrolls the chat to a message and makes it blink once (the chat is another component: the DOM links them).
-function showMessage(id) {
+function showMessage(id, behavior = "smooth") {
   const row = id && document.querySelector(`[data-message-id="${id}"]`);
   if (!row) return;
-  row.scrollIntoView({ behavior: "smooth", block: "center" });
+  row.scrollIntoView({ behavior, block: "center" });
   row.classList.remove("cf-flash");
   void row.offsetWidth;
   row.classList.add("cf-flash");

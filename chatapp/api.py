@@ -152,6 +152,8 @@ async def list_chats(request: Request) -> JSONResponse:
     pinned = {None: None, "true": True, "false": False}.get(request.query_params.get("pinned"), ...)
     if pinned is ...:
         raise HTTPException(422, "'pinned' must be true or false.")
+    if query := request.query_params.get("q", "").strip():
+        return JSONResponse({"chats": await _search(owner, query, limit), "next_cursor": None})
     category_id = None
     if name := request.query_params.get("category"):
         category = await _read(db.find_category, owner=owner, name=name)
@@ -162,6 +164,19 @@ async def list_chats(request: Request) -> JSONResponse:
         db.list_conversations, owner=owner, limit=limit, cursor=cursor, pinned=pinned, category_id=category_id
     )
     return JSONResponse({"chats": [conversation_json(c) for c in page], "next_cursor": next_cursor})
+
+
+async def _search(owner: str, query: str, limit: int) -> list[dict[str, Any]]:
+    """Conversations whose title or messages hold every word, most recent match first, with a snippet."""
+    hits = await _read(db.search_messages, owner=owner, query=query[:200], limit=limit)
+    found = []
+    for hit in hits:
+        conversation = await _read(db.get_conversation, owner=owner, conversation_id=hit.conversation_id)
+        if conversation is not None:
+            found.append(
+                conversation_json(conversation) | {"snippet": hit.snippet, "message_id": hit.message_id}
+            )
+    return found
 
 
 async def get_chat(request: Request) -> JSONResponse:

@@ -185,6 +185,7 @@ class SearchHit:
     conversation_id: str
     title: str
     snippet: str
+    message_id: str = ""  # the matching message, to jump to
 
 
 @dataclass(frozen=True)

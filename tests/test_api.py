@@ -343,3 +343,16 @@ def test_chats_can_be_filtered_by_category_name(client, db_url):
     assert work[0]["category_id"]
     assert unknown.status_code == 200 and unknown.json() == {"chats": [], "next_cursor": None}
     assert other not in [c["id"] for c in work]
+
+
+def test_chats_can_be_searched_with_q(client, db_url):
+    about_puffins, other = new_conversation(db_url, title="Iceland"), new_conversation(db_url, title="Taxes")
+    add(db_url, about_puffins, "Where do the puffins nest in June?")
+    add(db_url, other, "Deadline for the return")
+    theirs = new_conversation(db_url, owner="someone-else-entirely", title="Puffins too")
+    add(db_url, theirs, "puffins")
+
+    found = client.get("/chats", params={"q": "PUFFINS nest"}, headers=bearer()).json()
+
+    assert [c["id"] for c in found["chats"]] == [about_puffins]
+    assert "puffins nest" in found["chats"][0]["snippet"] and found["next_cursor"] is None

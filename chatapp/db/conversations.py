@@ -294,10 +294,20 @@ def search_messages(session: Session, *, owner: str, query: str, limit: int = 5)
         .order_by(col(MessageRow.created_at).desc())
         .limit(limit * 20)
     ).all()
+    # A conversation can match by its title alone; its hit is then its latest message, unless some message
+    # holds the words itself: that one is what the user is looking for.
     hits: dict[str, SearchHit] = {}
+    exact: set[str] = set()
+    lowered = [w.lower() for w in words]
     for conversation, message in rows:
-        if conversation.id not in hits and len(hits) < limit:
-            hits[conversation.id] = SearchHit(
-                conversation.id, conversation.title, _snippet(message.content, words[0])
-            )
+        holds_words = all(w in message.content.lower() for w in lowered)
+        if conversation.id in exact or (conversation.id in hits and not holds_words):
+            continue
+        if conversation.id not in hits and len(hits) >= limit:
+            continue
+        hits[conversation.id] = SearchHit(
+            conversation.id, conversation.title, _snippet(message.content, words[0]), message.id
+        )
+        if holds_words:
+            exact.add(conversation.id)
     return list(hits.values())

@@ -34,6 +34,7 @@ from .batching import in_batches
 log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 50
+SEARCH_RESULTS = 20
 LIVE_EVERY_S = 0.5
 MAX_SPEED_POINTS = 40
 MIN_TOKENS_TO_CHART = 10
@@ -70,6 +71,10 @@ class ChatState(rx.State):
     history: list[dict[str, str]] = []
     history_cursor: str = ""
     categories: list[dict[str, str]] = []
+    search_query: str = ""
+    search_results: list[dict[str, str]] = []
+    # A message to bring into view once the conversation shows it (a search result's).
+    focus_message: str = ""
     category_filter: str = ""  # a category id; "" shows every conversation
     # The append-only feed: {"seq", "ops"}, the operations of one flush, numbered; and {"seq", "messages",
     # "events"}, everything up to its number, for a tab that missed a flush.
@@ -151,6 +156,33 @@ class ChatState(rx.State):
         categories = [{"id": c.id, "name": c.name} for c in found]
         if categories != self.categories:
             self.categories = categories
+
+    # --- search -------------------------------------------------------------------------------------
+
+    @rx.event
+    async def search(self, query: str):
+        self.search_query = query[:200]
+        if not query.strip():
+            self.search_results = []
+            return
+        hits = await db.run(
+            get_settings().db_url, db.search_messages, owner=self.owner_key, query=query, limit=SEARCH_RESULTS
+        )
+        self.search_results = [
+            {
+                "conversation_id": h.conversation_id,
+                "message_id": h.message_id,
+                "title": h.title,
+                "snippet": h.snippet,
+            }
+            for h in hits
+        ]
+
+    @rx.event
+    async def open_result(self, conversation_id: str, message_id: str):
+        self.show_history = False
+        await self._show_conversation(conversation_id)
+        self.focus_message = message_id
 
     # --- categories --------------------------------------------------------------------------------
 

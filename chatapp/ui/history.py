@@ -208,6 +208,45 @@ def history_panel() -> rx.Component:
             width="100%",
             align="center",
         ),
+        rx.input(
+            placeholder="Search conversations",
+            id="history-search",
+            value=ChatState.search_query,
+            on_change=ChatState.search.debounce(250),
+            type="search",
+            width="100%",
+            size="2",
+        ),
+        rx.cond(ChatState.search_query != "", _search_results(), _conversation_list()),
+        height="100%",
+        width="100%",
+        gap="3",
+    )
+
+
+def _search_result(hit: rx.Var) -> rx.Component:
+    return rx.box(
+        rx.text(hit["title"], class_name="history-title", weight="medium"),
+        rx.text(hit["snippet"], size="1", class_name="muted search-snippet"),
+        class_name="history-row search-result",
+        on_click=ChatState.open_result(hit["conversation_id"], hit["message_id"]),
+    )
+
+
+def _search_results() -> rx.Component:
+    return rx.box(
+        rx.cond(
+            ChatState.search_results.length() > 0,
+            rx.foreach(ChatState.search_results, _search_result),
+            rx.text("Nothing found.", class_name="muted"),
+        ),
+        id="search-results",
+        class_name="history-list",
+    )
+
+
+def _conversation_list() -> rx.Component:
+    return rx.fragment(
         _category_filter(),
         rx.box(
             rx.cond(
@@ -222,7 +261,4 @@ def history_panel() -> rx.Component:
             id="history",
             class_name="history-list",
         ),
-        height="100%",
-        width="100%",
-        gap="3",
     )

@@ -23,6 +23,7 @@ class Transcript(_FeedComponent):
     on_stop: rx.EventHandler[rx.event.no_args_event_spec]
     on_new_chat: rx.EventHandler[rx.event.no_args_event_spec]
     on_regenerate: rx.EventHandler[rx.event.no_args_event_spec]
+    focus_id: rx.Var[str]
     on_edit: rx.EventHandler[rx.event.passthrough_event_spec(str, str)]
 
 
@@ -43,6 +44,7 @@ def transcript() -> rx.Component:
         on_stop=ChatState.stop,
         on_new_chat=ChatState.new_chat,
         on_regenerate=ChatState.regenerate,
+        focus_id=ChatState.focus_message,
         on_edit=ChatState.edit_message,
         **_feed_props(),
     )

@@ -421,3 +421,23 @@ def test_file_conversations_under_categories_and_filter_by_them(page: Page):
     page.get_by_role("button", name="Delete").click()
     page.get_by_role("button", name="Close").click()
     expect(page.locator("#history .history-title")).to_have_count(2)  # back to all, nothing lost
+
+
+def test_search_finds_a_message_and_opening_it_shows_that_message(page: Page):
+    send_and_wait(page, "/mock echo rate=400\nThe puffins nest on the cliffs of Látrabjarg.")
+    for i in range(3):
+        send_and_wait(page, f"/mock tokens=150 rate=2000\nFiller {i}")
+    page.locator("#new-chat").click()
+    send_and_wait(page, "/mock tokens=3 rate=200\nSomething else entirely")
+
+    page.locator("#history-search").fill("puffins cliffs")
+    result = page.locator("#search-results .search-result")
+    expect(result).to_have_count(1)
+    expect(result).to_contain_text("puffins nest on the cliffs")
+    result.click()
+
+    target = page.locator("#messages .cf-row-assistant", has_text="Látrabjarg").first
+    expect(target).to_be_in_viewport()
+    expect(target).to_have_class(re.compile("cf-flash"))
+    page.locator("#history-search").fill("")
+    expect(page.locator("#history .history-title")).to_have_count(2)
