@@ -207,31 +207,8 @@ def list_conversations(
     """Pinned first, then newest first (by last activity); one page and the cursor of the next, if any.
     `pinned` keeps only the pinned (True) or the other (False) conversations; `category_id` those filed under
     that category."""
-    answered = sa.and_(col(MessageRow.role) == "assistant", col(MessageRow.provider) != "")
-    counts = (
-        select(  # type: ignore[call-overload]  # sqlmodel types select() for up to four columns
-            MessageRow.conversation_id,
-            func.count().label("n"),
-            func.sum(
-                func.coalesce(MessageRow.prompt_tokens, 0) + func.coalesce(MessageRow.completion_tokens, 0)
-            ).label("tokens"),
-            func.sum(MessageRow.cost_usd).label("cost"),
-            func.sum(sa.case((sa.and_(answered, col(MessageRow.cost_usd).is_(None)), 1), else_=0)).label(
-                "unknown"
-            ),
-        )
-        .group_by(col(MessageRow.conversation_id))
-        .subquery()
-    )
     query = (
-        select(  # type: ignore[call-overload]  # as above
-            ConversationRow,
-            func.coalesce(counts.c.n, 0),
-            func.coalesce(counts.c.tokens, 0),
-            func.coalesce(counts.c.cost, 0.0),
-            func.coalesce(counts.c.unknown, 0),
-        )
-        .outerjoin(counts, counts.c.conversation_id == ConversationRow.id)
+        select(ConversationRow)
         .where(ConversationRow.owner == owner)
         .order_by(
             col(ConversationRow.pinned).desc(),
@@ -256,8 +233,31 @@ def list_conversations(
         query = query.where(sa.or_(same_group, next_group))
     rows = session.exec(query).all()
     page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1][0]) if len(rows) > limit else None
-    return [conversation_of(*row) for row in page], next_cursor
+    next_cursor = _encode_cursor(page[-1]) if len(rows) > limit else None
+    totals = _totals(session, [row.id for row in page])
+    return [conversation_of(row, *totals.get(row.id, ())) for row in page], next_cursor
+
+
+def _totals(session: Session, conversation_ids: list[str]) -> dict[str, tuple[int, int, float, int]]:
+    """Message count, tokens, known cost and answers of unknown price, for just these conversations (a page):
+    the list never aggregates the whole history."""
+    if not conversation_ids:
+        return {}
+    answered = sa.and_(col(MessageRow.role) == "assistant", col(MessageRow.provider) != "")
+    rows = session.exec(
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for up to four columns
+            MessageRow.conversation_id,
+            func.count(),
+            func.sum(
+                func.coalesce(MessageRow.prompt_tokens, 0) + func.coalesce(MessageRow.completion_tokens, 0)
+            ),
+            func.coalesce(func.sum(MessageRow.cost_usd), 0.0),
+            func.sum(sa.case((sa.and_(answered, col(MessageRow.cost_usd).is_(None)), 1), else_=0)),
+        )
+        .where(col(MessageRow.conversation_id).in_(conversation_ids))
+        .group_by(col(MessageRow.conversation_id))
+    ).all()
+    return {row[0]: (row[1], row[2] or 0, row[3], row[4] or 0) for row in rows}
 
 
 SNIPPET_CHARS = 160
