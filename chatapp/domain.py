@@ -10,7 +10,6 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 # An assistant message is saved as "streaming" from its first token and then ends in one of the others.
 MessageStatus = Literal["complete", "streaming", "stopped", "interrupted", "error"]
-FINAL_STATUSES: frozenset[str] = frozenset({"complete", "stopped", "interrupted", "error"})
 
 # Where a token count came from: the provider's usage report, or our own tiktoken estimate.
 CountSource = Literal["reported", "estimated"]

@@ -71,6 +71,10 @@ class AnswerMeter:
         self.ended_at = self.clock()
 
     @property
+    def ttft_ms(self) -> float | None:
+        return None if self.first_token_at is None else (self.first_token_at - self.sent_at) * 1000
+
+    @property
     def estimated_completion_tokens(self) -> int:
         return self._counter.total if self._counter else 0
 
@@ -96,7 +100,7 @@ class AnswerMeter:
             encoding=tokens.encoding_label(self.encoding),
             cost_usd=cost.usd,
             price=cost.price,
-            ttft_ms=None if self.first_token_at is None else (self.first_token_at - self.sent_at) * 1000,
+            ttft_ms=self.ttft_ms,
             duration_ms=(now - self.sent_at) * 1000,
             tokens_per_s=self._tokens_per_s(completion, now),
             itl_p50_ms=_ms(percentile(self._gaps_s, 0.5)),

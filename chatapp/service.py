@@ -339,7 +339,7 @@ class Turn:
                 parts.append(event.text)
                 self._emit(AnswerDelta(event.text))
                 if first:
-                    await self._status("first_token", assistant, f"{meter.snapshot().ttft_ms:.0f} ms")
+                    await self._status("first_token", assistant, f"{meter.ttft_ms:.0f} ms")
                 if self._clock() >= next_save:
                     next_save = self._clock() + SAVE_EVERY_S
                     await self._db(db.save_partial_answer, message_id=assistant.id, content="".join(parts))
