@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from .appserver import CHROMIUM_ARGS, running_app
+
+# The app, the browser and the tests share two cores: waits get room for a busy machine (CI included).
+expect.set_options(timeout=15_000)
 
 MOCK_ENV = {
     "CHATAPP_PROVIDER": "mock",
