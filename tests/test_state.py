@@ -7,7 +7,7 @@ import pytest
 from chatapp import db, tokens
 from chatapp.config import get_settings
 from chatapp.providers.mock import word_tokens
-from chatapp.state.chat import ChatState
+from chatapp.state.chat import HISTORY_PAGE, ChatState
 
 from .reflex_harness import feed_ops, open_tab, streamed_text, var
 
@@ -247,3 +247,27 @@ async def test_an_edit_to_an_empty_message_is_refused(mock_settings):
 
     assert state.notice == "Type a message first."
     assert [m.content for m in after] == ["/mock tokens=3 latency=0\nkeep me", numbered(3)]
+
+
+async def test_scrolling_to_the_end_of_the_sidebar_loads_the_next_page_once(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        owner = (await tab.state()).owner_key
+        with db.session_for(mock_settings.db_url) as session:
+            for i in range(HISTORY_PAGE + 10):
+                db.create_conversation(session, owner=owner, title=f"conversation {i}")
+        await tab.send(ChatState.on_load)
+        first = await tab.state()
+        cursor = first.history_cursor
+        assert len(first.history) == HISTORY_PAGE and cursor
+
+        await tab.send(ChatState.load_more_history(cursor))
+        # The sentinel may report the same end twice (a re-render); the second report loads nothing.
+        again = await tab.send(ChatState.load_more_history(cursor))
+        state = await tab.state()
+
+    titles = [row["title"] for row in state.history]
+    assert len(titles) == len(set(titles)) == HISTORY_PAGE + 10
+    assert titles[0] == f"conversation {HISTORY_PAGE + 9}" and titles[-1] == "conversation 0"
+    assert state.history_cursor == ""
+    assert not any(var("history") in delta for delta in again)

@@ -224,10 +224,11 @@ class ChatState(rx.State):
         await self._load_history()
 
     @rx.event
-    async def load_more_history(self):
-        if not self.history_cursor:
+    async def load_more_history(self, cursor: str):
+        """The end of the list scrolled into view: the page after `cursor`, unless it was loaded already."""
+        if not cursor or cursor != self.history_cursor:
             return
-        page, cursor = await self._history_page(self.history_cursor)
+        page, cursor = await self._history_page(cursor)
         last_heading = next((row["heading"] for row in reversed(self.history) if row["heading"]), "")
         self.history = self.history + presenters.history_view(page, db.utcnow(), after_heading=last_heading)
         self.history_cursor = cursor or ""

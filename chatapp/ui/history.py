@@ -7,6 +7,15 @@ import reflex as rx
 from ..state.chat import ChatState
 
 
+class ScrollSentinel(rx.Component):
+    """Asks for the next page once the end of the list scrolls into view (assets/scroll_sentinel.jsx)."""
+
+    library = "$/public/scroll_sentinel.jsx"
+    tag = "ScrollSentinel"
+    marker: rx.Var[str]
+    on_visible: rx.EventHandler[rx.event.passthrough_event_spec(str)]
+
+
 def _rename_dialog(row: rx.Var) -> rx.Component:
     return rx.dialog.root(
         rx.dialog.trigger(
@@ -256,9 +265,15 @@ def _conversation_list() -> rx.Component:
             ),
             rx.cond(
                 ChatState.history_cursor != "",
-                rx.button("Show older", variant="ghost", width="100%", on_click=ChatState.load_more_history),
+                ScrollSentinel.create(
+                    rx.text("Loading older conversations…", size="1", class_name="muted"),
+                    marker=ChatState.history_cursor,
+                    on_visible=ChatState.load_more_history,
+                    id="history-more",
+                ),
             ),
             id="history",
             class_name="history-list",
+            data_scroll_root=True,
         ),
     )

@@ -18,8 +18,19 @@ MOCK_ENV = {
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory) -> str:
-    with running_app(tmp_path_factory.mktemp("app"), MOCK_ENV) as url:
+def app_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("app")
+
+
+@pytest.fixture(scope="session")
+def app_db_url(app_dir) -> str:
+    """The app's own database, for tests that seed more history than a user would type."""
+    return f"sqlite:///{app_dir / 'app.db'}"
+
+
+@pytest.fixture(scope="session")
+def app_url(app_dir) -> str:
+    with running_app(app_dir, MOCK_ENV) as url:
         yield url
 
 

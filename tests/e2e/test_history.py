@@ -1,0 +1,31 @@
+"""The left panel at scale, and what the app does for the user's history on its own."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from chatapp import db
+from chatapp.state.chat import HISTORY_PAGE
+
+
+def owner_key(page: Page) -> str:
+    page.wait_for_function("() => localStorage.getItem('chatapp_owner')")
+    return page.evaluate("() => localStorage.getItem('chatapp_owner')").strip('"')
+
+
+def test_older_conversations_load_as_the_sidebar_scrolls(page: Page, app_db_url: str):
+    owner = owner_key(page)
+    total = HISTORY_PAGE * 2 + 7
+    with db.session_for(app_db_url) as session:
+        for i in range(total):
+            db.create_conversation(session, owner=owner, title=f"Seeded chat {i:03d}")
+    page.reload()
+    rows = page.locator("#history .history-title")
+    expect(rows).to_have_count(HISTORY_PAGE)
+    expect(rows.first).to_have_text(f"Seeded chat {total - 1:03d}")
+
+    for loaded in (HISTORY_PAGE * 2, total):
+        page.locator("#history").evaluate("list => list.scrollTo(0, list.scrollHeight)")
+        expect(rows).to_have_count(loaded)
+    expect(rows.last).to_have_text("Seeded chat 000")
+    expect(page.locator("#history-more")).to_have_count(0)  # nothing more to ask for
