@@ -342,6 +342,7 @@ const EVENT_LABELS = {
   stopped: "Stopped",
   interrupted: "Interrupted",
   error: "Error",
+  labelled: "Named",
 };
 
 export function EventLog(props) {

@@ -106,7 +106,19 @@ def message_json(message: Message) -> dict[str, Any]:
 
 
 def chat_json(conversation: Conversation, messages: list[Message]) -> dict[str, Any]:
-    return {**conversation_json(conversation), "messages": [message_json(m) for m in messages]}
+    options = conversation.options
+    # null: the app's default applies (CHATAPP_MODEL, CHATAPP_SYSTEM_PROMPT, the model server's own).
+    settings = {
+        "model": options.model or None,
+        "system_prompt": options.system_prompt or None,
+        "temperature": options.temperature,
+        "max_tokens": options.max_tokens,
+    }
+    return {
+        **conversation_json(conversation),
+        "settings": settings,
+        "messages": [message_json(m) for m in messages],
+    }
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -16,6 +16,19 @@ CountSource = Literal["reported", "estimated"]
 
 
 @dataclass(frozen=True)
+class ChatOptions:
+    """How a conversation is answered; an empty field keeps the app's default (or the model server's)."""
+
+    model: str = ""
+    system_prompt: str = ""
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+DEFAULT_OPTIONS = ChatOptions()
+
+
+@dataclass(frozen=True)
 class Conversation:
     id: str
     title: str
@@ -27,6 +40,7 @@ class Conversation:
     total_tokens: int = 0
     total_cost_usd: float = 0.0
     cost_unknown: bool = False  # some answer's model has no known price: the total is a lower bound
+    options: ChatOptions = field(default_factory=ChatOptions)
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,7 @@ StatusKind = Literal[
     "stopped",
     "interrupted",
     "error",
+    "labelled",  # a new conversation got its suggested title and category
 ]
 
 

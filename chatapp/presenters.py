@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .domain import Conversation, Message, Metrics, StatusEvent, ToolStep, date_group
+from .domain import ChatOptions, Conversation, Message, Metrics, StatusEvent, ToolStep, date_group
 from .metrics import AnswerRecord, percentile
 
 MAX_RESULT_CHARS = 2000
@@ -78,6 +78,16 @@ def history_view(
         rows.append(row)
         previous = group
     return rows
+
+
+def options_view(options: ChatOptions) -> dict[str, str]:
+    """A conversation's settings as the settings form shows them: "" where the default applies."""
+    return {
+        "model": options.model,
+        "system_prompt": options.system_prompt,
+        "temperature": "" if options.temperature is None else f"{options.temperature:g}",
+        "max_tokens": "" if options.max_tokens is None else str(options.max_tokens),
+    }
 
 
 def _ms(value: float | None) -> str:

@@ -15,9 +15,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
-from . import costs, db, tokens, tools
+from . import costs, db, labels, tokens, tools
 from .config import Settings
 from .domain import (
+    DEFAULT_OPTIONS,
+    ChatOptions,
     Conversation,
     InputError,
     Message,
@@ -39,6 +41,9 @@ from .providers import Provider
 log = logging.getLogger(__name__)
 
 SAVE_EVERY_S = 1.0
+# Naming a conversation must never hold it up for long: past this, the title stays the first message's.
+LABEL_TIMEOUT_S = 20.0
+LABEL_MAX_TOKENS = 24
 TITLE_CHARS = 60
 _END = object()
 _running: dict[str, Turn] = {}  # by conversation id: one answer at a time per conversation
@@ -48,7 +53,8 @@ _turns: dict[
 
 
 # What a turn reports, in order: ConversationReady, AnswerStarted, then AnswerDelta, ToolStepUpdate and
-# StatusEvent as they happen, and AnswerDone last (also after a failure or Stop).
+# StatusEvent as they happen, then AnswerDone (also after a failure or Stop); a new conversation's first
+# complete answer is followed by ConversationLabelled.
 @dataclass(frozen=True)
 class ConversationReady:
     conversation: Conversation
@@ -72,13 +78,29 @@ class ToolStepUpdate:
 
 
 @dataclass(frozen=True)
+class ConversationLabelled:
+    """A new conversation got its suggested title (and category, named here; "" if none was applied)."""
+
+    conversation: Conversation
+    category: str
+
+
+@dataclass(frozen=True)
 class AnswerDone:
     message: Message | None  # None only when the turn ended before anything was saved
     error: str = ""
     refused: bool = False  # another answer was streaming in this conversation
 
 
-TurnUpdate = ConversationReady | AnswerStarted | AnswerDelta | ToolStepUpdate | StatusEvent | AnswerDone
+TurnUpdate = (
+    ConversationReady
+    | AnswerStarted
+    | AnswerDelta
+    | ToolStepUpdate
+    | StatusEvent
+    | AnswerDone
+    | ConversationLabelled
+)
 
 
 def validate_message(text: str, max_chars: int) -> str:
@@ -88,6 +110,38 @@ def validate_message(text: str, max_chars: int) -> str:
     if len(cleaned) > max_chars:
         raise InputError(f"That message is {len(cleaned):,} characters; the limit is {max_chars:,}.")
     return cleaned
+
+
+MAX_TEMPERATURE = 2.0
+MAX_ANSWER_TOKENS = 100_000
+
+
+def options_from(form: dict[str, object], max_prompt_chars: int) -> ChatOptions:
+    """A conversation's settings as the user typed them; an empty field keeps the default."""
+
+    def field(name: str) -> str:
+        return str(form.get(name) or "").strip()
+
+    model, system_prompt = field("model"), field("system_prompt")
+    if len(model) > 200:
+        raise InputError("A model name has at most 200 characters.")
+    if len(system_prompt) > max_prompt_chars:
+        raise InputError(
+            f"The system prompt is {len(system_prompt):,} characters; the limit is {max_prompt_chars:,}."
+        )
+    temperature = max_tokens = None
+    if field("temperature"):
+        try:
+            temperature = float(field("temperature"))
+        except ValueError:
+            temperature = -1.0
+        if not 0 <= temperature <= MAX_TEMPERATURE:
+            raise InputError(f"Temperature is a number from 0 to {MAX_TEMPERATURE:g}.")
+    if field("max_tokens"):
+        max_tokens = int(field("max_tokens")) if field("max_tokens").isdigit() else 0
+        if not 1 <= max_tokens <= MAX_ANSWER_TOKENS:
+            raise InputError(f"Max tokens is a whole number from 1 to {MAX_ANSWER_TOKENS:,}.")
+    return ChatOptions(model, system_prompt, temperature, max_tokens)
 
 
 def title_from(text: str) -> str:
@@ -132,10 +186,13 @@ class Turn:
         conversation_id: str | None,
         text: str,
         answer_again: bool = False,
+        options: ChatOptions = DEFAULT_OPTIONS,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         """`answer_again`: the conversation already ends with the user's message (edited, or its answer being
-        regenerated); answer it instead of adding `text` as a new one."""
+        regenerated); answer it instead of adding `text` as a new one. `options`: a new conversation's
+        settings (an existing one keeps its own)."""
+        self._options = options
         self._answer_again = answer_again
         self._settings = settings
         self._provider = provider
@@ -151,6 +208,8 @@ class Turn:
         self._finishing = False
         self._parts: list[str] = []  # the answer's text so far, kept here so no failure can lose it
         self._meter: AnswerMeter | None = None
+        self._saved: Message | None = None  # the answer as last saved
+        self._model = provider.model
 
     # --- for the caller ---------------------------------------------------------------------
 
@@ -177,7 +236,7 @@ class Turn:
     def live_metrics(self) -> Metrics:
         """The numbers so far: reported by the provider once its usage arrives, estimated before."""
         if self._meter is None:
-            return Metrics(model=self._provider.model, provider=self._provider.name)
+            return Metrics(model=self._model, provider=self._provider.name)
         return self._meter.snapshot()
 
     # --- the work, in its own task ----------------------------------------------------------
@@ -195,17 +254,30 @@ class Turn:
         await self._db(db.add_event, conversation_id=assistant.conversation_id, event=event)
 
     async def _run(self) -> None:
+        try:
+            first = await self._exchange()
+            if first is not None:
+                await self._label(*first)
+        finally:
+            self._emit(_END)
+
+    async def _exchange(self) -> tuple[Conversation, Message, Message] | None:
+        """Saves the question, streams and saves the answer. For a new conversation whose answer completed,
+        returns what to name it by."""
         assistant: Message | None = None
         key: str | None = None
+        first = None
         try:
             conversation, created = await self._conversation()
             if conversation.id in _running:
                 self._emit(
                     AnswerDone(None, "An answer is still streaming in this conversation.", refused=True)
                 )
-                return
+                return None
             key = conversation.id
             _running[key] = self
+            self._options = conversation.options
+            self._model = self._options.model or self._provider.model
             self._emit(ConversationReady(conversation, created))
             history = await self._db(db.list_messages, conversation_id=conversation.id)
             if self._answer_again:
@@ -223,10 +295,13 @@ class Turn:
                 role="assistant",
                 content="",
                 status="streaming",
-                metrics=Metrics(model=self._provider.model, provider=self._provider.name),
+                metrics=Metrics(model=self._model, provider=self._provider.name),
             )
             self._emit(AnswerStarted(user, assistant))
             await self._answer(assistant, self._prompt(history))
+            answer = self._saved
+            if created and not history and answer is not None and answer.status == "complete":
+                first = (conversation, user, answer)
         except InputError as error:
             self._emit(AnswerDone(None, str(error)))
         except Exception:  # storage failure: tell the user, keep the server alive
@@ -238,7 +313,7 @@ class Turn:
         finally:
             if key is not None:
                 _running.pop(key, None)
-            self._emit(_END)
+        return first
 
     async def _conversation(self) -> tuple[Conversation, bool]:
         if self._conversation_id:
@@ -249,10 +324,48 @@ class Turn:
                 raise InputError("This conversation no longer exists.")
             return found, False
         title = title_from(self._text)
-        return await self._db(db.create_conversation, owner=self._owner, title=title), True
+        created = await self._db(
+            db.create_conversation, owner=self._owner, title=title, options=self._options
+        )
+        return created, True
+
+    async def _label(self, conversation: Conversation, question: Message, answer: Message) -> None:
+        """Names a new conversation after its first exchange: the model suggests a title and a category, and
+        each is applied unless the user has chosen one meanwhile."""
+        categories = await self._db(db.list_categories, owner=self._owner)
+        offered = labels.offered_categories([c.name for c in categories])
+        options = ChatOptions(model=self._model, temperature=0.0, max_tokens=LABEL_MAX_TOKENS)
+        try:
+            reply = await asyncio.wait_for(
+                self._reply_text(labels.request(question.content, offered), options), LABEL_TIMEOUT_S
+            )
+        except (ProviderError, TimeoutError):
+            reply = ""  # the title made from the question will do
+        label = labels.read(reply, question.content, answer.content, offered)
+        labelled = await self._db(
+            db.apply_label,
+            owner=self._owner,
+            conversation_id=conversation.id,
+            title_before=conversation.title,
+            title=label.title,
+            category=label.category,
+        )
+        if labelled is None:
+            return
+        renamed, category = labelled
+        self._emit(ConversationLabelled(renamed, category))
+        source = "suggested by the model" if label.by_model else "made from your message"
+        await self._status(
+            "labelled", answer, f"“{renamed.title}” {source}" + (f" · {category}" if category else "")
+        )
+
+    async def _reply_text(self, prompt: list[PromptMessage], options: ChatOptions) -> str:
+        return "".join(
+            [e.text async for e in self._provider.stream(prompt, (), options) if isinstance(e, TextDelta)]
+        )
 
     def _prompt(self, history: list[Message]) -> list[PromptMessage]:
-        prompt = [PromptMessage("system", self._settings.system_prompt)]
+        prompt = [PromptMessage("system", self._options.system_prompt or self._settings.system_prompt)]
         prompt += [PromptMessage(m.role, m.content) for m in history if m.content]
         prompt.append(PromptMessage("user", self._text))
         return prompt
@@ -260,13 +373,13 @@ class Turn:
     async def _answer(self, assistant: Message, prompt: list[PromptMessage]) -> None:
         """Requests until the model answers in words; a round may call tools whose results go back to it."""
         provider = self._provider
-        encoding = await asyncio.to_thread(tokens.encoding_for, provider.model)
+        encoding = await asyncio.to_thread(tokens.encoding_for, self._model)
         self._meter = AnswerMeter(
-            model=provider.model,
+            model=self._model,
             provider=provider.name,
             encoding=encoding,
             clock=self._clock,
-            context_window=provider.context_window or costs.context_window(provider.model),
+            context_window=provider.context_window or costs.context_window(self._model),
         )
         offered = tools.specs() if provider.supports_tools else []
         tool_tokens = tokens.count(json.dumps(offered), encoding) if offered else 0
@@ -324,7 +437,7 @@ class Turn:
         assert meter is not None
         calls: list[ToolCall] = []
         next_save = self._clock() + SAVE_EVERY_S
-        async for event in self._provider.stream(prompt, offered):
+        async for event in self._provider.stream(prompt, offered, self._options):
             if isinstance(event, ToolCall):
                 calls.append(event)
             elif isinstance(event, UsageReport):
@@ -397,6 +510,7 @@ class Turn:
             metrics=metrics,
             error=error,
         )
+        self._saved = saved
         kind: StatusKind = "finished" if status == "complete" else status  # type: ignore[assignment]
         await self._status(kind, assistant, error)
         self._emit(AnswerDone(saved, error))

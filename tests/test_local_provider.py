@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from chatapp import labels, service
 from chatapp.config import get_settings
-from chatapp.domain import PromptMessage, TextDelta, UsageReport
+from chatapp.domain import ChatOptions, PromptMessage, TextDelta, UsageReport
 from chatapp.providers.local import LocalProvider
 
 
@@ -48,3 +49,24 @@ async def test_closing_the_stream_stops_generation_and_frees_the_model(local_pro
     # The model is free again: a second answer runs to its end.
     events = [event async for event in local_provider.stream(PROMPT)]
     assert isinstance(events[-1], UsageReport)
+
+
+async def test_bundled_model_names_a_conversation_sensibly(local_provider):
+    question = "Plan a weekend in Lisbon with kids"
+    options = ChatOptions(temperature=0.0, max_tokens=service.LABEL_MAX_TOKENS)
+    offered = labels.offered_categories([])
+    request = labels.request(question, offered)
+
+    reply = "".join(
+        [e.text async for e in local_provider.stream(request, (), options) if isinstance(e, TextDelta)]
+    )
+    label = labels.read(reply, question, "Visit the Oceanarium and ride tram 28.", offered)
+
+    assert label.by_model, reply  # the 135M model's own title, not the fallback
+    assert "Lisbon" in label.title and len(label.title.split()) <= labels.MAX_TITLE_WORDS
+
+
+async def test_max_tokens_of_a_conversation_caps_the_answer(local_provider):
+    events = [e async for e in local_provider.stream(PROMPT, (), ChatOptions(max_tokens=3))]
+
+    assert events[-1].completion_tokens == len([e for e in events if isinstance(e, TextDelta)]) == 3

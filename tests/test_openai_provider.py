@@ -15,9 +15,17 @@ from typing import Literal
 
 import pytest
 
-from chatapp import db, tools
+from chatapp import db, labels, tools
 from chatapp.config import Settings, get_settings
-from chatapp.domain import Message, PromptMessage, ProviderError, TextDelta, ToolCall, UsageReport
+from chatapp.domain import (
+    ChatOptions,
+    Message,
+    PromptMessage,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    UsageReport,
+)
 from chatapp.providers.openai import OpenAIProvider
 from chatapp.service import AnswerDelta, AnswerDone, ConversationReady, ToolStepUpdate, Turn, TurnUpdate
 
@@ -53,6 +61,11 @@ class FakeOpenAI(ThreadingHTTPServer):
         self.requests: list[dict] = []
         self.tool_call_deltas: list[dict] = []  # as sent, one per chunk
         self.release = threading.Event()  # lets a stalled answer go at teardown
+        # The app asks a new conversation's title of the model too; those requests get this answer.
+        self.label_reply = Reply(pieces=("Title: French ", "greeting", "\nCategory: Other"))
+        self.label_requests: list[dict] = []
+        self.models = ["gpt-4o-mini", "gpt-4o", "o3-mini"]
+        self.models_status = 200
 
     @property
     def base_url(self) -> str:
@@ -100,8 +113,12 @@ class _ChatCompletions(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.close_connection = True
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(body)
-        reply = self.server.replies.popleft()
+        if body["messages"][0]["content"] == labels.INSTRUCTIONS:
+            self.server.label_requests.append(body)
+            reply = self.server.label_reply
+        else:
+            self.server.requests.append(body)
+            reply = self.server.replies.popleft()
         if self.path != "/v1/chat/completions" or reply.status != 200:
             self._send_error(reply.status if reply.status != 200 else 404)
             return
@@ -130,6 +147,20 @@ class _ChatCompletions(BaseHTTPRequestHandler):
             self._event(_chunk(None, reply.usage))
         self._event("[DONE]")
         self.wfile.write(b"0\r\n\r\n")
+
+    def do_GET(self) -> None:
+        self.close_connection = True
+        if self.path != "/v1/models" or self.server.models_status != 200:
+            self._send_error(self.server.models_status if self.path == "/v1/models" else 404)
+            return
+        listed = [{"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in self.server.models]
+        body = json.dumps({"object": "list", "data": listed}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
 
     def _event(self, data: dict | str) -> None:
         payload = f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
@@ -271,8 +302,7 @@ def saved(db_url: str, updates: list[TurnUpdate]) -> list[Message]:
 
 
 def final(updates: list[TurnUpdate]) -> AnswerDone:
-    done = updates[-1]
-    assert isinstance(done, AnswerDone)
+    (done,) = [update for update in updates if isinstance(update, AnswerDone)]
     return done
 
 
@@ -472,3 +502,56 @@ async def test_tool_calls_past_the_round_limit_are_not_run(server, settings, db_
     # Not an empty answer passed off as complete: the user is told why there is none.
     assert (answer.content, answer.status) == ("", "error")
     assert_plain(answer.error)
+
+
+async def test_conversation_settings_go_out_as_the_request_parameters(server, provider):
+    server.replies.append(Reply(pieces=("Ahoy",)))
+
+    options = ChatOptions(model="gpt-4o", temperature=0.2, max_tokens=64)
+    [event async for event in provider.stream(PROMPT, (), options)]
+
+    (request,) = server.requests
+    assert (request["model"], request["temperature"], request["max_tokens"]) == ("gpt-4o", 0.2, 64)
+
+
+async def test_default_settings_leave_the_servers_own_defaults(server, provider):
+    server.replies.append(Reply(pieces=("Paris",)))
+
+    [event async for event in provider.stream(PROMPT)]
+
+    (request,) = server.requests
+    assert "temperature" not in request and "max_tokens" not in request
+
+
+async def test_models_are_listed_from_the_server_with_the_configured_one_first(server, provider):
+    server.models = ["o3-mini", "gpt-4o", "gpt-4o-mini"]
+
+    assert await provider.list_models() == ["gpt-4o-mini", "gpt-4o", "o3-mini"]
+
+
+async def test_a_server_that_cannot_list_models_says_so_plainly(server, provider):
+    server.models_status = 404
+
+    with pytest.raises(ProviderError) as caught:
+        await provider.list_models()
+
+    assert_plain(caught.value.message)
+
+
+async def test_a_new_conversation_is_named_through_the_same_server(server, settings, db_url):
+    server.replies.append(Reply(pieces=("Bonjour!",)))
+    server.label_reply = Reply(
+        pieces=(
+            "Title: Hello in ",
+            "French\nCategory: Other",
+        )
+    )
+
+    updates = await run_turn(settings, "How do I say hello in French?")
+
+    (label_request,) = server.label_requests
+    assert (label_request["temperature"], label_request["max_tokens"]) == (0.0, 24)
+    assert "tools" not in label_request
+    with db.session_for(db_url) as session:
+        named = db.get_conversation(session, owner=OWNER, conversation_id=conversation_of(updates))
+    assert named.title == "Hello in French"

@@ -5,10 +5,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
+
 from chatapp import db, service
-from chatapp.domain import PromptMessage, TextDelta, UsageReport
+from chatapp.domain import ChatOptions, InputError, PromptMessage, TextDelta, UsageReport
 from chatapp.providers.mock import MockProvider
-from chatapp.service import AnswerDelta, AnswerDone, AnswerStarted, ConversationReady, StatusEvent, Turn
+from chatapp.service import (
+    AnswerDelta,
+    AnswerDone,
+    AnswerStarted,
+    ConversationLabelled,
+    ConversationReady,
+    StatusEvent,
+    Turn,
+)
 
 OWNER = "owner-key-for-service-tests"
 
@@ -36,7 +46,7 @@ class InspectingProvider:
         self.seen_before_request: list = []
         self.seen_mid_answer: list = []
 
-    async def stream(self, messages, tools=()):
+    async def stream(self, messages, tools=(), options=None):
         self.seen_before_request = _messages(self.db_url, self.conversation_id)
         for word in ["one ", "two ", "three "]:
             yield TextDelta(word)
@@ -87,10 +97,13 @@ async def test_updates_arrive_in_order_and_the_first_turn_creates_a_titled_conve
     assert isinstance(started, AnswerStarted) and started.user.content == "Hi!\nThere"
     assert "".join(u.text for u in updates if isinstance(u, AnswerDelta)) == "Hello *world*"
     kinds = [u.kind for u in updates if isinstance(u, StatusEvent)]
-    assert kinds == ["request_sent", "first_token", "usage", "finished"]
-    done = updates[-1]
+    assert kinds == ["request_sent", "first_token", "usage", "finished", "labelled"]
+    done, labelled, named = updates[-3:]
     assert isinstance(done, AnswerDone) and done.message.status == "complete"
     assert done.message.metrics.cost_usd == 0.0
+    # After the answer, the conversation is named (the mock suggests a title from the message).
+    assert isinstance(labelled, ConversationLabelled) and labelled.conversation.title == "Hi"
+    assert named.detail == "“Hi” suggested by the model"
 
 
 async def test_history_is_sent_to_the_provider_with_the_system_prompt(mock_settings):
@@ -156,3 +169,54 @@ def test_titles_are_one_short_line():
     assert service.title_from("a\n\nb   c") == "a b c"
     long_title = service.title_from("word " * 40)
     assert len(long_title) == service.TITLE_CHARS and long_title.endswith("…")
+
+
+async def test_a_conversation_is_answered_with_its_own_settings(mock_settings):
+    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    options = ChatOptions(
+        model="mock-2", system_prompt="Answer like a pirate.", temperature=0.3, max_tokens=4
+    )
+    turn = Turn(
+        settings=mock_settings,
+        provider=provider,
+        owner=OWNER,
+        conversation_id=None,
+        text="Hi",
+        options=options,
+    )
+    updates = await _run(turn)
+    conversation = next(u for u in updates if isinstance(u, ConversationReady)).conversation
+    follow_up = Turn(
+        settings=mock_settings, provider=provider, owner=OWNER, conversation_id=conversation.id, text="More"
+    )
+    done = next(u for u in await _run(follow_up) if isinstance(u, AnswerDone))
+
+    assert conversation.options == options  # kept with the conversation, so the next turn needs no reminder
+    assert provider.options == [options, options]
+    assert provider.requests[-1][0] == PromptMessage("system", "Answer like a pirate.")
+    assert done.message.metrics.model == "mock-2"
+    assert len(done.message.content.split()) == 4  # stopped at max tokens (the mock counts words)
+
+
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({"temperature": "warm"}, "Temperature is a number from 0 to 2."),
+        ({"temperature": "2.5"}, "Temperature is a number from 0 to 2."),
+        ({"temperature": "nan"}, "Temperature is a number from 0 to 2."),
+        ({"max_tokens": "0"}, "Max tokens is a whole number from 1 to 100,000."),
+        ({"max_tokens": "1.5"}, "Max tokens is a whole number from 1 to 100,000."),
+        ({"system_prompt": "x" * 101}, "The system prompt is 101 characters; the limit is 100."),
+    ],
+)
+def test_settings_out_of_range_get_a_clear_message(form, error):
+    with pytest.raises(InputError) as caught:
+        service.options_from(form, max_prompt_chars=100)
+    assert str(caught.value) == error
+
+
+def test_empty_settings_fields_keep_the_defaults():
+    assert service.options_from({"model": " ", "temperature": "", "max_tokens": ""}, 100) == ChatOptions()
+    assert service.options_from({"temperature": "0", "max_tokens": "256"}, 100) == ChatOptions(
+        temperature=0.0, max_tokens=256
+    )

@@ -31,7 +31,7 @@ async def _new_tab_with_history(tab, exchanges: int) -> None:
 async def test_answer_streams_as_new_text_only_and_never_resends_history(mock_settings):
     async with open_tab() as tab:
         await _new_tab_with_history(tab, exchanges=10)
-        deltas = await _send(tab, "/mock tokens=300 rate=1000 latency=0\nand now a long one")
+        deltas = await _send(tab, "/mock tokens=300 rate=300 latency=0\nand now a long one")
 
     assert streamed_text(deltas) == numbered(300)
     assert not any(HISTORY_MARKER in repr(delta) for delta in deltas)
@@ -77,12 +77,37 @@ async def test_finished_answer_is_marked_complete_with_its_numbers(mock_settings
 async def test_first_message_titles_the_conversation_and_lists_it(mock_settings):
     async with open_tab() as tab:
         await tab.send(ChatState.on_load)
-        await _send(tab, "Plan a weekend in Lisbon\nwith kids")
+        deltas = await _send(tab, "Could you plan a travel weekend in Lisbon?\nWe have kids")
         state = await tab.state()
 
-    assert state.title == "Plan a weekend in Lisbon with kids"
+    # The first message titles it at once; after the answer, the model's suggestion (scripted by the mock
+    # from the message) replaces that title and files the conversation.
+    titles = [d[var("title")] for d in deltas if var("title") in d]
+    assert titles == [
+        "Could you plan a travel weekend in Lisbon? We have kids",
+        "Plan a travel weekend in Lisbon",
+    ]
+    assert state.title == "Plan a travel weekend in Lisbon"
+    assert state.category_name == "Travel"
+    assert [c["name"] for c in state.categories] == ["Travel"]
     assert [row["title"] for row in state.history] == [state.title]
     assert state.history[0]["heading"] == "Today"
+
+
+async def test_a_title_the_user_gave_first_is_not_replaced_by_a_suggestion(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        future = await tab.start(
+            ChatState.user_message({"message": "/mock tokens=40 rate=100\nCould you sketch weekend plans?"})
+        )
+        await tab.wait_for(lambda: any(op[0] == "+" for op in feed_ops(tab.deltas())))  # it streams
+        conversation_id = (await tab.state()).conversation_id
+        await tab.send(ChatState.rename_chat({"id": conversation_id, "title": "Mine"}))
+        await future.wait_all()
+        state = await tab.state()
+
+    assert state.title == "Mine"
+    assert [row["title"] for row in state.history] == ["Mine"]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t "])
@@ -271,3 +296,37 @@ async def test_scrolling_to_the_end_of_the_sidebar_loads_the_next_page_once(mock
     assert titles[0] == f"conversation {HISTORY_PAGE + 9}" and titles[-1] == "conversation 0"
     assert state.history_cursor == ""
     assert not any(var("history") in delta for delta in again)
+
+
+async def test_settings_chosen_for_a_new_chat_stay_with_the_conversation(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        await tab.send(ChatState.open_settings(True))
+        listed = (await tab.state()).models
+        form = {"model": "mock-2", "system_prompt": "Be brief.", "temperature": "0.5", "max_tokens": "5"}
+        await tab.send(ChatState.save_settings(form))
+        await _send(tab, "/mock tokens=50 latency=0\nA long answer please")
+        conversation_id = (await tab.state()).conversation_id
+        await tab.send(ChatState.new_chat)
+        fresh = dict((await tab.state()).chat_settings)
+        await tab.send(ChatState.open_chat(conversation_id))
+        state = await tab.state()
+
+    assert listed == ["mock-1", "mock-2"]
+    assert state.chat_settings == form
+    assert fresh == {"model": "", "system_prompt": "", "temperature": "", "max_tokens": ""}
+    with db.session_for(mock_settings.db_url) as session:
+        answer = db.list_messages(session, conversation_id=conversation_id)[-1]
+    assert answer.metrics.model == "mock-2" and answer.content == numbered(5)
+
+
+async def test_a_bad_setting_keeps_the_dialog_open_with_a_message(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        await tab.send(ChatState.open_settings(True))
+        await tab.send(ChatState.save_settings({"temperature": "hot"}))
+        state = await tab.state()
+
+    assert state.settings_open
+    assert state.settings_error == "Temperature is a number from 0 to 2."
+    assert state.chat_settings["temperature"] == ""

@@ -42,7 +42,8 @@ async def run(turn: Turn) -> list[TurnUpdate]:
 
 
 def timeline(updates: list[TurnUpdate]) -> list[str]:
-    """The updates as short labels, a run of text deltas as one "text"."""
+    """The answer's updates as short labels, a run of text deltas as one "text". What follows the answer
+    (a new conversation being named) is left to test_service."""
     labels: list[str] = []
     for update in updates:
         if isinstance(update, ConversationReady):
@@ -57,7 +58,8 @@ def timeline(updates: list[TurnUpdate]) -> list[str]:
             label = update.kind
         else:
             assert isinstance(update, AnswerDone)
-            label = "done"
+            labels.append("done")
+            break
         if not (label == "text" and labels[-1:] == ["text"]):
             labels.append(label)
     return labels
@@ -146,6 +148,7 @@ async def test_tool_call_runs_is_saved_and_its_result_goes_back_to_the_model(moc
         "first_token",
         "usage",
         "finished",
+        "labelled",  # the new conversation was named after its first answer
     ]
     assert {e.message_id for e in saved.events} == {answer.id}
     tool_started, tool_finished = (e for e in saved.events if e.kind.startswith("tool_"))

@@ -8,6 +8,7 @@ local storage, and every query is scoped by it.
 """
 
 from .conversations import (
+    apply_label,
     create_conversation,
     decode_cursor,
     delete_category,
@@ -21,6 +22,7 @@ from .conversations import (
     rename_category,
     rename_conversation,
     search_messages,
+    set_options,
     set_pinned,
 )
 from .engine import create_tables, engine, run, session_for
@@ -40,6 +42,7 @@ from .messages import (
 from .schema import CategoryRow, ConversationRow, EventRow, MessageRow, ToolCallRow, is_id, new_id, utcnow
 
 __all__ = [
+    "apply_label",
     "CategoryRow",
     "delete_category",
     "file_conversation",
@@ -75,6 +78,7 @@ __all__ = [
     "save_partial_answer",
     "search_messages",
     "session_for",
+    "set_options",
     "set_pinned",
     "utcnow",
 ]

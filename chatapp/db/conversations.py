@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from ..domain import Category, Conversation, MessageDraft, SearchHit
+from ..domain import DEFAULT_OPTIONS, Category, ChatOptions, Conversation, MessageDraft, SearchHit
 from .schema import (
     CategoryRow,
     ConversationRow,
@@ -55,11 +55,31 @@ def import_conversation(
     return conversation_of(conversation, len(drafts))
 
 
-def create_conversation(session: Session, *, owner: str, title: str) -> Conversation:
+def create_conversation(
+    session: Session, *, owner: str, title: str, options: ChatOptions = DEFAULT_OPTIONS
+) -> Conversation:
     row = ConversationRow(owner=owner, title=title)
+    _put_options(row, options)
     session.add(row)
     session.commit()
     return conversation_of(row)
+
+
+def _put_options(row: ConversationRow, options: ChatOptions) -> None:
+    row.model = options.model
+    row.system_prompt = options.system_prompt
+    row.temperature = options.temperature
+    row.max_tokens = options.max_tokens
+
+
+def set_options(session: Session, *, owner: str, conversation_id: str, options: ChatOptions) -> bool:
+    row = owned_row(session, owner, conversation_id)
+    if row is None:
+        return False
+    _put_options(row, options)
+    session.add(row)
+    session.commit()
+    return True
 
 
 def owned_row(session: Session, owner: str, conversation_id: str) -> ConversationRow | None:
@@ -155,15 +175,44 @@ def find_category(session: Session, *, owner: str, name: str) -> Category | None
     return None if row is None else Category(row.id, row.name)
 
 
-def file_conversation(session: Session, *, owner: str, conversation_id: str, category: str) -> bool:
-    """Puts a conversation under a category by name, creating the category the first time; "" takes it out."""
-    name = " ".join(category.split())[:MAX_CATEGORY_CHARS]
-    row = _category_named(session, owner, name) if name else None
-    if name and row is None:
+def _category_for(session: Session, owner: str, name: str) -> CategoryRow | None:
+    """The category of this name, created the first time it is used; None for an empty name."""
+    name = " ".join(name.split())[:MAX_CATEGORY_CHARS]
+    if not name:
+        return None
+    row = _category_named(session, owner, name)
+    if row is None:
         row = CategoryRow(owner=owner, name=name)
         session.add(row)
         session.flush()
+    return row
+
+
+def file_conversation(session: Session, *, owner: str, conversation_id: str, category: str) -> bool:
+    """Puts a conversation under a category by name, creating the category the first time; "" takes it out."""
+    row = _category_for(session, owner, category)
     return _update_owned(session, owner, conversation_id, category_id=row.id if row else None)
+
+
+def apply_label(
+    session: Session, *, owner: str, conversation_id: str, title_before: str, title: str, category: str | None
+) -> tuple[Conversation, str] | None:
+    """A suggested title and category, each applied only where the user hasn't chosen one meanwhile (renamed
+    it since `title_before`, or filed it). The conversation and its category's name, or None if unchanged."""
+    row = owned_row(session, owner, conversation_id)
+    if row is None:
+        return None
+    changed = False
+    if row.title == title_before and title and title != row.title:
+        row.title, changed = title, True
+    filed = _category_for(session, owner, category) if category and row.category_id is None else None
+    if filed is not None:
+        row.category_id, changed = filed.id, True
+    if not changed:
+        return None
+    session.add(row)
+    session.commit()
+    return conversation_of(row), filed.name if filed else ""
 
 
 def rename_category(session: Session, *, owner: str, category_id: str, name: str) -> bool:

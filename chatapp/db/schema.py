@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from ..domain import (
+    ChatOptions,
     Conversation,
     Message,
     Metrics,
@@ -49,6 +50,11 @@ class ConversationRow(SQLModel, table=True):
     category_id: str | None = Field(default=None, foreign_key="category.id", index=True, max_length=36)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Its settings (domain.ChatOptions); empty ones keep the app's defaults.
+    model: str = Field(default="", max_length=200)
+    system_prompt: str = Field(default="", sa_type=sa.Text)
+    temperature: float | None = None
+    max_tokens: int | None = None
 
 
 class MessageRow(SQLModel, table=True):
@@ -132,6 +138,7 @@ def conversation_of(
         total_tokens=tokens,
         total_cost_usd=cost,
         cost_unknown=unknown > 0,
+        options=ChatOptions(row.model, row.system_prompt, row.temperature, row.max_tokens),
     )
 
 

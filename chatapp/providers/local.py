@@ -15,7 +15,15 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..config import Settings
-from ..domain import PromptMessage, ProviderError, ProviderEvent, TextDelta, UsageReport
+from ..domain import (
+    DEFAULT_OPTIONS,
+    ChatOptions,
+    PromptMessage,
+    ProviderError,
+    ProviderEvent,
+    TextDelta,
+    UsageReport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +75,12 @@ class LocalProvider:
             rest.pop(0)
         return [{"role": m.role, "content": m.content} for m in system + rest]
 
-    def _generate(self, messages: Sequence[PromptMessage], emit, stop: threading.Event) -> None:
+    async def list_models(self) -> list[str]:
+        return [self.model]  # one model file is loaded; CHATAPP_LOCAL_MODEL_PATH picks another
+
+    def _generate(
+        self, messages: Sequence[PromptMessage], options: ChatOptions, emit, stop: threading.Event
+    ) -> None:
         # Another tab's answer may hold the model: wait for it, but give up at once on Stop.
         while not self._generate_lock.acquire(timeout=0.1):
             if stop.is_set():
@@ -76,8 +89,10 @@ class LocalProvider:
         try:
             if not stop.is_set():
                 llama = self._get_llama()
+                max_tokens = min(options.max_tokens or self._max_tokens, self._max_tokens)
+                sampling = {} if options.temperature is None else {"temperature": options.temperature}
                 chunks = llama.create_chat_completion(
-                    messages=self._fit(llama, messages), stream=True, max_tokens=self._max_tokens
+                    messages=self._fit(llama, messages), stream=True, max_tokens=max_tokens, **sampling
                 )
                 completion = 0
                 for chunk in chunks:
@@ -100,7 +115,9 @@ class LocalProvider:
             self._generate_lock.release()
             emit(_DONE)
 
-    async def stream(self, messages: Sequence[PromptMessage], tools=()) -> AsyncIterator[ProviderEvent]:
+    async def stream(
+        self, messages: Sequence[PromptMessage], tools=(), options: ChatOptions = DEFAULT_OPTIONS
+    ) -> AsyncIterator[ProviderEvent]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
@@ -108,7 +125,7 @@ class LocalProvider:
         def emit(item: Any) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
-        worker = asyncio.create_task(asyncio.to_thread(self._generate, messages, emit, stop))
+        worker = asyncio.create_task(asyncio.to_thread(self._generate, messages, options, emit, stop))
         try:
             while (item := await queue.get()) is not _DONE:
                 if isinstance(item, ProviderError):

@@ -9,6 +9,9 @@ first line such as `/mock tokens=300 rate=200 latency=0 fail=rate_limit after=20
   after    fail after this many tokens (default: before the first one)
   echo     answer with the rest of the message, as it was written
   tool     `tool=NAME:VALUE` calls a tool first (repeatable); `rounds=N` keeps calling for N rounds
+
+It names a new conversation as chatapp.labels scripts it (a title from the message, the category it names),
+lists `mock-1` and `mock-2` as its models, and stops at a conversation's max tokens, counted in words.
 """
 
 from __future__ import annotations
@@ -21,8 +24,17 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import tokens
-from ..domain import PromptMessage, ProviderError, ProviderEvent, TextDelta, ToolCall, UsageReport
+from .. import labels, tokens
+from ..domain import (
+    DEFAULT_OPTIONS,
+    ChatOptions,
+    PromptMessage,
+    ProviderError,
+    ProviderEvent,
+    TextDelta,
+    ToolCall,
+    UsageReport,
+)
 
 _FAILURE_MESSAGES = {
     "auth": "The mock provider rejected the API key (a scripted failure).",
@@ -126,24 +138,41 @@ class MockProvider:
     supports_tools = True
     context_window = 8192  # pretend, so the context gauge has something to show
     model: str = "mock-1"
+    # What the settings dialog lists besides `model`: a second name, to show (and test) choosing one.
+    other_models: tuple[str, ...] = ("mock-2",)
     tokens_per_s: float = 40.0
     latency_ms: float = 300.0
     queue: deque[Script] = field(default_factory=deque)
     requests: list[list[PromptMessage]] = field(default_factory=list)
+    options: list[ChatOptions] = field(default_factory=list)  # what each request asked for
+    label_requests: list[list[PromptMessage]] = field(default_factory=list)
     offered: list[list[str]] = field(default_factory=list)  # tool names offered with each request
 
     def script(self, text: str | None = None, **options: object) -> None:
         """Queues the next answer (tests use this; chat directives do the same for users)."""
         self.queue.append(Script(text=text, **options))  # type: ignore[arg-type]
 
+    async def list_models(self) -> list[str]:
+        return [self.model, *(m for m in self.other_models if m != self.model)]
+
     async def stream(
-        self, messages: Sequence[PromptMessage], tools: Sequence[dict[str, Any]] = ()
+        self,
+        messages: Sequence[PromptMessage],
+        tools: Sequence[dict[str, Any]] = (),
+        options: ChatOptions = DEFAULT_OPTIONS,
     ) -> AsyncIterator[ProviderEvent]:
-        self.requests.append(list(messages))
-        self.offered.append([spec["function"]["name"] for spec in tools])
+        if labels.is_label_request(messages):  # kept apart: tests look at the answers' requests
+            self.label_requests.append(list(messages))
+        else:
+            self.requests.append(list(messages))
+            self.options.append(options)
+            self.offered.append([spec["function"]["name"] for spec in tools])
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
         directive, prompt = parse_directive(last_user)
-        script = self.queue.popleft() if self.queue else directive
+        if labels.is_label_request(messages):  # the app naming a conversation: not an answer a test queued
+            script = Script(text=labels.scripted_reply(messages))
+        else:
+            script = self.queue.popleft() if self.queue else directive
         rate = script.tokens_per_s or self.tokens_per_s
         latency = self.latency_ms if script.latency_ms is None else script.latency_ms
         await asyncio.sleep(latency / 1000)
@@ -168,6 +197,9 @@ class MockProvider:
         if results:
             text = _after_tools(results, text)
         pieces = word_tokens(text)
+        if options.max_tokens is not None:  # a server stops at the limit; words stand in for tokens here
+            pieces = pieces[: options.max_tokens]
+            text = "".join(pieces)
         loop = asyncio.get_running_loop()
         start = loop.time()
         for index, piece in enumerate(pieces):

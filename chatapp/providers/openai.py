@@ -8,7 +8,16 @@ from typing import Any
 import openai
 
 from ..config import Settings
-from ..domain import PromptMessage, ProviderError, ProviderEvent, TextDelta, ToolCall, UsageReport
+from ..domain import (
+    DEFAULT_OPTIONS,
+    ChatOptions,
+    PromptMessage,
+    ProviderError,
+    ProviderEvent,
+    TextDelta,
+    ToolCall,
+    UsageReport,
+)
 
 
 def _as_provider_error(error: Exception, *, started: bool) -> ProviderError:
@@ -90,21 +99,36 @@ class OpenAIProvider:
             )
         return self._client
 
+    async def list_models(self) -> list[str]:
+        try:
+            listed = [model.id async for model in self._get_client().models.list()]
+        except openai.APIError as error:
+            raise _as_provider_error(error, started=False) from error
+        return [self.model, *sorted(set(listed) - {self.model})]
+
     async def stream(
-        self, messages: Sequence[PromptMessage], tools: Sequence[dict[str, Any]] = ()
+        self,
+        messages: Sequence[PromptMessage],
+        tools: Sequence[dict[str, Any]] = (),
+        options: ChatOptions = DEFAULT_OPTIONS,
     ) -> AsyncIterator[ProviderEvent]:
         started = False
         finished = False
         calls: dict[int, _ToolCallParts] = {}
-        options: dict[str, Any] = {"tools": list(tools)} if tools else {}
+        extra: dict[str, Any] = {"tools": list(tools)} if tools else {}
+        if options.temperature is not None:
+            extra["temperature"] = options.temperature
+        if options.max_tokens is not None:
+            # `max_tokens`, not `max_completion_tokens`: every OpenAI-compatible server knows this one.
+            extra["max_tokens"] = options.max_tokens
         try:
             # Messages and tools are plain dicts in the wire format; the SDK types them as TypedDicts.
             response = await self._get_client().chat.completions.create(  # type: ignore[call-overload]
-                model=self.model,
+                model=options.model or self.model,
                 messages=[_wire_message(m) for m in messages],
                 stream=True,
                 stream_options={"include_usage": True},
-                **options,
+                **extra,
             )
             async with response:
                 async for chunk in response:

@@ -6,6 +6,7 @@ see assets/live_feed.jsx. The database is the record; this state is a cache of o
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
@@ -16,13 +17,14 @@ import reflex as rx
 from .. import db, exchange, presenters, service, tools
 from ..api import is_valid_owner_key
 from ..config import get_settings
-from ..domain import InputError, Message, Metrics
+from ..domain import ChatOptions, Conversation, InputError, Message, Metrics, ProviderError
 from ..metrics import AnswerRecord
 from ..providers import provider_for
 from ..service import (
     AnswerDelta,
     AnswerDone,
     AnswerStarted,
+    ConversationLabelled,
     ConversationReady,
     StatusEvent,
     ToolStepUpdate,
@@ -67,6 +69,13 @@ class ChatState(rx.State):
     owner_key: str = rx.LocalStorage("", name="chatapp_owner", sync=True)
     conversation_id: str = ""
     title: str = ""
+    category_name: str = ""  # the open conversation's category
+    # The open conversation's settings as the settings dialog shows them ("" where the default applies).
+    chat_settings: dict[str, str] = presenters.options_view(ChatOptions())
+    settings_open: bool = False
+    settings_error: str = ""
+    models: list[str] = []  # what the provider offers, listed when the dialog opens
+    defaults: dict[str, str] = {"model": "", "system_prompt": ""}  # what an empty field stands for
     # The seed's `chat_history`: the sidebar rows.
     history: list[dict[str, str]] = []
     history_cursor: str = ""
@@ -111,6 +120,9 @@ class ChatState(rx.State):
     _answer_steps: list[dict[str, str]] = []
     _answer_events: list[dict[str, str]] = []
     _conversation_records: list[AnswerRecord] = []
+    # Settings chosen before a new conversation exists; it takes them when its first message creates it.
+    _new_chat_options: dict[str, Any] = {}
+    _category_id: str = ""  # the open conversation's, named by `category_name`
     _session_records: list[AnswerRecord] = []
 
     # --- loading -------------------------------------------------------------------------------
@@ -135,6 +147,9 @@ class ChatState(rx.State):
         )
         if note != self.tools_note:
             self.tools_note = note
+        defaults = {"model": settings.model, "system_prompt": settings.system_prompt}
+        if defaults != self.defaults:
+            self.defaults = defaults
         await self._load_history()
         await self._show_conversation(self.conversation_id)
 
@@ -156,6 +171,12 @@ class ChatState(rx.State):
         categories = [{"id": c.id, "name": c.name} for c in found]
         if categories != self.categories:
             self.categories = categories
+            self._name_category()
+
+    def _name_category(self) -> None:
+        name = next((c["name"] for c in self.categories if c["id"] == self._category_id), "")
+        if name != self.category_name:
+            self.category_name = name
 
     # --- search -------------------------------------------------------------------------------------
 
@@ -194,14 +215,22 @@ class ChatState(rx.State):
     @rx.event
     async def file_chat(self, form: dict[str, Any]):
         """Files a conversation under a category by name (a new name makes a new category)."""
+        url = get_settings().db_url
+        conversation_id = str(form.get("id", ""))
         await db.run(
-            get_settings().db_url,
+            url,
             db.file_conversation,
             owner=self.owner_key,
-            conversation_id=str(form.get("id", "")),
+            conversation_id=conversation_id,
             category=str(form.get("category", "")),
         )
+        if conversation_id == self.conversation_id:
+            found = await db.run(
+                url, db.get_conversation, owner=self.owner_key, conversation_id=conversation_id
+            )
+            self._category_id = found.category_id if found else ""
         await self._load_history()
+        self._name_category()
 
     @rx.event
     async def rename_category(self, form: dict[str, Any]):
@@ -238,7 +267,7 @@ class ChatState(rx.State):
         url = get_settings().db_url
         saved: list[Message] = []
         events = []
-        title = ""
+        found: Conversation | None = None
         if conversation_id:
             found = await db.run(
                 url, db.get_conversation, owner=self.owner_key, conversation_id=conversation_id
@@ -246,11 +275,10 @@ class ChatState(rx.State):
             if found is None:
                 conversation_id = ""
             else:
-                title = found.title
                 saved = await db.run(url, db.list_messages, conversation_id=found.id)
                 events = await db.run(url, db.list_events, conversation_id=found.id)
         self.conversation_id = conversation_id
-        self.title = title
+        self._show_header(found)
         messages = [presenters.message_view(m) for m in saved]
         event_views = [presenters.event_view(e, with_message=True) for e in events]
         if conversation_id and conversation_id == self._streaming_conversation:
@@ -268,6 +296,16 @@ class ChatState(rx.State):
             self.answer_heading = "This answer"
             self.answer = presenters.metrics_view(last_answer.metrics if last_answer else Metrics())
         self._refresh_statistics()
+
+    def _show_header(self, conversation: Conversation | None) -> None:
+        """Title, category and settings of the open conversation (or of the new one being started)."""
+        self.title = conversation.title if conversation else ""
+        self._category_id = conversation.category_id if conversation else ""
+        self._name_category()
+        options = conversation.options if conversation else ChatOptions(**self._new_chat_options)
+        view = presenters.options_view(options)
+        if view != self.chat_settings:
+            self.chat_settings = view
 
     @rx.event
     async def resync(self):
@@ -307,6 +345,7 @@ class ChatState(rx.State):
     async def new_chat(self):
         self.notice = ""
         self.show_history = False
+        self._new_chat_options = {}
         await self._show_conversation("")
         return rx.set_focus("chat-input")
 
@@ -358,6 +397,45 @@ class ChatState(rx.State):
         if conversation_id == self.conversation_id:
             await self._show_conversation("")
         await self._load_history()
+
+    # --- conversation settings ----------------------------------------------------------------------
+
+    @rx.event
+    async def open_settings(self, is_open: bool = True):
+        """The settings dialog opened: list the provider's models for it (asked each time: they change)."""
+        self.settings_open = is_open
+        self.settings_error = ""
+        if not is_open:
+            return
+        provider = provider_for(get_settings())
+        try:
+            self.models = await provider.list_models()
+        except ProviderError as error:
+            self.models = [provider.model]
+            self.settings_error = f"{error.message} Type a model name instead."
+
+    @rx.event
+    async def save_settings(self, form: dict[str, Any]):
+        try:
+            options = service.options_from(form, get_settings().max_message_chars)
+        except InputError as error:
+            self.settings_error = str(error)
+            return
+        if self.conversation_id:
+            saved = await db.run(
+                get_settings().db_url,
+                db.set_options,
+                owner=self.owner_key,
+                conversation_id=self.conversation_id,
+                options=options,
+            )
+            if not saved:
+                self.settings_error = "This conversation no longer exists."
+                return
+        else:
+            self._new_chat_options = dataclasses.asdict(options)
+        self.chat_settings = presenters.options_view(options)
+        self.settings_open = False
 
     # --- export and import ------------------------------------------------------------------------
 
@@ -457,6 +535,7 @@ class ChatState(rx.State):
         turn = None
         async with self:
             owner, conversation_id = self.owner_key, self.conversation_id
+            options = ChatOptions(**self._new_chat_options)
             self._streaming_conversation = conversation_id
             self._turns_started += 1
             this_turn = self._turns_started
@@ -469,6 +548,7 @@ class ChatState(rx.State):
                 conversation_id=conversation_id or None,
                 text=text,
                 answer_again=answer_again,
+                options=options,
             )
             async with self:
                 self._turn_id = turn.id
@@ -530,6 +610,7 @@ class ChatState(rx.State):
                 if update.created and not self.conversation_id:
                     self.conversation_id = update.conversation.id
                     self.title = update.conversation.title
+                    self._new_chat_options = {}
             elif isinstance(update, AnswerStarted):
                 self._start_answer(update, ops)
             elif isinstance(update, AnswerDelta):
@@ -549,6 +630,8 @@ class ChatState(rx.State):
                 ops.append(["e", event["kind"], event["time"], event["detail"]])
             elif isinstance(update, AnswerDone):
                 self._apply_done(update, ops)
+            elif isinstance(update, ConversationLabelled):
+                self._show_label(update)
         if self.conversation_id != turn_conversation:  # the user opened another conversation meanwhile
             ops = [op for op in ops if op[0] == "e"]
         if ops:
@@ -593,6 +676,21 @@ class ChatState(rx.State):
         self._refresh_statistics()
         if message.status == "error":
             self.notice = message.error
+
+    def _show_label(self, labelled: ConversationLabelled) -> None:
+        """A new conversation was named: its sidebar row, and the header if it is open."""
+        conversation = labelled.conversation
+        if labelled.category and all(c["id"] != conversation.category_id for c in self.categories):
+            added = [*self.categories, {"id": conversation.category_id, "name": labelled.category}]
+            self.categories = sorted(added, key=lambda c: c["name"].lower())
+        if conversation.id == self.conversation_id:
+            self.title = conversation.title
+            self._category_id = conversation.category_id
+            self._name_category()
+        self.history = [
+            {**row, "title": conversation.title} if row["id"] == conversation.id else row
+            for row in self.history
+        ]
 
     @rx.event
     def stop(self):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from ..state.chat import ChatState
+from .chat_settings import chat_settings_dialog
 from .live_feed import transcript
 from .monitor import busy
 
@@ -21,7 +22,12 @@ def _header() -> rx.Component:
         rx.heading(
             rx.cond(ChatState.title != "", ChatState.title, "New chat"), size="4", class_name="chat-title"
         ),
+        rx.cond(
+            ChatState.category_name != "",
+            rx.badge(rx.icon("tag", size=12), ChatState.category_name, id="chat-category", variant="soft"),
+        ),
         rx.spacer(),
+        chat_settings_dialog(),
         rx.menu.root(
             rx.menu.trigger(
                 rx.icon_button(

@@ -1,0 +1,117 @@
+"""The open conversation's settings: model, system prompt, temperature, max tokens."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from ..state.chat import ChatState
+
+
+def _field(label: str, hint: str, control: rx.Component) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="2", weight="bold"),
+        control,
+        rx.text(hint, size="1", class_name="muted"),
+        gap="1",
+        width="100%",
+    )
+
+
+def chat_settings_dialog() -> rx.Component:
+    current = ChatState.chat_settings
+    return rx.dialog.root(
+        rx.dialog.trigger(
+            rx.icon_button(
+                rx.icon("sliders-horizontal", size=18),
+                variant="ghost",
+                id="chat-settings-button",
+                aria_label="Conversation settings",
+            )
+        ),
+        rx.dialog.content(
+            rx.dialog.title("Conversation settings"),
+            rx.dialog.description(
+                "They apply to this conversation's next answers. Leave a field empty for the default.",
+                size="2",
+                class_name="muted",
+            ),
+            rx.form(
+                rx.vstack(
+                    _field(
+                        "Model",
+                        "Listed by the model server; any name it knows will do.",
+                        rx.fragment(
+                            rx.input(
+                                name="model",
+                                id="settings-model",
+                                default_value=current["model"],
+                                placeholder=ChatState.defaults["model"],
+                                list="model-names",
+                                max_length=200,
+                                width="100%",
+                            ),
+                            rx.el.datalist(
+                                rx.foreach(ChatState.models, lambda m: rx.el.option(value=m)),
+                                id="model-names",
+                            ),
+                        ),
+                    ),
+                    _field(
+                        "System prompt",
+                        "What the model is told before the conversation.",
+                        rx.text_area(
+                            name="system_prompt",
+                            id="settings-system-prompt",
+                            default_value=current["system_prompt"],
+                            placeholder=ChatState.defaults["system_prompt"],
+                            rows="4",
+                            width="100%",
+                        ),
+                    ),
+                    rx.hstack(
+                        _field(
+                            "Temperature",
+                            "0 to 2; lower is more predictable.",
+                            rx.input(
+                                name="temperature",
+                                id="settings-temperature",
+                                default_value=current["temperature"],
+                                placeholder="model default",
+                                input_mode="decimal",
+                            ),
+                        ),
+                        _field(
+                            "Max tokens",
+                            "The longest an answer may be.",
+                            rx.input(
+                                name="max_tokens",
+                                id="settings-max-tokens",
+                                default_value=current["max_tokens"],
+                                placeholder="model default",
+                                input_mode="numeric",
+                            ),
+                        ),
+                        width="100%",
+                        gap="4",
+                    ),
+                    rx.cond(
+                        ChatState.settings_error != "",
+                        rx.callout(ChatState.settings_error, id="settings-error", color="red", size="1"),
+                    ),
+                    rx.flex(
+                        rx.dialog.close(
+                            rx.button("Cancel", variant="soft", color_scheme="gray", type="button")
+                        ),
+                        rx.button("Save", type="submit", id="settings-save"),
+                        gap="2",
+                        justify="end",
+                        width="100%",
+                    ),
+                    gap="3",
+                ),
+                on_submit=ChatState.save_settings,
+            ),
+        ),
+        open=ChatState.settings_open,
+        on_open_change=ChatState.open_settings,
+    )
