@@ -79,6 +79,17 @@ def test_the_page_reads_the_rest_api_on_the_backend_origin(page: Page, hosting: 
     assert refused["status"] == 401 and "error" in refused["body"]
 
 
+def test_an_import_uploads_to_the_backend_origin(page: Page, tmp_path):
+    send_and_wait(page, "/mock tokens=2 rate=200\nCarried over")
+    page.locator("#export-button").click()
+    with page.expect_download() as exported:
+        page.get_by_role("menuitem", name="Export as JSON").click()
+    saved = tmp_path / "chat.json"
+    exported.value.save_as(saved)
+    page.locator("#import-upload input[type=file]").set_input_files(saved)
+    expect(page.locator("#history .history-row", has_text="Carried over")).to_have_count(2)
+
+
 def test_the_backend_turns_away_origins_it_was_not_told_about(hosting: Hosting):
     def preflight(origin: str) -> tuple[int, str | None]:
         request = urllib.request.Request(
