@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from .appserver import exported_frontend, free_port, running_backend, static_server
 from .conftest import MOCK_ENV
-from .test_browser import assistant_bubbles, send_and_wait
+from .test_browser import chat_reload_and_reopen, export_json, send_and_wait
 
 
 @dataclass(frozen=True)
@@ -45,20 +45,8 @@ def page(browser: Browser, hosting: Hosting) -> Iterator[Page]:
     context.close()
 
 
-def test_a_chat_through_the_static_site_is_answered_and_kept_across_a_reload(page: Page):
-    send_and_wait(page, "/mock tokens=8 rate=60\nHello from a static host")
-    expect(assistant_bubbles(page).last).to_contain_text("word1 word2 word3 word4 word5 word6 word7 word8")
-    expect(page.locator("#monitor-status")).to_have_text("done")
-
-    page.reload()
-    page.wait_for_selector("#chat-input")
-    row = page.locator("#history .history-title", has_text="Hello from a static host")
-    expect(row).to_be_visible()
-    page.locator("#new-chat").click()
-    expect(page.locator("#messages")).not_to_contain_text("static host")
-    row.click()
-    expect(page.locator("#messages .cf-user")).to_contain_text("Hello from a static host")
-    expect(assistant_bubbles(page).last).to_contain_text("word8")
+def test_a_chat_through_the_static_site_is_kept_across_a_reload(page: Page):
+    chat_reload_and_reopen(page, "Hello from a static host")
 
 
 def test_the_page_reads_the_rest_api_on_the_backend_origin(page: Page, hosting: Hosting):
@@ -81,12 +69,7 @@ def test_the_page_reads_the_rest_api_on_the_backend_origin(page: Page, hosting: 
 
 def test_an_import_uploads_to_the_backend_origin(page: Page, tmp_path):
     send_and_wait(page, "/mock tokens=2 rate=200\nCarried over")
-    page.locator("#export-button").click()
-    with page.expect_download() as exported:
-        page.get_by_role("menuitem", name="Export as JSON").click()
-    saved = tmp_path / "chat.json"
-    exported.value.save_as(saved)
-    page.locator("#import-upload input[type=file]").set_input_files(saved)
+    page.locator("#import-upload input[type=file]").set_input_files(export_json(page, tmp_path / "chat.json"))
     expect(page.locator("#history .history-row", has_text="Carried over")).to_have_count(2)
 
 
