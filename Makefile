@@ -10,7 +10,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(BIN):$(PATH)
 export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
-.PHONY: run test lint deps test-deps node chromium postgres migrate benchmark clean
+.PHONY: run test lint deps test-deps node chromium postgres migrate static benchmark clean
 
 run: deps node migrate
 	@echo "chatapp starts at http://localhost:3000 (backend and REST API at http://localhost:8000)"
@@ -53,8 +53,14 @@ postgres:
 migrate: deps
 	$(BIN)/reflex db migrate
 
+# The frontend as plain files in site/ for any static host. The backend URL is baked in now, from REFLEX_API_URL.
+static: deps node
+	$(BIN)/reflex export --frontend-only --no-zip
+	rm -rf site && cp -r .web/build/client site
+	@echo "site/ talks to $${REFLEX_API_URL:-http://localhost:8000}; serve it with any static file server"
+
 benchmark: test-deps node chromium
 	$(BIN)/python benchmarks/streaming.py
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR) .web .states chatapp.db*
+	rm -rf $(VENV) $(NODE_DIR) .web .states site chatapp.db*

@@ -1,4 +1,5 @@
-"""Starts the real app (`reflex run --env prod`, one port) on a fresh database, for browser tests."""
+"""Starts the real app for browser tests: whole (`reflex run --env prod`, one port), or split into a backend
+(`--backend-only`) and an exported frontend served by a plain static file server."""
 
 from __future__ import annotations
 
@@ -43,53 +44,90 @@ def _environment(db_url: str, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def _app_environment(workdir: Path, extra: dict[str, str]) -> dict[str, str]:
+    """A new migrated SQLite database in `workdir`; Reflex's state files there too, so two apps started by
+    one test run (each `reflex run` empties its states directory) never share them."""
+    env = _environment(f"sqlite:///{workdir / 'app.db'}", {"REFLEX_STATES_WORKDIR": str(workdir / "states")})
+    env.update(extra)
+    subprocess.run([str(BIN / "reflex"), "db", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+    return env
+
+
 def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"reflex exited early:\n{log_path.read_text()[-4000:]}")
+            raise RuntimeError(f"{process.args[0]} exited early:\n{log_path.read_text()[-4000:]}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
             if response.status == 200:
                 return
         time.sleep(0.5)
-    raise RuntimeError(f"reflex did not start in {START_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
+    raise RuntimeError(f"{url} did not answer in {START_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
 
 
 @contextlib.contextmanager
-def running_app(workdir: Path, env_extra: dict[str, str] | None = None) -> Iterator[str]:
-    """Migrates a new SQLite database in `workdir`, starts the app on a free port, yields its URL."""
-    db_url = f"sqlite:///{workdir / 'app.db'}"
-    env = _environment(db_url, env_extra or {})
-    subprocess.run([str(BIN / "reflex"), "db", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
-    log_path = workdir / "reflex.log"
+def _serving(command: list[str], env: dict[str, str], log_path: Path, ready: list[str]) -> Iterator[None]:
+    """Runs `command` in its own process group for the block, once every URL in `ready` answers 200."""
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [
-                str(BIN / "reflex"),
-                "run",
-                "--env",
-                "prod",
-                "--frontend-port",
-                str(port),
-                "--backend-port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url + "/ping", process, log_path)
-        _wait_until_up(url + "/", process, log_path)
-        yield url
+        for url in ready:
+            _wait_until_up(url, process, log_path)
+        yield
     finally:
+        # The whole group: reflex starts workers (and, for the frontend, node) that outlive a killed parent.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def running_app(workdir: Path, env_extra: dict[str, str] | None = None) -> Iterator[str]:
+    """Migrates a new SQLite database in `workdir`, starts the app on a free port, yields its URL."""
+    env = _app_environment(workdir, env_extra or {})
+    port = str(free_port())
+    command = [str(BIN / "reflex"), "run", "--env", "prod", "--frontend-port", port, "--backend-port", port]
+    url = f"http://127.0.0.1:{port}"
+    with _serving(command, env, workdir / "reflex.log", [url + "/ping", url + "/"]):
+        yield url
+
+
+@contextlib.contextmanager
+def running_backend(workdir: Path, port: int, env_extra: dict[str, str] | None = None) -> Iterator[str]:
+    """`running_app` without its frontend (`--backend-only`), on the given port; yields the backend's URL."""
+    env = _app_environment(workdir, env_extra or {})
+    command = [str(BIN / "reflex"), "run", "--env", "prod", "--backend-only", "--backend-port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with _serving(command, env, workdir / "backend.log", [url + "/ping"]):
+        yield url
+
+
+def exported_frontend(workdir: Path, api_url: str) -> Path:
+    """`reflex export --frontend-only --no-zip` with `api_url` baked in; returns the static files' directory.
+
+    It builds in `workdir/web`, not the project's `.web`: `reflex run --env prod` serves its pages straight
+    from `.web/build/client`, so an export there would swap the bundle under an app that is running.
+    """
+    web = workdir / "web"
+    env = _environment(
+        f"sqlite:///{workdir / 'app.db'}", {"REFLEX_API_URL": api_url, "REFLEX_WEB_WORKDIR": str(web)}
+    )
+    command = [str(BIN / "reflex"), "export", "--frontend-only", "--no-zip"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    if done.returncode != 0:
+        raise RuntimeError(f"reflex export failed:\n{(done.stdout + done.stderr)[-4000:]}")
+    return web / "build" / "client"
+
+
+@contextlib.contextmanager
+def static_server(workdir: Path, directory: Path, port: int) -> Iterator[str]:
+    """Python's `http.server` serving `directory` on `port`: a static host that knows nothing of Reflex."""
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(directory)]
+    url = f"http://127.0.0.1:{port}"
+    with _serving(command, dict(os.environ), workdir / "static-server.log", [url + "/"]):
+        yield url

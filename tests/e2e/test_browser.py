@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -26,6 +27,31 @@ def send_and_wait(page: Page, text: str) -> None:
 
 def assistant_bubbles(page: Page):
     return page.locator("#messages .cf-assistant")
+
+
+def chat_reload_and_reopen(page: Page, question: str) -> None:
+    """Asks, reloads, starts a new chat, then reopens the first from the sidebar with its answer."""
+    send_and_wait(page, f"/mock tokens=8 rate=200\n{question}")
+
+    page.reload()
+    page.wait_for_selector("#chat-input")
+    row = page.locator("#history .history-title", has_text=question)
+    expect(row).to_be_visible()
+
+    page.locator("#new-chat").click()
+    expect(page.locator("#messages")).not_to_contain_text(question)
+    row.click()
+    expect(page.locator("#messages")).to_contain_text(question)
+    expect(assistant_bubbles(page).last).to_contain_text("word1 word2 word3 word4 word5 word6 word7 word8")
+
+
+def export_json(page: Page, saved: Path) -> Path:
+    """Downloads the open conversation as JSON, the file Import takes back."""
+    page.locator("#export-button").click()
+    with page.expect_download() as exported:
+        page.get_by_role("menuitem", name="Export as JSON").click()
+    exported.value.save_as(saved)
+    return saved
 
 
 def test_answer_streams_in_and_the_monitor_shows_measured_numbers(page: Page):
@@ -53,18 +79,7 @@ def test_answer_streams_in_and_the_monitor_shows_measured_numbers(page: Page):
 
 
 def test_conversation_survives_a_reload_and_reopens_from_history(page: Page):
-    send_and_wait(page, "/mock tokens=8 rate=200\nRemember the blue whale")
-
-    page.reload()
-    page.wait_for_selector("#chat-input")
-    row = page.locator("#history .history-title", has_text="Remember the blue whale")
-    expect(row).to_be_visible()
-
-    page.locator("#new-chat").click()
-    expect(page.locator("#messages")).not_to_contain_text("blue whale")
-    row.click()
-    expect(page.locator("#messages")).to_contain_text("Remember the blue whale")
-    expect(assistant_bubbles(page).last).to_contain_text("word1 word2 word3 word4 word5 word6 word7 word8")
+    chat_reload_and_reopen(page, "Remember the blue whale")
 
 
 def test_stop_keeps_the_partial_answer_after_reload(page: Page):
@@ -363,11 +378,7 @@ def test_export_as_json_and_markdown_then_import_the_json_back(page: Page, tmp_p
     assert text.startswith("# Split the cabin") and "tool `calculator`" in text
 
     expect(page.get_by_role("menuitem")).to_have_count(0)  # the menu closed with the first download
-    page.locator("#export-button").click()
-    with page.expect_download() as exported:
-        page.get_by_role("menuitem", name="Export as JSON").click()
-    saved = tmp_path / "chat.json"
-    exported.value.save_as(saved)
+    saved = export_json(page, tmp_path / "chat.json")
 
     page.locator("#import-upload input[type=file]").set_input_files(saved)
     expect(page.locator("#history .history-row", has_text="Split the cabin")).to_have_count(2)
