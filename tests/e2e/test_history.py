@@ -7,6 +7,8 @@ from playwright.sync_api import Page, expect
 from chatapp import db
 from chatapp.state.chat import HISTORY_PAGE
 
+from .test_browser import send_and_wait
+
 
 def owner_key(page: Page) -> str:
     page.wait_for_function("() => localStorage.getItem('chatapp_owner')")
@@ -29,3 +31,19 @@ def test_older_conversations_load_as_the_sidebar_scrolls(page: Page, app_db_url:
         expect(rows).to_have_count(loaded)
     expect(rows.last).to_have_text("Seeded chat 000")
     expect(page.locator("#history-more")).to_have_count(0)  # nothing more to ask for
+
+
+def test_a_new_conversation_is_named_and_filed_after_its_first_answer(page: Page):
+    send_and_wait(page, "/mock tokens=8\nCould you suggest a travel plan for Kyoto in spring?")
+
+    row = page.locator("#history .history-title").first
+    expect(row).to_have_text("Suggest a travel plan for Kyoto in spring")
+    expect(page.locator(".chat-title")).to_have_text("Suggest a travel plan for Kyoto in spring")
+    expect(page.locator("#chat-category")).to_have_text("Travel")
+    expect(page.locator("#event-log [data-kind=labelled]")).to_contain_text("suggested by the model")
+
+    page.reload()
+    page.locator("#history .history-title", has_text="Kyoto").click()
+    expect(page.locator(".chat-title")).to_have_text("Suggest a travel plan for Kyoto in spring")
+    expect(page.locator("#chat-category")).to_have_text("Travel")
+    expect(page.locator("#event-log [data-kind=labelled]")).to_have_count(1)
