@@ -9,13 +9,14 @@ import json
 from typing import Any
 
 from .api import chat_json
-from .domain import Conversation, InputError, Message, MessageDraft, Metrics, ToolStep
+from .domain import ChatOptions, Conversation, InputError, Message, MessageDraft, Metrics, ToolStep
 from .presenters import summary
 
 FORMAT = "chatapp.conversation/1"
 MAX_IMPORT_BYTES = 5_000_000
 ROLES = ("user", "assistant")
 STATUSES = ("complete", "stopped", "interrupted", "error")
+MAX_PROMPT_CHARS = 16_000
 
 
 def to_json(conversation: Conversation, messages: list[Message]) -> str:
@@ -58,8 +59,8 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def from_json(raw: bytes) -> tuple[str, list[MessageDraft]]:
-    """Reads an export: its title and messages (ids and times are given anew on import).
+def from_json(raw: bytes) -> tuple[str, ChatOptions, list[MessageDraft]]:
+    """Reads an export: its title, settings and messages (ids and times are given anew on import).
 
     Raises InputError, with a message a user can act on, for anything that is not such an export.
     """
@@ -76,7 +77,20 @@ def from_json(raw: bytes) -> tuple[str, list[MessageDraft]]:
     ):
         raise InputError("That JSON is not a chatapp conversation export.")
     title = _text(data.get("title") or "Imported conversation", "title", 200)
-    return title, [_draft(item) for item in data["messages"]]
+    return title, _options(data.get("settings")), [_draft(item) for item in data["messages"]]
+
+
+def _options(settings: Any) -> ChatOptions:
+    """The conversation's settings, checked as if typed into the settings dialog (older exports have none)."""
+    if not isinstance(settings, dict):
+        return ChatOptions()
+    # Imported here: the service module is the one place settings are validated.
+    from .service import options_from
+
+    fields = ("model", "system_prompt", "temperature", "max_tokens")
+    return options_from(
+        {k: "" if settings.get(k) is None else str(settings[k]) for k in fields}, MAX_PROMPT_CHARS
+    )
 
 
 def _draft(item: Any) -> MessageDraft:

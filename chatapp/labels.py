@@ -34,7 +34,8 @@ _EXAMPLES = (
     ("Good morning!", "Morning greeting", NO_CATEGORY),
 )
 _FILLER = re.compile(
-    r"^(?:(?:please|hey|hi|hello|ok|okay|so)[,!]?\s+"
+    # A greeting only with its comma: "Hello, can you..." but not "Hello world".
+    r"^(?:please\s+|(?:hey|hi|hello|ok|okay|so)[,!]\s+"
     r"|(?:can|could|would|will) you (?:please )?"
     r"|how (?:do|can|should|would) (?:i|we|you) "
     r"|(?:i want to|i'd like to|i need to|help me) )+",

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from chatapp import db, exchange
-from chatapp.domain import InputError, Metrics
+from chatapp.domain import ChatOptions, InputError, Metrics
 
 OWNER = "exchange-test-owner-key"
 METRICS = Metrics(
@@ -24,9 +24,12 @@ METRICS = Metrics(
 )
 
 
+OPTIONS = ChatOptions(model="gpt-4o", system_prompt="Show the working.", temperature=0.2, max_tokens=300)
+
+
 def seeded(url: str):
     with db.session_for(url) as session:
-        conversation = db.create_conversation(session, owner=OWNER, title="Cabin maths")
+        conversation = db.create_conversation(session, owner=OWNER, title="Cabin maths", options=OPTIONS)
         db.add_message(session, conversation_id=conversation.id, role="user", content="Split 1299 in 4")
         answer = db.add_message(session, conversation_id=conversation.id, role="assistant", content="")
         step = db.add_tool_step(
@@ -46,12 +49,13 @@ def seeded(url: str):
 def test_json_export_imports_back_with_its_metrics_and_tool_calls(db_url):
     conversation, messages = seeded(db_url)
 
-    title, drafts = exchange.from_json(exchange.to_json(conversation, messages).encode())
+    title, options, drafts = exchange.from_json(exchange.to_json(conversation, messages).encode())
     with db.session_for(db_url) as session:
-        copy = db.import_conversation(session, owner=OWNER, title=title, drafts=drafts)
+        copy = db.import_conversation(session, owner=OWNER, title=title, options=options, drafts=drafts)
         imported = db.list_messages(session, conversation_id=copy.id)
 
     assert copy.id != conversation.id and copy.title == "Cabin maths"
+    assert copy.options == OPTIONS
     assert [(m.role, m.content, m.status) for m in imported] == [
         (m.role, m.content, m.status) for m in messages
     ]
@@ -104,6 +108,10 @@ def test_markdown_export_reads_as_the_conversation(db_url):
             "text",
         ),
         (b" " * (exchange.MAX_IMPORT_BYTES + 1), "too large"),
+        (
+            json.dumps({"format": exchange.FORMAT, "settings": {"temperature": 9}, "messages": []}).encode(),
+            "Temperature",
+        ),
     ],
 )
 def test_a_file_that_is_not_an_export_gets_a_plain_error(raw, message):

@@ -97,3 +97,7 @@ async def test_the_mock_names_a_conversation_by_what_it_says_without_using_a_que
 
     assert reply == "Title: Any recipes for a quick dinner\nCategory: Recipes"
     assert list(provider.queue) and provider.requests == [] and len(provider.label_requests) == 1
+
+
+def test_a_greeting_without_its_comma_is_part_of_the_title():
+    assert labels.title_from_message("Hello REST") == "Hello REST"

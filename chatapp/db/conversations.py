@@ -23,10 +23,16 @@ from .schema import (
 
 
 def import_conversation(
-    session: Session, *, owner: str, title: str, drafts: list[MessageDraft]
+    session: Session,
+    *,
+    owner: str,
+    title: str,
+    drafts: list[MessageDraft],
+    options: ChatOptions = DEFAULT_OPTIONS,
 ) -> Conversation:
     """Stores a conversation whole, as one transaction: all of it, or nothing."""
     conversation = ConversationRow(owner=owner, title=title)
+    _put_options(conversation, options)
     session.add(conversation)
     for position, draft in enumerate(drafts):
         row = MessageRow(

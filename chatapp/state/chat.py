@@ -463,12 +463,17 @@ class ChatState(rx.State):
         if not files:
             return
         try:
-            title, drafts = exchange.from_json(await files[0].read(exchange.MAX_IMPORT_BYTES + 1))
+            title, options, drafts = exchange.from_json(await files[0].read(exchange.MAX_IMPORT_BYTES + 1))
         except InputError as error:
             self.notice = str(error)
             return
         imported = await db.run(
-            get_settings().db_url, db.import_conversation, owner=self.owner_key, title=title, drafts=drafts
+            get_settings().db_url,
+            db.import_conversation,
+            owner=self.owner_key,
+            title=title,
+            options=options,
+            drafts=drafts,
         )
         self.notice = ""
         await self._load_history()

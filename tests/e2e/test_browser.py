@@ -29,6 +29,12 @@ def assistant_bubbles(page: Page):
     return page.locator("#messages .cf-assistant")
 
 
+def new_chat(page: Page) -> None:
+    """Starts a new chat and waits until the last one is off the screen, so counts start from zero."""
+    page.locator("#new-chat").click()
+    expect(assistant_bubbles(page)).to_have_count(0)
+
+
 def chat_reload_and_reopen(page: Page, question: str) -> None:
     """Asks, reloads, starts a new chat, then reopens the first from the sidebar with its answer."""
     send_and_wait(page, f"/mock tokens=8 rate=200\n{question}")
@@ -394,7 +400,7 @@ def test_export_as_json_and_markdown_then_import_the_json_back(page: Page, tmp_p
 
 def test_a_pinned_conversation_stays_on_top(page: Page):
     send_and_wait(page, "/mock tokens=2 rate=200\nKeep this one")
-    page.locator("#new-chat").click()
+    new_chat(page)
     send_and_wait(page, "/mock tokens=2 rate=200\nA newer one")
     titles = page.locator("#history .history-title")
     expect(titles.first).to_have_text("A newer one")
@@ -411,7 +417,7 @@ def test_a_pinned_conversation_stays_on_top(page: Page):
 
 def test_file_conversations_under_categories_and_filter_by_them(page: Page):
     send_and_wait(page, "/mock tokens=2 rate=200\nFlights to Lisbon")
-    page.locator("#new-chat").click()
+    new_chat(page)
     send_and_wait(page, "/mock tokens=2 rate=200\nQuarterly budget")
 
     row = page.locator("#history .history-row", has_text="Flights to Lisbon")
@@ -438,7 +444,7 @@ def test_search_finds_a_message_and_opening_it_shows_that_message(page: Page):
     send_and_wait(page, "/mock echo rate=400\nThe puffins nest on the cliffs of Látrabjarg.")
     for i in range(3):
         send_and_wait(page, f"/mock tokens=150 rate=2000\nFiller {i}")
-    page.locator("#new-chat").click()
+    new_chat(page)
     send_and_wait(page, "/mock tokens=3 rate=200\nSomething else entirely")
 
     page.locator("#history-search").fill("puffins cliffs")
