@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 
 import pytest
@@ -13,7 +12,7 @@ from alembic.script import ScriptDirectory
 
 from chatapp import db
 from chatapp.domain import Metrics
-from tests.e2e.appserver import BIN, ROOT, _environment
+from tests.e2e.appserver import ROOT, migrate
 
 pytest_plugins = ["tests.postgres"]
 
@@ -182,14 +181,8 @@ def test_pages_split_conversations_with_the_same_timestamp(any_db_url):
 
 
 def test_migration_builds_the_schema_the_models_describe(empty_database):
-    migrate = subprocess.run(
-        [str(BIN / "reflex"), "db", "migrate"],
-        cwd=ROOT,
-        env=_environment(empty_database, {}),
-        capture_output=True,
-        text=True,
-    )
-    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    outcome = migrate(empty_database)
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
 
     models = sa.MetaData()
     for row in (db.CategoryRow, db.ConversationRow, db.MessageRow, db.ToolCallRow, db.EventRow):

@@ -43,6 +43,12 @@ def _environment(db_url: str, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def migrate(db_url: str) -> subprocess.CompletedProcess[str]:
+    """`reflex db migrate` on this database, as `make run` does; the caller checks how it went."""
+    command = [str(BIN / "reflex"), "db", "migrate"]
+    return subprocess.run(command, cwd=ROOT, env=_environment(db_url, {}), capture_output=True, text=True)
+
+
 def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -60,7 +66,7 @@ def running_app(workdir: Path, env_extra: dict[str, str] | None = None) -> Itera
     """Migrates a new SQLite database in `workdir`, starts the app on a free port, yields its URL."""
     db_url = f"sqlite:///{workdir / 'app.db'}"
     env = _environment(db_url, env_extra or {})
-    subprocess.run([str(BIN / "reflex"), "db", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+    migrate(db_url).check_returncode()
     port = free_port()
     log_path = workdir / "reflex.log"
     with log_path.open("w") as log:
