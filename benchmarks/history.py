@@ -1,7 +1,9 @@
 """History at scale: how fast the sidebar's first page and a search answer with 10,000 conversations.
 
 Seeds a fresh SQLite database (WAL, as the app runs it) with 10,000 conversations of one owner, four
-messages each, plus another owner's 2,000, then times the storage calls the sidebar and search make.
+messages each, plus another owner's 2,000, then times the storage calls the sidebar and search make. The ten
+seed words are common (each is in nearly every message); one conversation in a thousand also mentions a rare
+word.
 Prints numbers; asserts nothing. Run: `.venv/bin/python benchmarks/history.py`.
 """
 
@@ -12,6 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +25,8 @@ from chatapp import db  # noqa: E402
 OWNER = "benchmark-owner-key-0001"
 CONVERSATIONS = 10_000
 RUNS = 20
+RARE_WORD = "quokka"
+RARE_EVERY = 1_000
 WORDS = [
     "puffin",
     "glacier",
@@ -52,6 +57,8 @@ def seed(url: str) -> None:
                 session.add(conversation)
                 for position in range(4):
                     text = " ".join(rng.choice(WORDS) for _ in range(40))
+                    if n % RARE_EVERY == 0 and position == 1:
+                        text += f" and a {RARE_WORD}"
                     session.add(
                         db.MessageRow(
                             conversation_id=conversation.id,
@@ -83,16 +90,20 @@ def main() -> None:
     print(f"seeded {CONVERSATIONS:,} conversations (+2,000 of another owner) in {elapsed:.1f} s")
     with db.session_for(url) as session:
         _, cursor = db.list_conversations(session, owner=OWNER, limit=50)
+
+        def search(query: str) -> Callable[[], object]:
+            return lambda: db.search_messages(session, owner=OWNER, query=query, limit=20)
+
         cases = {
             "sidebar, first page of 50": lambda: db.list_conversations(session, owner=OWNER, limit=50),
             "sidebar, next page": lambda: db.list_conversations(
                 session, owner=OWNER, limit=50, cursor=cursor
             ),
-            "search, one word": lambda: db.search_messages(session, owner=OWNER, query="telescope", limit=20),
-            "search, two words": lambda: db.search_messages(
-                session, owner=OWNER, query="violin harbor", limit=20
-            ),
-            "search, no match": lambda: db.search_messages(session, owner=OWNER, query="zeppelin", limit=20),
+            "search, a common word": search("telescope"),
+            "search, a rare word": search(RARE_WORD),
+            "search, a prefix (as typed)": search("teles"),
+            "search, two words": search("violin harbor"),
+            "search, no match": search("zeppelin"),
         }
         print("\n| query | median | worst of 20 |\n|---|---:|---:|")
         for name, call in cases.items():

@@ -179,7 +179,7 @@ async def list_chats(request: Request) -> JSONResponse:
 
 
 async def _search(owner: str, query: str, limit: int) -> list[dict[str, Any]]:
-    """Conversations whose title or messages hold every word, most recent match first, with a snippet."""
+    """Conversations where a message or the title holds every word, most recent first, with a snippet."""
     hits = await _read(db.search_messages, owner=owner, query=query[:200], limit=limit)
     found = []
     for hit in hits:

@@ -153,17 +153,6 @@ async def test_search_never_returns_another_owners_conversation(db_url):
     assert {r["id"] for r in await _search(db_url, "secret recipe", owner=OTHER)} == theirs
 
 
-async def test_search_treats_percent_and_underscore_literally(db_url):
-    percent = _conversation(db_url, OWNER, "Sale", "everything is 50% off")
-    _conversation(db_url, OWNER, "Budget", "we spent 5000 euros")
-    underscore = _conversation(db_url, OWNER, "Python", "rename it to snake_case")
-    _conversation(db_url, OWNER, "Other", "snakeXcase is not a style")
-    assert [r["id"] for r in await _search(db_url, "50%")] == [percent]
-    assert [r["id"] for r in await _search(db_url, "snake_case")] == [underscore]
-    assert [r["id"] for r in await _search(db_url, "%")] == [percent]
-    assert [r["id"] for r in await _search(db_url, "_")] == [underscore]
-
-
 async def test_search_respects_the_limit(db_url):
     for n in range(4):
         _conversation(db_url, OWNER, f"Chat {n}", "common words")

@@ -21,7 +21,6 @@ from .conversations import (
     list_conversations,
     rename_category,
     rename_conversation,
-    search_messages,
     set_options,
     set_pinned,
 )
@@ -40,6 +39,7 @@ from .messages import (
     save_partial_answer,
 )
 from .schema import CategoryRow, ConversationRow, EventRow, MessageRow, ToolCallRow, is_id, new_id, utcnow
+from .search import create_search_index, drop_search_index, search_messages
 
 __all__ = [
     "apply_label",
@@ -57,9 +57,11 @@ __all__ = [
     "add_message",
     "add_tool_step",
     "create_conversation",
+    "create_search_index",
     "create_tables",
     "decode_cursor",
     "delete_conversation",
+    "drop_search_index",
     "engine",
     "finish_tool_step",
     "get_conversation",

@@ -1,4 +1,4 @@
-"""Conversations: create, find, rename, delete, list a page, search; always scoped by owner."""
+"""Conversations: create, find, rename, delete, list a page; always scoped by owner."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from ..domain import DEFAULT_OPTIONS, Category, ChatOptions, Conversation, MessageDraft, SearchHit
+from ..domain import DEFAULT_OPTIONS, Category, ChatOptions, Conversation, MessageDraft
 from .schema import (
     CategoryRow,
     ConversationRow,
@@ -313,56 +313,3 @@ def _totals(session: Session, conversation_ids: list[str]) -> dict[str, tuple[in
         .group_by(col(MessageRow.conversation_id))
     ).all()
     return {row[0]: (row[1], row[2] or 0, row[3], row[4] or 0) for row in rows}
-
-
-SNIPPET_CHARS = 160
-
-
-def _like(word: str) -> str:
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _snippet(text: str, word: str) -> str:
-    at = max(text.lower().find(word.lower()), 0)
-    start = max(at - SNIPPET_CHARS // 3, 0)
-    piece = " ".join(text[start : start + SNIPPET_CHARS].split())
-    return ("…" if start else "") + piece + ("…" if start + SNIPPET_CHARS < len(text) else "")
-
-
-def search_messages(session: Session, *, owner: str, query: str, limit: int = 5) -> list[SearchHit]:
-    """Conversations of this owner whose title or a message contains every word, most recent first."""
-    words = query.split()[:8]
-    if not words:
-        return []
-    matches = [
-        sa.or_(
-            col(MessageRow.content).ilike(_like(w), escape="\\"),
-            col(ConversationRow.title).ilike(_like(w), escape="\\"),
-        )
-        for w in words
-    ]
-    rows = session.exec(
-        select(ConversationRow, MessageRow)
-        .join(MessageRow, col(MessageRow.conversation_id) == ConversationRow.id)
-        .where(ConversationRow.owner == owner, *matches)
-        .order_by(col(MessageRow.created_at).desc())
-        .limit(limit * 20)
-    ).all()
-    # A conversation can match by its title alone; its hit is then its latest message, unless some message
-    # holds the words itself: that one is what the user is looking for.
-    hits: dict[str, SearchHit] = {}
-    exact: set[str] = set()
-    lowered = [w.lower() for w in words]
-    for conversation, message in rows:
-        holds_words = all(w in message.content.lower() for w in lowered)
-        if conversation.id in exact or (conversation.id in hits and not holds_words):
-            continue
-        if conversation.id not in hits and len(hits) >= limit:
-            continue
-        hits[conversation.id] = SearchHit(
-            conversation.id, conversation.title, _snippet(message.content, words[0]), message.id
-        )
-        if holds_words:
-            exact.add(conversation.id)
-    return list(hits.values())

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
+from .search import create_search_index
+
 T = TypeVar("T")
 
 
@@ -34,7 +36,9 @@ def engine(url: str) -> sa.Engine:
 
 def create_tables(url: str) -> None:
     """For tests and throwaway databases; the app's own database is built by migrations."""
-    SQLModel.metadata.create_all(engine(url))
+    with engine(url).begin() as connection:
+        SQLModel.metadata.create_all(connection)
+        create_search_index(connection)
 
 
 @contextmanager

@@ -44,12 +44,19 @@ def _environment(db_url: str, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def migrate(db_url: str) -> subprocess.CompletedProcess[str]:
+    """`reflex db migrate` on this database, as `make run` does; the caller checks how it went."""
+    command = [str(BIN / "reflex"), "db", "migrate"]
+    return subprocess.run(command, cwd=ROOT, env=_environment(db_url, {}), capture_output=True, text=True)
+
+
 def _app_environment(workdir: Path, extra: dict[str, str]) -> dict[str, str]:
     """A new migrated SQLite database in `workdir`; Reflex's state files there too, so two apps started by
     one test run (each `reflex run` empties its states directory) never share them."""
-    env = _environment(f"sqlite:///{workdir / 'app.db'}", {"REFLEX_STATES_WORKDIR": str(workdir / "states")})
+    db_url = f"sqlite:///{workdir / 'app.db'}"
+    env = _environment(db_url, {"REFLEX_STATES_WORKDIR": str(workdir / "states")})
     env.update(extra)
-    subprocess.run([str(BIN / "reflex"), "db", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+    migrate(db_url).check_returncode()
     return env
 
 
