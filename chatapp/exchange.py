@@ -11,6 +11,7 @@ from typing import Any
 from .api import chat_json
 from .domain import ChatOptions, Conversation, InputError, Message, MessageDraft, Metrics, ToolStep
 from .presenters import summary
+from .service import options_from
 
 FORMAT = "chatapp.conversation/1"
 MAX_IMPORT_BYTES = 5_000_000
@@ -84,9 +85,6 @@ def _options(settings: Any) -> ChatOptions:
     """The conversation's settings, checked as if typed into the settings dialog (older exports have none)."""
     if not isinstance(settings, dict):
         return ChatOptions()
-    # Imported here: the service module is the one place settings are validated.
-    from .service import options_from
-
     fields = ("model", "system_prompt", "temperature", "max_tokens")
     return options_from(
         {k: "" if settings.get(k) is None else str(settings[k]) for k in fields}, MAX_PROMPT_CHARS

@@ -68,7 +68,7 @@ def request(question: str, categories: Sequence[str]) -> list[PromptMessage]:
             PromptMessage("assistant", f"Title: {title}\nCategory: {category}"),
         ]
     prompt.append(
-        PromptMessage("user", f"Message: {_without_command(question)[:EXCERPT_CHARS]}\nCategories: {listed}")
+        PromptMessage("user", f"Message: {without_command(question)[:EXCERPT_CHARS]}\nCategories: {listed}")
     )
     return prompt
 
@@ -102,7 +102,7 @@ def read(reply: str, question: str, answer: str, categories: Sequence[str]) -> L
 def title_from_message(text: str) -> str:
     """A short title from the user's own words: the first line, without greetings and 'can you', up to eight
     words, never ending on 'with' or 'the'."""
-    line = next((line for line in _without_command(text).split("\n") if line.strip()), "")
+    line = next((line for line in without_command(text).split("\n") if line.strip()), "")
     line = _FILLER.sub("", " ".join(line.split())).strip(" ?!.:;,")
     words = line.split()[:MAX_TITLE_WORDS]
     while len(words) > 1 and words[-1].lower().strip(",;:") in _LOOSE_ENDS:
@@ -111,7 +111,7 @@ def title_from_message(text: str) -> str:
     return title[:1].upper() + title[1:] if title else "New conversation"
 
 
-def _without_command(text: str) -> str:
+def without_command(text: str) -> str:
     # A leading command line (such as the mock provider's `/mock tokens=20`) says how, not what.
     lines = text.strip().split("\n")
     return "\n".join(lines[1:]) if len(lines) > 1 and lines[0].startswith("/") else text

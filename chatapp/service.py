@@ -145,11 +145,7 @@ def options_from(form: dict[str, object], max_prompt_chars: int) -> ChatOptions:
 
 
 def title_from(text: str) -> str:
-    # A leading command line (such as the mock provider's `/mock tokens=20`) says how, not what.
-    lines = text.split("\n")
-    if len(lines) > 1 and lines[0].startswith("/"):
-        text = "\n".join(lines[1:])
-    first_line = " ".join(text.split())
+    first_line = " ".join(labels.without_command(text).split())
     return first_line if len(first_line) <= TITLE_CHARS else first_line[: TITLE_CHARS - 1].rstrip() + "…"
 
 

@@ -161,17 +161,16 @@ class MockProvider:
         tools: Sequence[dict[str, Any]] = (),
         options: ChatOptions = DEFAULT_OPTIONS,
     ) -> AsyncIterator[ProviderEvent]:
-        if labels.is_label_request(messages):  # kept apart: tests look at the answers' requests
+        last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        directive, prompt = parse_directive(last_user)
+        if labels.is_label_request(messages):
+            # The app naming a conversation: kept apart from the answers' requests and from queued answers.
             self.label_requests.append(list(messages))
+            script = Script(text=labels.scripted_reply(messages))
         else:
             self.requests.append(list(messages))
             self.options.append(options)
             self.offered.append([spec["function"]["name"] for spec in tools])
-        last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        directive, prompt = parse_directive(last_user)
-        if labels.is_label_request(messages):  # the app naming a conversation: not an answer a test queued
-            script = Script(text=labels.scripted_reply(messages))
-        else:
             script = self.queue.popleft() if self.queue else directive
         rate = script.tokens_per_s or self.tokens_per_s
         latency = self.latency_ms if script.latency_ms is None else script.latency_ms

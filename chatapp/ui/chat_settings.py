@@ -17,6 +17,20 @@ def _field(label: str, hint: str, control: rx.Component) -> rx.Component:
     )
 
 
+def _number_field(label: str, hint: str, name: str, input_mode: str) -> rx.Component:
+    return _field(
+        label,
+        hint,
+        rx.input(
+            name=name,
+            id="settings-" + name.replace("_", "-"),
+            default_value=ChatState.chat_settings[name],
+            placeholder="model default",
+            input_mode=input_mode,
+        ),
+    )
+
+
 def chat_settings_dialog() -> rx.Component:
     current = ChatState.chat_settings
     return rx.dialog.root(
@@ -69,28 +83,10 @@ def chat_settings_dialog() -> rx.Component:
                         ),
                     ),
                     rx.hstack(
-                        _field(
-                            "Temperature",
-                            "0 to 2; lower is more predictable.",
-                            rx.input(
-                                name="temperature",
-                                id="settings-temperature",
-                                default_value=current["temperature"],
-                                placeholder="model default",
-                                input_mode="decimal",
-                            ),
+                        _number_field(
+                            "Temperature", "0 to 2; lower is more predictable.", "temperature", "decimal"
                         ),
-                        _field(
-                            "Max tokens",
-                            "The longest an answer may be.",
-                            rx.input(
-                                name="max_tokens",
-                                id="settings-max-tokens",
-                                default_value=current["max_tokens"],
-                                placeholder="model default",
-                                input_mode="numeric",
-                            ),
-                        ),
+                        _number_field("Max tokens", "The longest an answer may be.", "max_tokens", "numeric"),
                         width="100%",
                         gap="4",
                     ),
