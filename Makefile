@@ -10,13 +10,14 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(BIN):$(PATH)
 export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
-.PHONY: run test lint deps test-deps node chromium postgres migrate static benchmark clean
+.PHONY: run test lint deps test-deps llama llama-rebuild model-check node chromium postgres migrate static \
+	benchmark clean
 
-run: deps node migrate
+run: deps node migrate model-check
 	@echo "chatapp starts at http://localhost:3000 (backend and REST API at http://localhost:8000)"
 	$(BIN)/reflex run
 
-test: test-deps node chromium postgres lint
+test: test-deps node chromium postgres lint model-check
 	$(BIN)/python -m pytest -q
 
 lint: test-deps
@@ -27,11 +28,48 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-deps: $(BIN)/python
+deps: llama
 	$(BIN)/pip install --quiet -e .
 
-test-deps: $(BIN)/python
+test-deps: llama
 	$(BIN)/pip install --quiet -e '.[test]'
+
+# llama-cpp-python compiles llama.cpp as it installs. Its default (GGML_NATIVE=ON, i.e. -march=native) is code
+# for the build machine's own CPU: on another CPU, or in a VM that reports an instruction set it doesn't allow
+# (Intel AMX, seen here), the bundled model dies with SIGILL. So it is built for a baseline instead:
+# - x86-64: AVX, AVX2, FMA, F16C and BMI2, which every x86-64 CPU since Intel Haswell (2013) and AMD Zen (2017)
+#   has; no AVX-512 and no AMX. The README says what this costs against a native build.
+# - aarch64 and others: the compiler's default target (NEON on aarch64).
+# LLAVA_BUILD=OFF skips the multimodal library, which a text model never loads.
+# pip's wheel cache doesn't tell builds with other CMAKE_ARGS apart, so a wheel once built native would be
+# installed again: this build neither reads nor writes that cache, and a stamp in the venv names the version and
+# flags installed. A venv without the stamp of the current ones (one from before, say) is rebuilt.
+LLAMA_VERSION := $(shell sed -n 's/.*"llama-cpp-python==\([^"]*\)".*/\1/p' pyproject.toml)
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DLLAVA_BUILD=OFF
+else
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
+endif
+LLAMA_STAMP := $(VENV)/.llama-cpp-$(LLAMA_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
+
+llama: $(LLAMA_STAMP)
+
+$(LLAMA_STAMP): | $(BIN)/python
+	@echo "building llama-cpp-python $(LLAMA_VERSION) for any $$(uname -m) CPU (a few minutes, once)"
+	rm -f $(VENV)/.llama-cpp-*
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir --force-reinstall --no-deps \
+		llama-cpp-python==$(LLAMA_VERSION)
+	touch $@
+
+llama-rebuild:
+	rm -f $(VENV)/.llama-cpp-*
+	$(MAKE) llama
+
+# One real answer from the local model, in a process of its own, before anything starts: a build that can't
+# run here, or a bad CHATAPP_LOCAL_MODEL_PATH, stops set-up with the cause and the fix.
+model-check: deps
+	$(BIN)/python -m chatapp.providers.model_process
 
 node:
 	@if node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a==22&&b>=22)?0:1)' 2>/dev/null; then \

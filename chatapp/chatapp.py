@@ -12,6 +12,7 @@ from . import db
 from .api import create_api
 from .config import get_settings
 from .providers import provider_for
+from .providers.local import LocalProvider
 from .state.chat import ChatState
 from .ui.layout import page
 
@@ -19,14 +20,15 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
-async def warm_up_local_model():
+async def start_local_model():
+    """The local model's process starts with the server, so the first question doesn't wait for it."""
     settings = get_settings()
-    loading = None
-    if settings.provider == "local":
-        loading = asyncio.create_task(asyncio.to_thread(provider_for(settings).load))
+    provider = provider_for(settings) if settings.provider == "local" else None
+    if isinstance(provider, LocalProvider):
+        provider.start()
     yield
-    if loading is not None:
-        loading.cancel()
+    if isinstance(provider, LocalProvider):
+        await asyncio.to_thread(provider.process.close)
 
 
 @contextlib.asynccontextmanager
@@ -44,4 +46,4 @@ app = rx.App(
 )
 app.add_page(page, route="/", title="chatapp", image="/favicon.svg", on_load=ChatState.on_load)
 app.register_lifespan_task(recover_interrupted_answers)
-app.register_lifespan_task(warm_up_local_model)
+app.register_lifespan_task(start_local_model)

@@ -1,23 +1,51 @@
-"""The bundled SmolLM2 model, really loaded and run by llama-cpp-python: no network, no stub."""
+"""The bundled SmolLM2 model, really loaded and run by llama.cpp in its own process: no network, no stub."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
 import pytest
 
-from chatapp import labels, service
+from chatapp import db, labels, service
 from chatapp.config import get_settings
-from chatapp.domain import ChatOptions, PromptMessage, TextDelta, UsageReport
+from chatapp.domain import ChatOptions, PromptMessage, ProviderError, TextDelta, UsageReport
+from chatapp.providers import local
 from chatapp.providers.local import LocalProvider
+from chatapp.providers.model_process import ModelProcess
+
+from .test_openai_provider import OWNER, conversation_of, saved
 
 
 @pytest.fixture
-def local_provider(monkeypatch) -> LocalProvider:
+def socket_dir():
+    # A Unix socket path must stay under ~100 bytes, which pytest's tmp_path may not.
+    directory = tempfile.mkdtemp(prefix="cm-")
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def local_settings(monkeypatch, socket_dir: str, **env: str):
     monkeypatch.setenv("CHATAPP_PROVIDER", "local")
     monkeypatch.setenv("CHATAPP_LOCAL_MAX_TOKENS", "24")
+    monkeypatch.setenv("CHATAPP_LOCAL_MODEL_SOCKET", os.path.join(socket_dir, "model.sock"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    provider = LocalProvider(get_settings())
+    settings = get_settings()
     get_settings.cache_clear()
-    return provider
+    return settings
+
+
+@pytest.fixture
+def local_provider(monkeypatch, socket_dir, db_url):
+    provider = LocalProvider(local_settings(monkeypatch, socket_dir))
+    yield provider
+    provider.process.close()
 
 
 PROMPT = [
@@ -26,18 +54,27 @@ PROMPT = [
 ]
 
 
-async def test_bundled_model_streams_a_real_answer_with_usage(local_provider):
-    deltas, usage = [], []
-    async for event in local_provider.stream(PROMPT):
-        (deltas if isinstance(event, TextDelta) else usage).append(event)
+async def answer_of(provider: LocalProvider, prompt=PROMPT, options: ChatOptions | None = None):
+    events = [e async for e in provider.stream(prompt, (), options or ChatOptions())]
+    return "".join(e.text for e in events if isinstance(e, TextDelta)), events
 
-    answer = "".join(d.text for d in deltas)
+
+async def test_bundled_model_streams_a_real_answer_with_usage(local_provider):
+    answer, events = await answer_of(local_provider)
+
+    deltas = [e for e in events if isinstance(e, TextDelta)]
     assert len(deltas) > 1  # token by token, not all at once
     assert "Paris" in answer
-    (report,) = usage
+    report = events[-1]
     assert isinstance(report, UsageReport)
     assert report.completion_tokens == len(deltas)
     assert report.prompt_tokens > 10
+
+
+async def test_the_model_runs_in_a_process_of_its_own(local_provider):
+    await answer_of(local_provider)
+
+    assert local_provider.process.pid not in (None, os.getpid())
 
 
 async def test_closing_the_stream_stops_generation_and_frees_the_model(local_provider):
@@ -47,19 +84,22 @@ async def test_closing_the_stream_stops_generation_and_frees_the_model(local_pro
 
     assert isinstance(first, TextDelta)
     # The model is free again: a second answer runs to its end.
-    events = [event async for event in local_provider.stream(PROMPT)]
+    _, events = await answer_of(local_provider)
     assert isinstance(events[-1], UsageReport)
+
+
+async def test_two_answers_at_once_take_turns_and_both_finish(local_provider):
+    (first, _), (second, _) = await asyncio.gather(answer_of(local_provider), answer_of(local_provider))
+
+    assert "Paris" in first and "Paris" in second
 
 
 async def test_bundled_model_names_a_conversation_sensibly(local_provider):
     question = "Plan a weekend in Lisbon with kids"
     options = ChatOptions(temperature=0.0, max_tokens=service.LABEL_MAX_TOKENS)
     offered = labels.offered_categories([])
-    request = labels.request(question, offered)
 
-    reply = "".join(
-        [e.text async for e in local_provider.stream(request, (), options) if isinstance(e, TextDelta)]
-    )
+    reply, _ = await answer_of(local_provider, labels.request(question, offered), options)
     label = labels.read(reply, question, "Visit the Oceanarium and ride tram 28.", offered)
 
     assert label.by_model, reply  # the 135M model's own title, not the fallback
@@ -67,6 +107,78 @@ async def test_bundled_model_names_a_conversation_sensibly(local_provider):
 
 
 async def test_max_tokens_of_a_conversation_caps_the_answer(local_provider):
-    events = [e async for e in local_provider.stream(PROMPT, (), ChatOptions(max_tokens=3))]
+    _, events = await answer_of(local_provider, options=ChatOptions(max_tokens=3))
 
     assert events[-1].completion_tokens == len([e for e in events if isinstance(e, TextDelta)]) == 3
+
+
+async def test_the_model_dying_mid_answer_saves_an_error_and_the_next_question_is_answered(
+    local_provider, db_url
+):
+    settings = get_settings()
+    turn = service.Turn(
+        settings=settings, provider=local_provider, owner=OWNER, conversation_id=None, text="Tell me a story"
+    )
+    updates, killed = [], False
+    async for update in turn.updates():
+        updates.append(update)
+        if isinstance(update, service.AnswerDelta) and not killed:
+            os.kill(local_provider.process.pid, signal.SIGKILL)  # a crash in native code, mid-answer
+            killed = True
+    user, answer = saved(db_url, updates)
+    assert answer.status == "error"
+    assert answer.error == local.DIED
+    assert answer.content  # what the user saw before the crash is kept
+
+    # The process came back by itself: the next question, in the same conversation, gets a real answer.
+    again = service.Turn(
+        settings=settings,
+        provider=local_provider,
+        owner=OWNER,
+        conversation_id=conversation_of(updates),
+        text="What is the capital of France?",
+    )
+    [_ async for _ in again.updates()]
+    with db.session_for(db_url) as session:
+        last = db.list_messages(session, conversation_id=conversation_of(updates))[-1]
+    assert (last.status, "Paris" in last.content) == ("complete", True)
+
+
+async def test_a_file_that_is_not_a_model_is_named_in_a_plain_error(monkeypatch, socket_dir, tmp_path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + os.urandom(4096))
+    provider = LocalProvider(local_settings(monkeypatch, socket_dir, CHATAPP_LOCAL_MODEL_PATH=str(broken)))
+    try:
+        with pytest.raises(ProviderError) as raised:
+            await answer_of(provider)
+    finally:
+        provider.process.close()
+
+    message = raised.value.message
+    assert message.startswith("The local model can't start:")
+    assert str(broken) in message and "CHATAPP_LOCAL_MODEL_PATH" in message
+
+
+async def test_one_model_process_serves_every_worker_on_the_machine(local_provider, socket_dir):
+    # A second web worker: its own supervisor for the same socket, in the same or another process.
+    other = ModelProcess(local_provider.process.model_path, local_provider.process.socket_path)
+    try:
+        await answer_of(local_provider)
+        reader, writer = await other.connect(timeout_s=10)
+        writer.close()
+
+        assert other.pid is None  # it connected to the running model instead of starting its own
+        assert sorted(p.name for p in Path(socket_dir).iterdir()) == [
+            "model.sock",
+            "model.sock.lock",
+            "model.sock.status",
+        ]
+        # When the worker that runs the model exits, the other one takes over.
+        local_provider.process.close()
+        for _ in range(100):
+            if other.pid is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert other.pid is not None
+    finally:
+        other.close()

@@ -9,7 +9,7 @@ import socket
 import threading
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
@@ -494,7 +494,7 @@ async def test_tool_calls_past_the_round_limit_are_not_run(server, settings, db_
     # A server that asks for tools even when none were offered: only the round limit stands in its way.
     server.replies.extend([Reply(calls=(POWER,)), Reply(calls=(CALCULATE,))])
 
-    updates = await run_turn(replace(settings, max_tool_rounds=1), "Keep calculating")
+    updates = await run_turn(settings.model_copy(update={"max_tool_rounds": 1}), "Keep calculating")
 
     assert "tools" not in server.requests[1]
     user, answer = saved(db_url, updates)

@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pytest
 
@@ -194,7 +194,7 @@ async def test_failing_tool_call_becomes_an_error_step_the_model_sees(mock_setti
 
 
 async def test_past_the_round_limit_tools_are_withheld_and_the_model_answers_in_words(mock_settings):
-    settings = replace(mock_settings, max_tool_rounds=2)
+    settings = mock_settings.model_copy(update={"max_tool_rounds": 2})
     provider = fast_mock()
 
     # The directive asks for a tool in each of 9 rounds: only the limit can end this answer.

@@ -91,7 +91,7 @@ class OpenAIProvider:
         if self._client is None:
             settings = self._settings
             self._client = openai.AsyncOpenAI(
-                api_key=settings.openai_api_key or "not-needed",
+                api_key=settings.openai_api_key.get_secret_value() or "not-needed",
                 base_url=settings.openai_base_url,
                 timeout=openai.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
                 # Retries would hide a failure behind seconds of silence; the user sees it and decides.
