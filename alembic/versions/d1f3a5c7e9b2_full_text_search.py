@@ -9,8 +9,8 @@ the rows already there; on Postgres, GIN indexes over to_tsvector('simple', ...)
 chatapp.db.search, which `db.create_tables` runs too, so a migrated database and a test's fresh one get the
 same index. If they change there, copy these ones here first: a migration must keep doing what it did.
 
-Autogenerate (`reflex db makemigrations`) does not know these objects and offers to drop them (the FTS5 tables
-and their shadow tables, the ix_*_fts indexes): delete those operations from what it writes.
+No model declares these objects; chatapp/db/autogenerate.py keeps `reflex db makemigrations` (and Reflex's
+start-up check) from offering to drop them.
 """
 from typing import Sequence, Union
 

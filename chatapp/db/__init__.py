@@ -7,6 +7,7 @@ Times are UTC. Ids are random UUIDs; `owner` is the random key a browser keeps i
 local storage, and every query is scoped by it.
 """
 
+from . import autogenerate as _autogenerate  # noqa: F401  (registers itself with Alembic)
 from .conversations import (
     apply_label,
     create_conversation,

@@ -27,6 +27,14 @@ _WORD = re.compile(r"[^\W_]+")
 # --- the index ------------------------------------------------------------------------------------
 
 
+def is_search_index_object(name: str | None) -> bool:
+    """A table or index of the search index (FTS5's shadow tables too), which no model declares."""
+    return name is not None and any(
+        name == f"{table}_fts" or name.startswith(f"{table}_fts_") or name == f"ix_{table}_{column}_fts"
+        for table, column in (MESSAGES, TITLES)
+    )
+
+
 def _fts5(table: str, column: str) -> list[str]:
     # External content: the FTS5 table keeps only the index; the text stays in the table's own rows, where
     # FTS5 can read it back, so 'rebuild' fills the index from rows already there (the migration's backfill)
