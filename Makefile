@@ -11,7 +11,7 @@ export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
 .PHONY: run test lint deps test-deps llama llama-rebuild model-check node chromium postgres migrate static \
-	benchmark clean
+	benchmark benchmark-local clean
 
 run: deps node migrate model-check
 	@echo "chatapp starts at http://localhost:3000 (backend and REST API at http://localhost:8000)"
@@ -99,6 +99,11 @@ static: deps node
 
 benchmark: test-deps node chromium
 	$(BIN)/python benchmarks/streaming.py
+
+# The bundled model's tokens/s in raw llama-cpp-python, then as the browser receives it through the app.
+benchmark-local: test-deps node chromium
+	$(BIN)/python benchmarks/local_model.py raw
+	$(BIN)/python benchmarks/local_model.py app
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR) .web .states site chatapp.db*

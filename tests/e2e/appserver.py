@@ -36,7 +36,8 @@ def free_port() -> int:
 
 
 def _environment(db_url: str, extra: dict[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
+    # Only what a test names: no provider, key or model of the developer's shell reaches a test app.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATAPP_", "OPENAI_", "REFLEX_DB_URL"))}
     node_bin = ROOT / ".tools" / "node" / "node_modules" / ".bin"
     env["PATH"] = os.pathsep.join([str(node_bin), str(BIN), env.get("PATH", "")])
     env.update(REFLEX_USE_NPM="1", REFLEX_TELEMETRY_ENABLED="false", CHATAPP_DB_URL=db_url)
