@@ -39,7 +39,7 @@ test-deps: llama
 # (Intel AMX, seen here), the bundled model dies with SIGILL. So it is built for a baseline instead:
 # - x86-64: AVX, AVX2, FMA, F16C and BMI2, which every x86-64 CPU since Intel Haswell (2013) and AMD Zen (2017)
 #   has; no AVX-512 and no AMX. The README says what this costs against a native build.
-# - aarch64 and others: the compiler's default target (NEON on aarch64).
+# - aarch64: armv8-a, the first 64-bit Arm (NEON is part of it); other CPUs: the compiler's default.
 # LLAVA_BUILD=OFF skips the multimodal library, which a text model never loads.
 # pip's wheel cache doesn't tell builds with other CMAKE_ARGS apart, so a wheel once built native would be
 # installed again: this build neither reads nor writes that cache, and a stamp in the venv names the version and
@@ -49,7 +49,7 @@ ifeq ($(shell uname -m),x86_64)
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DLLAVA_BUILD=OFF
 else
-LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ARM_ARCH=armv8-a -DLLAVA_BUILD=OFF
 endif
 LLAMA_STAMP := $(VENV)/.llama-cpp-$(LLAMA_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     local_model_path: str | None = Field(None, validation_alias=_env("CHATAPP_LOCAL_MODEL_PATH"))
     local_max_tokens: int = Field(512, ge=1, le=2048, validation_alias=_env("CHATAPP_LOCAL_MAX_TOKENS"))
     local_model_socket: str | None = Field(None, validation_alias=_env("CHATAPP_LOCAL_MODEL_SOCKET"))
+    local_threads: int | None = Field(None, ge=1, le=256, validation_alias=_env("CHATAPP_LOCAL_THREADS"))
     # mock: a scripted provider for tests and demos.
     mock_tokens_per_s: float = Field(40.0, gt=0, validation_alias=_env("CHATAPP_MOCK_TOKENS_PER_S"))
     mock_latency_ms: float = Field(300.0, ge=0, validation_alias=_env("CHATAPP_MOCK_LATENCY_MS"))

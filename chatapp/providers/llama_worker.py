@@ -13,7 +13,7 @@ that runs it. So it runs here, apart from the web server, which starts it (model
 Closing the connection is Stop: generation ends before the next token. The process exits when its stdin
 closes, so it never outlives the web server that started it.
 
-    python -m chatapp.providers.llama_worker serve --socket PATH --model PATH
+    python -m chatapp.providers.llama_worker serve --socket PATH --model PATH [--threads N]
     python -m chatapp.providers.llama_worker check --model PATH    one real answer, then its speed
 """
 
@@ -42,7 +42,11 @@ CHECK_PROMPT = [
 ]
 
 
-def load(model_path: str) -> Any:
+def default_threads() -> int:
+    return max((os.cpu_count() or 2) // 2, 1)
+
+
+def load(model_path: str, threads: int | None = None) -> Any:
     """The model, or an exit with a code and a one-line reason on stderr that model_process.py reads."""
     try:
         from llama_cpp import Llama
@@ -53,7 +57,10 @@ def load(model_path: str) -> Any:
         print(f"no model file at {model_path}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_BAD_MODEL)
     try:
-        return Llama(model_path=model_path, n_ctx=CONTEXT_TOKENS, verbose=False)
+        # Half the cores by default, as llama-cpp-python does: the web server (and often the browser) needs the
+        # rest. On 2 cores the app streamed faster with 1 thread than with 2 (benchmarks/local_model.py).
+        threads = threads or default_threads()
+        return Llama(model_path=model_path, n_ctx=CONTEXT_TOKENS, n_threads=threads, verbose=False)
     except (ValueError, RuntimeError) as error:  # llama.cpp refused the file
         print(f"llama.cpp could not load {model_path}: {error}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_BAD_MODEL) from error
@@ -161,8 +168,8 @@ def _exit_when_stdin_closes() -> None:
     os._exit(0)
 
 
-async def serve(socket_path: str, model_path: str) -> None:
-    server = Server(load(model_path))
+async def serve(socket_path: str, model_path: str, threads: int | None) -> None:
+    server = Server(load(model_path, threads))
     # Only once loaded: a thread blocked on stdin would turn a clean exit on a bad file into an abort.
     threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
     with contextlib.suppress(FileNotFoundError):
@@ -203,11 +210,12 @@ def main() -> None:
     parser.add_argument("mode", choices=["serve", "check"])
     parser.add_argument("--model", required=True)
     parser.add_argument("--socket")
+    parser.add_argument("--threads", type=int)
     args = parser.parse_args()
     if args.mode == "check":
         check(args.model)
         return
-    asyncio.run(serve(args.socket, args.model))
+    asyncio.run(serve(args.socket, args.model, args.threads))
 
 
 if __name__ == "__main__":

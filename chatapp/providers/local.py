@@ -12,11 +12,19 @@ import asyncio
 import contextlib
 import importlib.resources
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..config import Settings
-from ..domain import DEFAULT_OPTIONS, ChatOptions, ProviderError, ProviderEvent, TextDelta, UsageReport
+from ..domain import (
+    DEFAULT_OPTIONS,
+    ChatOptions,
+    PromptMessage,
+    ProviderError,
+    ProviderEvent,
+    TextDelta,
+    UsageReport,
+)
 from .llama_worker import CONTEXT_TOKENS
 from .model_process import ModelProcess, ModelUnavailable, default_socket_path
 
@@ -43,6 +51,7 @@ class LocalProvider:
             path,
             settings.local_model_socket or default_socket_path(path),
             custom_model=settings.local_model_path is not None,
+            threads=settings.local_threads,
         )
 
     def start(self) -> None:
@@ -53,7 +62,10 @@ class LocalProvider:
         return [self.model]  # one model file is loaded; CHATAPP_LOCAL_MODEL_PATH picks another
 
     async def stream(
-        self, messages, tools=(), options: ChatOptions = DEFAULT_OPTIONS
+        self,
+        messages: Sequence[PromptMessage],
+        tools: Sequence[dict[str, Any]] = (),
+        options: ChatOptions = DEFAULT_OPTIONS,
     ) -> AsyncIterator[ProviderEvent]:
         request = {
             "messages": [{"role": m.role, "content": m.content} for m in messages],

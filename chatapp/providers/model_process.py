@@ -48,6 +48,10 @@ def default_socket_path(model_path: str) -> str:
     key = hashlib.sha256(f"{model_path}\0{Path(__file__).resolve()}".encode()).hexdigest()[:16]
     directory = Path(tempfile.gettempdir()) / f"chatapp-{os.getuid()}"
     directory.mkdir(mode=0o700, exist_ok=True)
+    owner = directory.stat()
+    if owner.st_uid != os.getuid() or owner.st_mode & 0o077:
+        # Someone else made it first: a socket there could be theirs. Refuse rather than talk to it.
+        raise RuntimeError(f"{directory} is not private to this user; set CHATAPP_LOCAL_MODEL_SOCKET")
     return str(directory / f"model-{key}.sock")
 
 
@@ -74,9 +78,12 @@ def explain_exit(code: int, stderr_tail: str, model_path: str, *, custom_model: 
 
 
 class ModelProcess:
-    def __init__(self, model_path: str, socket_path: str, *, custom_model: bool = False) -> None:
+    def __init__(
+        self, model_path: str, socket_path: str, *, custom_model: bool = False, threads: int | None = None
+    ) -> None:
         self.model_path = model_path
         self.socket_path = socket_path
+        self.threads = threads
         self.custom_model = custom_model
         self._status_path = Path(socket_path + ".status")
         self._guard = threading.Lock()
@@ -155,6 +162,7 @@ class ModelProcess:
         """Runs the model process until it ends: its exit code, whether it got ready, and its last words."""
         command = [sys.executable, "-m", "chatapp.providers.llama_worker", "serve"]
         command += ["--socket", self.socket_path, "--model", self.model_path]
+        command += ["--threads", str(self.threads)] if self.threads else []
         child = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
