@@ -57,8 +57,8 @@ def load(model_path: str, threads: int | None = None) -> Any:
         print(f"no model file at {model_path}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_BAD_MODEL)
     try:
-        # Half the cores by default, as llama-cpp-python does: the web server (and often the browser) needs the
-        # rest. On 2 cores the app streamed faster with 1 thread than with 2 (benchmarks/local_model.py).
+        # Half the cores by default, as llama-cpp-python does: the web server (and often the browser) needs
+        # the rest. On 2 cores the app streamed faster with 1 thread than with 2 (benchmarks/local_model.py).
         threads = threads or default_threads()
         return Llama(model_path=model_path, n_ctx=CONTEXT_TOKENS, n_threads=threads, verbose=False)
     except (ValueError, RuntimeError) as error:  # llama.cpp refused the file
