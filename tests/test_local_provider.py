@@ -144,6 +144,25 @@ async def test_the_model_dying_mid_answer_saves_an_error_and_the_next_question_i
     assert (last.status, "Paris" in last.content) == ("complete", True)
 
 
+async def test_a_question_waiting_for_the_model_is_answered_after_the_model_dies(monkeypatch, socket_dir):
+    provider = LocalProvider(local_settings(monkeypatch, socket_dir, CHATAPP_LOCAL_MAX_TOKENS="512"))
+    try:
+        writing = provider.stream([PromptMessage("user", "Write a long story about a lighthouse keeper.")])
+        await anext(writing)
+        waiting = asyncio.create_task(answer_of(provider, options=ChatOptions(max_tokens=16)))
+        await asyncio.sleep(0.5)  # asked, and queued behind the answer being written
+        os.kill(provider.process.pid, signal.SIGKILL)
+
+        with pytest.raises(ProviderError, match="stopped unexpectedly"):
+            async for _ in writing:
+                pass
+        answer, events = await waiting  # never reached the model before: asked again once it was back
+    finally:
+        provider.process.close()
+
+    assert "Paris" in answer and isinstance(events[-1], UsageReport)
+
+
 async def test_a_file_that_is_not_a_model_is_named_in_a_plain_error(monkeypatch, socket_dir, tmp_path):
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + os.urandom(4096))
