@@ -31,7 +31,7 @@ def _env(*names: str) -> AliasChoices:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True, populate_by_name=True
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
     )
 
     # openai: any OpenAI-compatible server. The key stays on the backend: never in state, logs or repr.

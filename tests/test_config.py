@@ -84,3 +84,12 @@ def test_reflex_stops_with_the_message_not_a_traceback():
     assert done.returncode != 0
     assert "CHATAPP_READ_TIMEOUT: Input should be a valid number" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_only_the_documented_names_are_read(environment):
+    # A shell often has MODEL, PROVIDER or DB_URL for something else entirely.
+    environment.setenv("MODEL", "someone-elses")
+    environment.setenv("DB_URL", "sqlite:///someone-elses.db")
+    settings = get_settings()
+
+    assert (settings.model, settings.db_url) == ("SmolLM2-135M-Instruct", DEFAULT_DB_URL)
