@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     )
     max_message_chars: int = Field(16000, ge=1, validation_alias=_env("CHATAPP_MAX_MESSAGE_CHARS"))
     max_tool_rounds: int = Field(4, ge=0, validation_alias=_env("CHATAPP_MAX_TOOL_ROUNDS"))
+    max_answers_per_owner: int = Field(3, ge=1, validation_alias=_env("CHATAPP_MAX_ANSWERS_PER_OWNER"))
     flush_hz: float = Field(20.0, gt=0, le=1000, validation_alias=_env("CHATAPP_FLUSH_HZ"))
 
     @field_validator("provider", mode="before")

@@ -1,9 +1,9 @@
 """One chat turn end to end: save the user's message, call the provider, stream, measure, save the answer.
 
 This is the only module that orchestrates. A `Turn` runs its work in a task of its own and hands updates to
-whoever iterates it (the Reflex state), so Stop can cancel the provider request at once, wherever it waits,
-and the partial answer is still saved. Turns are registered per conversation: a conversation streams one
-answer at a time. The registry lives in this process (one backend worker, the default).
+whoever iterates it (the job registry, chatapp.jobs, which admits turns and passes their updates on to every
+tab that follows them), so Stop can cancel the provider request at once, wherever it waits, and the partial
+answer is still saved.
 """
 
 from __future__ import annotations
@@ -46,10 +46,6 @@ LABEL_TIMEOUT_S = 20.0
 LABEL_MAX_TOKENS = 24
 TITLE_CHARS = 60
 _END = object()
-_running: dict[str, Turn] = {}  # by conversation id: one answer at a time per conversation
-_turns: dict[
-    str, Turn
-] = {}  # by turn id: what a tab's Stop button refers to, even before its conversation exists
 
 
 # What a turn reports, in order: ConversationReady, AnswerStarted, then AnswerDelta, ToolStepUpdate and
@@ -89,7 +85,6 @@ class ConversationLabelled:
 class AnswerDone:
     message: Message | None  # None only when the turn ended before anything was saved
     error: str = ""
-    refused: bool = False  # another answer was streaming in this conversation
 
 
 TurnUpdate = (
@@ -149,29 +144,6 @@ def title_from(text: str) -> str:
     return first_line if len(first_line) <= TITLE_CHARS else first_line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def is_streaming(conversation_id: str) -> bool:
-    return conversation_id in _running
-
-
-def is_running(turn_id: str) -> bool:
-    return turn_id in _turns
-
-
-def stop_turn(turn_id: str) -> bool:
-    turn = _turns.get(turn_id)
-    if turn is None:
-        return False
-    turn.stop()
-    return True
-
-
-def stop_conversation(conversation_id: str) -> None:
-    """Stops whatever streams in a conversation, from any tab (before it is deleted, say)."""
-    turn = _running.get(conversation_id)
-    if turn is not None:
-        turn.stop()
-
-
 class Turn:
     def __init__(
         self,
@@ -207,16 +179,22 @@ class Turn:
         self._saved: Message | None = None  # the answer as last saved
         self._model = provider.model
 
-    # --- for the caller ---------------------------------------------------------------------
+    # --- for the caller (the job registry, chatapp.jobs) ----------------------------------------
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self._conversation_id
 
     async def updates(self) -> AsyncIterator[TurnUpdate]:
         self._task = asyncio.create_task(self._run())
-        _turns[self.id] = self
         try:
             while (update := await self._queue.get()) is not _END:
                 yield update  # type: ignore[misc]
         finally:
-            _turns.pop(self.id, None)
             if not self._task.done():
                 self._task.cancel()
 
@@ -261,17 +239,9 @@ class Turn:
         """Saves the question, streams and saves the answer. For a new conversation whose answer completed,
         returns what to name it by."""
         assistant: Message | None = None
-        key: str | None = None
         first = None
         try:
             conversation, created = await self._conversation()
-            if conversation.id in _running:
-                self._emit(
-                    AnswerDone(None, "An answer is still streaming in this conversation.", refused=True)
-                )
-                return None
-            key = conversation.id
-            _running[key] = self
             self._options = conversation.options
             self._model = self._options.model or self._provider.model
             self._emit(ConversationReady(conversation, created))
@@ -306,9 +276,6 @@ class Turn:
                 self._emit(AnswerDone(None, "The message could not be saved. Try again."))
             else:
                 await self._finish(assistant, "interrupted", "Something went wrong on the server.")
-        finally:
-            if key is not None:
-                _running.pop(key, None)
         return first
 
     async def _conversation(self) -> tuple[Conversation, bool]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatapp import db
+from chatapp import db, jobs
 from chatapp.config import get_settings
 
 
@@ -15,8 +15,10 @@ def db_url(tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("CHATAPP_DB_URL", url)
     db.create_tables(url)
     get_settings.cache_clear()
+    jobs.registry.cache_clear()  # each test's event loop runs its own jobs
     yield url
     get_settings.cache_clear()
+    jobs.registry.cache_clear()
     db.engine(url).dispose()
 
 

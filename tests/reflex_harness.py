@@ -62,6 +62,11 @@ class Tab:
         """The JSON size of the updates, as the socket layer would encode them."""
         return sum(len(json_dumps(u).encode()) for u in self.updates[start:])
 
+    async def set_owner(self, owner: str) -> None:
+        """What the browser's local storage holds: another tab of the same browser shares its owner key."""
+        async with self.manager.modify_state(BaseStateToken(ident=self.token, cls=ChatState)) as root:
+            (await root.get_state(ChatState)).owner_key = owner
+
     async def state(self) -> ChatState:
         root = await self.manager.get_state(BaseStateToken(ident=self.token, cls=ChatState))
         return await root.get_state(ChatState)
@@ -74,12 +79,29 @@ class Tab:
 
 @contextlib.asynccontextmanager
 async def open_tab() -> AsyncIterator[Tab]:
+    async with open_tabs(1) as (tab,):
+        yield tab
+
+
+@dataclass
+class _Sockets:
+    """What the socket layer does with an update: it goes to the tab whose token it names."""
+
+    tabs: dict[str, Tab] = field(default_factory=dict)
+
+    async def emit_update(self, update: StateUpdate, token: str) -> None:
+        await self.tabs[token].emit_update(update, token)
+
+
+@contextlib.asynccontextmanager
+async def open_tabs(count: int) -> AsyncIterator[tuple[Tab, ...]]:
+    """Tabs of one backend: one processor and state manager, a token each (one process runs one of each)."""
     manager = StateManagerMemory()
     processor = BaseStateEventProcessor(graceful_shutdown_timeout=5)
-    tab = Tab(processor=processor, manager=manager)
-    processor.configure(state_manager=manager, event_namespace=tab)
+    tabs = tuple(Tab(processor=processor, manager=manager) for _ in range(count))
+    processor.configure(state_manager=manager, event_namespace=_Sockets({tab.token: tab for tab in tabs}))
     async with processor:
-        yield tab
+        yield tabs
     await manager.close()
 
 
@@ -89,3 +111,29 @@ def feed_ops(deltas: list[dict[str, Any]]) -> list[list[Any]]:
 
 def streamed_text(deltas: list[dict[str, Any]]) -> str:
     return "".join(op[1] for op in feed_ops(deltas) if op[0] == "+")
+
+
+def shown_messages(deltas: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The messages and monitor events a browser shows after these deltas, applied as assets/live_feed.jsx
+    applies them: a newer snapshot replaces the view, and each feed batch counts once, in order."""
+    seq, messages, events = -1, [], []
+    for delta in deltas:
+        snapshot, feed = delta.get(var("snapshot")), delta.get(var("feed"))
+        if snapshot and snapshot["seq"] > seq:
+            seq, messages, events = snapshot["seq"], list(snapshot["messages"]), list(snapshot["events"])
+        if feed and feed["seq"] == seq + 1:
+            seq = feed["seq"]
+            for op in feed["ops"]:
+                if op[0] == "m":
+                    ids = [m["id"] for m in messages]
+                    if op[1]["id"] in ids:
+                        messages[ids.index(op[1]["id"])] = op[1]
+                    else:
+                        messages.append(op[1])
+                elif op[0] == "+":
+                    messages[-1] = {**messages[-1], "content": messages[-1]["content"] + op[1]}
+                elif op[0] == "u":
+                    messages = [{**m, **op[2]} if m["id"] == op[1] else m for m in messages]
+                elif op[0] == "e":
+                    events.append({"kind": op[1], "message_id": messages[-1]["id"]})
+    return messages, events

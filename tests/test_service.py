@@ -121,29 +121,6 @@ async def test_history_is_sent_to_the_provider_with_the_system_prompt(mock_setti
     assert sent[-1].content == "2nd"
 
 
-async def test_a_conversation_streams_one_answer_at_a_time(mock_settings):
-    provider = MockProvider(latency_ms=0, tokens_per_s=50)
-    first = Turn(
-        settings=mock_settings, provider=provider, owner=OWNER, conversation_id=None, text="/mock tokens=50"
-    )
-    updates = first.updates()
-    ready = await anext(updates)
-    conversation_id = ready.conversation.id
-    assert service.is_streaming(conversation_id)
-
-    second = Turn(
-        settings=mock_settings, provider=provider, owner=OWNER, conversation_id=conversation_id, text="x"
-    )
-    (refused,) = await _run(second)
-    assert isinstance(refused, AnswerDone) and refused.message is None
-    assert "still streaming" in refused.error
-
-    assert service.stop_turn(first.id)
-    rest = [u async for u in updates]
-    assert rest[-1].message.status == "stopped"
-    assert not service.is_streaming(conversation_id)
-
-
 async def test_another_owners_conversation_cannot_be_continued(mock_settings):
     with db.session_for(mock_settings.db_url) as session:
         theirs = db.create_conversation(session, owner="someone-else-entirely", title="private")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from reflex.istate.manager.token import BaseStateToken
 
-from chatapp import db, tokens
+from chatapp import db, jobs, tokens
 from chatapp.config import get_settings
 from chatapp.providers.mock import word_tokens
 from chatapp.state.chat import HISTORY_PAGE, ChatState
 
-from .reflex_harness import feed_ops, open_tab, streamed_text, var
+from .reflex_harness import feed_ops, open_tab, open_tabs, shown_messages, streamed_text, var
 
 HISTORY_MARKER = "EARLIER-EXCHANGE"
 
@@ -330,3 +331,92 @@ async def test_a_bad_setting_keeps_the_dialog_open_with_a_message(mock_settings)
     assert state.settings_open
     assert state.settings_error == "Temperature is a number from 0 to 2."
     assert state.chat_settings["temperature"] == ""
+
+
+# --- one answer, many tabs: the job registry -------------------------------------------------------------
+
+
+async def _as_owner(tab, owner: str) -> None:
+    """Another tab of the same browser: it shares the owner key kept in local storage."""
+    await tab.send(ChatState.on_load)
+    await tab.set_owner(owner)
+
+
+async def _asking(tab, text: str):
+    await tab.send(ChatState.on_load)
+    asked = await tab.start(ChatState.user_message({"message": text}))
+    await tab.wait_for(lambda: "word5" in streamed_text(tab.deltas()))
+    state = await tab.state()
+    return asked, state.owner_key, state.conversation_id
+
+
+async def test_a_second_tab_that_opens_a_conversation_mid_answer_follows_it_to_the_end(mock_settings):
+    async with open_tabs(2) as (first, second):
+        asked, owner, conversation_id = await _asking(first, "/mock tokens=200 rate=100 latency=0\nlong")
+        await _as_owner(second, owner)
+        start = len(second.updates)
+        following = await second.start(ChatState.open_chat(conversation_id))
+        await following.wait_all()
+        await asked.wait_all()
+        seen_by_first, _ = shown_messages(first.deltas())
+        seen_by_second, events = shown_messages(second.deltas(start))
+        second_status = (await second.state()).status
+
+    assert [m["content"] for m in seen_by_second] == [m["content"] for m in seen_by_first]
+    assert seen_by_second[-1]["content"] == numbered(200)
+    assert seen_by_second[-1]["status"] == "complete" and second_status == "done"
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("first_token") == kinds.count("finished") == 1  # replayed once, never twice
+
+
+async def test_stop_in_another_tab_of_the_same_browser_ends_the_answer(mock_settings):
+    async with open_tabs(2) as (first, second):
+        asked, owner, conversation_id = await _asking(first, "/mock tokens=2000 rate=100 latency=0\nlong")
+        await _as_owner(second, owner)
+        await second.start(ChatState.open_chat(conversation_id))
+        await second.wait_for(lambda: "word6" in streamed_text(second.deltas()))
+        await second.send(ChatState.stop)
+        await asked.wait_all()
+        first_status = (await first.state()).status
+
+    with db.session_for(mock_settings.db_url) as session:
+        answer = db.list_messages(session, conversation_id=conversation_id)[-1]
+    assert answer.status == "stopped" and "word2000" not in answer.content
+    assert first_status == "stopped"
+
+
+async def test_a_client_cannot_follow_or_stop_another_owners_answer(mock_settings):
+    async with open_tabs(2) as (victim, attacker):
+        asked, _, conversation_id = await _asking(victim, "/mock tokens=100 rate=100 latency=0\nmine")
+        job_id = (await victim.state())._turn_id
+        await attacker.send(ChatState.on_load)
+        start = len(attacker.updates)
+        await attacker.send(ChatState.follow_turn(job_id))  # a hand-made event with a guessed id
+        async with attacker.manager.modify_state(BaseStateToken(ident=attacker.token, cls=ChatState)) as root:
+            (await root.get_state(ChatState))._turn_id = job_id  # even with the id planted in its state,
+        await attacker.send(ChatState.stop)  # Stop only reaches its owner's answers
+        await attacker.send(ChatState.delete_chat(conversation_id))
+        await asked.wait_all()
+
+    assert streamed_text(attacker.deltas(start)) == ""
+    with db.session_for(mock_settings.db_url) as session:
+        answer = db.list_messages(session, conversation_id=conversation_id)[-1]
+    assert (answer.status, answer.content) == ("complete", numbered(100))
+
+
+async def test_an_owner_gets_a_notice_past_the_cap_on_answers_at_once(mock_settings, monkeypatch):
+    monkeypatch.setenv("CHATAPP_MAX_ANSWERS_PER_OWNER", "1")
+    get_settings.cache_clear()
+    jobs.registry.cache_clear()
+    async with open_tabs(2) as (first, second):
+        asked, owner, _ = await _asking(first, "/mock tokens=2000 rate=100 latency=0\nlong")
+        await _as_owner(second, owner)
+        await _send(second, "a question in another conversation")
+        notice = (await second.state()).notice
+        await first.send(ChatState.stop)
+        await asked.wait_all()
+
+    assert "Too many answers are streaming for you at once (at most 1)" in notice
+    with db.session_for(mock_settings.db_url) as session:
+        conversations, _ = db.list_conversations(session, owner=owner, limit=10)
+    assert len(conversations) == 1  # the refused question started nothing

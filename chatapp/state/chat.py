@@ -18,6 +18,7 @@ from .. import db, exchange, presenters, service, tools
 from ..api import is_valid_owner_key
 from ..config import get_settings
 from ..domain import ChatOptions, Conversation, InputError, Message, Metrics, ProviderError
+from ..jobs import Refused, registry
 from ..metrics import AnswerRecord
 from ..providers import provider_for
 from ..service import (
@@ -112,8 +113,8 @@ class ChatState(rx.State):
     _seq: int = 0
     _streaming: bool = False
     _streaming_conversation: str = ""
-    _turn_id: str = ""
-    _turns_started: int = 0
+    _turn_id: str = ""  # the job this tab shows (its own answer, or another tab's in the same conversation)
+    _following: str = ""  # the job whose updates this tab's background task is applying now
     # What the browser was sent of the answer in flight, so a snapshot matches the feed exactly.
     _answer_id: str = ""
     _answer_text: str = ""
@@ -131,7 +132,8 @@ class ChatState(rx.State):
     async def on_load(self):
         if not is_valid_owner_key(self.owner_key):
             self.owner_key = secrets.token_urlsafe(24)
-        self._streaming = bool(self._turn_id) and service.is_running(self._turn_id)
+        job = registry().get(self._turn_id, self.owner_key) if self._turn_id else None
+        self._streaming = job is not None and job.answering
         if not self._streaming and self.status in BUSY:
             self.status = "idle"  # the server restarted under this tab; its answer was saved as interrupted
         settings = get_settings()
@@ -151,7 +153,7 @@ class ChatState(rx.State):
         if defaults != self.defaults:
             self.defaults = defaults
         await self._load_history()
-        await self._show_conversation(self.conversation_id)
+        return await self._show_conversation(self.conversation_id)
 
     async def _history_page(self, cursor: str | None = None):
         return await db.run(
@@ -202,8 +204,9 @@ class ChatState(rx.State):
     @rx.event
     async def open_result(self, conversation_id: str, message_id: str):
         self.show_history = False
-        await self._show_conversation(conversation_id)
+        follow = await self._show_conversation(conversation_id)
         self.focus_message = message_id
+        return follow
 
     # --- categories --------------------------------------------------------------------------------
 
@@ -262,8 +265,9 @@ class ChatState(rx.State):
         self.history = self.history + presenters.history_view(page, db.utcnow(), after_heading=last_heading)
         self.history_cursor = cursor or ""
 
-    async def _show_conversation(self, conversation_id: str) -> None:
-        """Replaces what the tab shows with the saved conversation, in one snapshot."""
+    async def _show_conversation(self, conversation_id: str):
+        """Replaces what the tab shows with the saved conversation, in one snapshot. Returns the event that
+        follows the answer streaming in it, if there is one this tab doesn't follow yet."""
         url = get_settings().db_url
         saved: list[Message] = []
         events = []
@@ -281,7 +285,13 @@ class ChatState(rx.State):
         self._show_header(found)
         messages = [presenters.message_view(m) for m in saved]
         event_views = [presenters.event_view(e, with_message=True) for e in events]
-        if conversation_id and conversation_id == self._streaming_conversation:
+        follow = None
+        job = registry().answering_in(conversation_id, self.owner_key)
+        if job is not None and job.id != self._turn_id:
+            # Another tab's answer streams here: follow it. Its events come again, from the first.
+            event_views = [e for e in event_views if e["message_id"] not in job.message_ids]
+            follow = ChatState.follow_turn(job.id)
+        elif conversation_id and conversation_id == self._streaming_conversation:
             # The saved copy of the answer in flight may be behind or ahead of what the tab was sent.
             in_flight = {"content": self._answer_text, "steps": self._answer_steps}
             messages = [{**m, **in_flight} if m["id"] == self._answer_id else m for m in messages]
@@ -296,6 +306,7 @@ class ChatState(rx.State):
             self.answer_heading = "This answer"
             self.answer = presenters.metrics_view(last_answer.metrics if last_answer else Metrics())
         self._refresh_statistics()
+        return follow
 
     def _show_header(self, conversation: Conversation | None) -> None:
         """Title, category and settings of the open conversation (or of the new one being started)."""
@@ -310,7 +321,7 @@ class ChatState(rx.State):
     @rx.event
     async def resync(self):
         """The browser missed a batch of the feed (reload, reconnect): send it everything once."""
-        await self._show_conversation(self.conversation_id)
+        return await self._show_conversation(self.conversation_id)
 
     # --- the monitor -------------------------------------------------------------------------------
 
@@ -353,7 +364,7 @@ class ChatState(rx.State):
     async def open_chat(self, conversation_id: str):
         self.notice = ""
         self.show_history = False
-        await self._show_conversation(conversation_id)
+        return await self._show_conversation(conversation_id)
 
     @rx.event
     async def rename_chat(self, form: dict[str, Any]):
@@ -387,7 +398,7 @@ class ChatState(rx.State):
 
     @rx.event
     async def delete_chat(self, conversation_id: str):
-        service.stop_conversation(conversation_id)  # from whichever tab it streams in
+        registry().stop_conversation(conversation_id, self.owner_key)  # from whichever tab it streams in
         await db.run(
             get_settings().db_url,
             db.delete_conversation,
@@ -482,8 +493,8 @@ class ChatState(rx.State):
     # --- a turn: the seed's `user_message` --------------------------------------------------------
 
     @rx.event
-    def user_message(self, form: dict[str, Any]):
-        """Fast: check the message, then hand the turn to a background task."""
+    async def user_message(self, form: dict[str, Any]):
+        """Fast: check the message, have the job registry start the turn, then follow it."""
         text = str(form.get("message", ""))
         try:
             text = service.validate_message(text, get_settings().max_message_chars)
@@ -493,11 +504,7 @@ class ChatState(rx.State):
         if self._streaming:
             self.notice = "An answer is still streaming. Wait for it, or press Stop."
             return _give_back(text)
-        if self.notice:
-            self.notice = ""
-        self._streaming = True
-        self.status = "thinking"
-        return ChatState.run_turn(text)
+        return self._start_turn(text, answer_again=False) or _give_back(text)
 
     @rx.event
     async def edit_message(self, message_id: str, text: str):
@@ -519,7 +526,7 @@ class ChatState(rx.State):
         return await self._answer_again(question.id, question.content)
 
     async def _answer_again(self, message_id: str, text: str):
-        if self._streaming:
+        if self._streaming or registry().answering_in(self.conversation_id, self.owner_key):
             self.notice = "An answer is still streaming. Wait for it, or press Stop."
             return None
         rewound = await db.run(
@@ -529,56 +536,71 @@ class ChatState(rx.State):
             self.notice = "That message can't be answered again."
             return None
         await self._show_conversation(self.conversation_id)
+        return self._start_turn(text, answer_again=True)
+
+    def _start_turn(self, text: str, *, answer_again: bool):
+        """The one way a tab starts an answer: through the job registry, which may refuse it."""
+        settings = get_settings()
+        turn = Turn(
+            settings=settings,
+            provider=provider_for(settings),
+            owner=self.owner_key,
+            conversation_id=self.conversation_id or None,
+            text=text,
+            answer_again=answer_again,
+            options=ChatOptions(**self._new_chat_options),
+        )
+        try:
+            job = registry().start(turn)
+        except Refused as refusal:
+            self.notice = refusal.message
+            return None
         self.notice = ""
         self._streaming = True
         self.status = "thinking"
-        return ChatState.run_turn(text, True)
+        return ChatState.follow_turn(job.id)
 
     @rx.event(background=True)
-    async def run_turn(self, text: str, answer_again: bool = False):
+    async def follow_turn(self, turn_id: str):
+        """Shows a job's updates in this tab as they come, from its first (any tab of its owner may)."""
         settings = get_settings()
-        turn = None
         async with self:
-            owner, conversation_id = self.owner_key, self.conversation_id
-            options = ChatOptions(**self._new_chat_options)
-            self._streaming_conversation = conversation_id
-            self._turns_started += 1
-            this_turn = self._turns_started
+            owner = self.owner_key
+            job = registry().get(turn_id, owner)
+            if job is None or self._following == turn_id:
+                return  # not this owner's, or followed already
+            self._turn_id = self._following = turn_id
+            self._streaming = job.answering
+            self._streaming_conversation = job.conversation_id
         last_live = 0.0
+        updates = registry().follow(turn_id, owner)
         try:
-            turn = Turn(
-                settings=settings,
-                provider=provider_for(settings),
-                owner=owner,
-                conversation_id=conversation_id or None,
-                text=text,
-                answer_again=answer_again,
-                options=options,
-            )
-            async with self:
-                self._turn_id = turn.id
-            async for batch in in_batches(turn.updates(), 1 / settings.flush_hz, _is_urgent):
+            async for batch in in_batches(updates, 1 / settings.flush_hz, _is_urgent):
                 history = None
                 moved = next((u.conversation.id for u in batch if isinstance(u, ConversationReady)), None)
                 if moved is not None:
                     history = await self._history_if_reordered(moved)
                 async with self:
+                    if self._turn_id != turn_id:
+                        break  # the tab follows another answer now
                     self._apply(batch)
                     if history is not None:
                         self.history = history
                     now = time.monotonic()
                     if self.status == "streaming" and now - last_live >= LIVE_EVERY_S:
                         last_live = now
-                        self._show_live(turn.live_metrics())
+                        self._show_live(job.turn.live_metrics())
         except Exception:
-            log.exception("turn failed in the tab's background task")
+            log.exception("showing a turn in a tab failed")
             async with self:
                 self.notice = "Something went wrong on the server; the answer may be incomplete."
                 self.status = "error"
         finally:
             async with self:
-                # Normally done with the answer's last flush; a next turn may have started since.
-                if self._turns_started == this_turn and self._streaming:
+                if self._following == turn_id:
+                    self._following = ""
+                # Normally done with the answer's last flush.
+                if self._turn_id == turn_id and self._streaming:
                     self._streaming = False
                     self._streaming_conversation = ""
                     if self.status in BUSY:
@@ -667,7 +689,7 @@ class ChatState(rx.State):
         if message is None:
             if done.error:
                 self.notice = done.error
-            self.status = "idle" if done.refused or not done.error else "error"
+            self.status = "error" if done.error else "idle"
             return
         view = presenters.message_view(message)
         # The text is already in the browser; only what changed goes with the end of the answer.
@@ -700,7 +722,7 @@ class ChatState(rx.State):
     @rx.event
     def stop(self):
         if self._turn_id:
-            service.stop_turn(self._turn_id)
+            registry().stop(self._turn_id, self.owner_key)
 
     # --- small UI toggles --------------------------------------------------------------------------
 

@@ -1,0 +1,158 @@
+"""The job registry: the one admission point for turns, and the bus that carries their updates to every tab.
+
+A turn runs as a job on the server, apart from any tab. Starting one, refusing a second one in the same
+conversation or past an owner's cap, and Stop all go through here, so the same rules hold whichever tab asks.
+A job keeps what it has published; a tab that follows it (the one that asked, or another that opens the
+conversation mid-answer, or the same one after a reload) gets all of it from the start, then the live
+updates, in order, once each. Closing every tab doesn't stop a job; Stop does.
+
+This is the in-process back end: the jobs of one server process. Every check is by owner, since any client
+can send any event with any arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from .config import get_settings
+from .service import AnswerDelta, AnswerDone, AnswerStarted, ConversationReady, Turn, TurnUpdate
+
+# A finished job stays this long, so a tab that starts following it late still gets its whole story.
+KEEP_FINISHED_S = 60.0
+_END = object()
+
+
+class Refused(Exception):
+    """The turn can't start now; the message says why, for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(eq=False)
+class Job:
+    turn: Turn
+    owner: str
+    conversation_id: str  # "" until a new conversation exists
+    answering: bool = True  # until its answer is done (naming the conversation may follow)
+    finished: bool = False
+    message_ids: tuple[str, ...] = ()  # the question and the answer in flight
+    published: list[TurnUpdate] = field(default_factory=list)
+    listeners: set[asyncio.Queue[object]] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return self.turn.id
+
+
+class JobRegistry:
+    def __init__(self, max_answers_per_owner: int) -> None:
+        self.max_answers_per_owner = max_answers_per_owner
+        self._jobs: dict[str, Job] = {}
+        self._answering: dict[str, Job] = {}  # by conversation id
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, turn: Turn) -> Job:
+        """Admits a turn and runs it, or raises Refused."""
+        conversation_id = turn.conversation_id or ""
+        if conversation_id in self._answering:
+            raise Refused("An answer is still streaming in this conversation. Wait for it, or press Stop.")
+        mine = sum(1 for job in self._jobs.values() if job.owner == turn.owner and job.answering)
+        if mine >= self.max_answers_per_owner:
+            raise Refused(
+                f"Too many answers are streaming for you at once (at most {self.max_answers_per_owner}). "
+                "Wait for one, or stop one."
+            )
+        job = Job(turn=turn, owner=turn.owner, conversation_id=conversation_id)
+        self._jobs[job.id] = job
+        if conversation_id:
+            self._answering[conversation_id] = job
+        task = asyncio.create_task(self._run(job))
+        self._tasks.add(task)  # a task nobody holds may be collected mid-answer
+        task.add_done_callback(self._tasks.discard)
+        return job
+
+    def get(self, job_id: str, owner: str) -> Job | None:
+        job = self._jobs.get(job_id)
+        return job if job is not None and job.owner == owner else None
+
+    def answering_in(self, conversation_id: str, owner: str) -> Job | None:
+        job = self._answering.get(conversation_id) if conversation_id else None
+        return job if job is not None and job.owner == owner else None
+
+    def stop(self, job_id: str, owner: str) -> bool:
+        job = self.get(job_id, owner)
+        if job is None or not job.answering:
+            return False
+        job.turn.stop()
+        return True
+
+    def stop_conversation(self, conversation_id: str, owner: str) -> None:
+        job = self.answering_in(conversation_id, owner)
+        if job is not None:
+            job.turn.stop()
+
+    async def follow(self, job_id: str, owner: str) -> AsyncIterator[TurnUpdate]:
+        """Everything the job published so far, then each update as it comes, until the job ends."""
+        job = self.get(job_id, owner)
+        if job is None:
+            return
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        # The story so far and the subscription in one step, with no await between: no gap, no repeat.
+        for earlier in job.published:
+            queue.put_nowait(earlier)
+        if job.finished:
+            queue.put_nowait(_END)
+        else:
+            job.listeners.add(queue)
+        try:
+            while (update := await queue.get()) is not _END:
+                yield update  # type: ignore[misc]
+        finally:
+            job.listeners.discard(queue)
+
+    async def _run(self, job: Job) -> None:
+        try:
+            async for update in job.turn.updates():
+                self._note(job, update)
+                self._publish(job, update)
+        finally:
+            self._end_answer(job)
+            job.finished = True
+            for queue in job.listeners:
+                queue.put_nowait(_END)
+            asyncio.get_running_loop().call_later(KEEP_FINISHED_S, self._jobs.pop, job.id, None)
+
+    def _note(self, job: Job, update: TurnUpdate) -> None:
+        if isinstance(update, ConversationReady):
+            job.conversation_id = update.conversation.id
+            self._answering.setdefault(job.conversation_id, job)
+        elif isinstance(update, AnswerStarted):
+            job.message_ids = (update.user.id, update.assistant.id)
+        elif isinstance(update, AnswerDone):
+            self._end_answer(job)
+
+    def _publish(self, job: Job, update: TurnUpdate) -> None:
+        published = job.published
+        # Pieces of text in a row are kept as one: a late follower gets the text so far in one go.
+        if isinstance(update, AnswerDelta) and published and isinstance(published[-1], AnswerDelta):
+            published[-1] = AnswerDelta(published[-1].text + update.text)
+        else:
+            published.append(update)
+        for queue in job.listeners:
+            queue.put_nowait(update)
+
+    def _end_answer(self, job: Job) -> None:
+        job.answering = False
+        if self._answering.get(job.conversation_id) is job:
+            del self._answering[job.conversation_id]
+
+
+@functools.cache
+def registry() -> JobRegistry:
+    """This process's registry, made when first needed (nothing runs at import time)."""
+    return JobRegistry(max_answers_per_owner=get_settings().max_answers_per_owner)
