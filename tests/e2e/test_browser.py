@@ -458,3 +458,38 @@ def test_search_finds_a_message_and_opening_it_shows_that_message(page: Page):
     expect(target).to_have_class(re.compile("cf-flash"))
     page.locator("#history-search").fill("")
     expect(page.locator("#history .history-title")).to_have_count(2)
+
+
+def second_tab_on(page: Page, question: str) -> Page:
+    """Another tab of the same browser (same owner key), opening the conversation from its sidebar."""
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.wait_for_selector("#chat-input")
+    other.locator("#history .history-title", has_text=question).click()
+    return other
+
+
+def test_a_second_tab_follows_an_answer_live_to_the_same_end(page: Page):
+    send(page, "/mock tokens=300 rate=60\nTwo tabs, one answer")
+    expect(assistant_bubbles(page).last).to_contain_text("word20")
+
+    other = second_tab_on(page, "Two tabs, one answer")
+    expect(other.locator("#stop-button")).to_be_visible()  # it knows the answer is still coming
+    expect(assistant_bubbles(other).last).to_contain_text("word300", timeout=20_000)
+    expect(other.locator("#monitor-status")).to_have_text("done")
+    expect(assistant_bubbles(page).last).to_contain_text("word300")
+    words = " ".join(f"word{i}" for i in range(1, 301))
+    for tab in (page, other):
+        assert " ".join(assistant_bubbles(tab).last.inner_text().split()).count(words) == 1
+
+
+def test_stop_in_another_tab_stops_the_answer_everywhere(page: Page):
+    send(page, "/mock tokens=2000 rate=40\nStop me from elsewhere")
+    expect(assistant_bubbles(page).last).to_contain_text("word5")
+
+    other = second_tab_on(page, "Stop me from elsewhere")
+    other.locator("#stop-button").click()
+    for tab in (page, other):
+        expect(tab.locator("#messages .cf-status-stopped")).to_be_visible()
+        expect(tab.locator("#monitor-status")).to_have_text("stopped")
+    assert "word2000" not in assistant_bubbles(page).last.inner_text()
