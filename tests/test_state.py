@@ -420,3 +420,28 @@ async def test_an_owner_gets_a_notice_past_the_cap_on_answers_at_once(mock_setti
     with db.session_for(mock_settings.db_url) as session:
         conversations, _ = db.list_conversations(session, owner=owner, limit=10)
     assert len(conversations) == 1  # the refused question started nothing
+
+
+async def test_a_flush_that_fails_loses_nothing_and_the_gap_brings_a_snapshot(mock_settings, monkeypatch):
+    apply = ChatState._apply
+    calls = []
+
+    def failing_once(self, batch):
+        calls.append(len(batch))
+        if len(calls) == 3:  # as a lock timeout or a state store error would, before anything is kept
+            raise TimeoutError("the state lock was not granted in time")
+        apply(self, batch)
+
+    monkeypatch.setattr(ChatState, "_apply", failing_once)
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        deltas = await _send(tab, "/mock tokens=200 rate=200 latency=0\nkeep going")
+        seqs = [d[var("feed")]["seq"] for d in deltas if var("feed") in d]
+        after_resync = await tab.send(ChatState.resync)  # what the browser asks for when it sees the gap
+        state = await tab.state()
+
+    assert any(b - a == 2 for a, b in zip(seqs, seqs[1:], strict=False))  # the gap the browser detects
+    assert streamed_text(deltas) == numbered(200)  # nothing dropped: the failed flush went with the next
+    (snapshot,) = [d[var("snapshot")] for d in after_resync if var("snapshot") in d]
+    assert snapshot["messages"][-1]["content"] == numbered(200)
+    assert state.status == "done"

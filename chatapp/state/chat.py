@@ -574,29 +574,37 @@ class ChatState(rx.State):
             self._streaming_conversation = job.conversation_id
         last_live = 0.0
         updates = registry().follow(turn_id, owner)
+        unsent: list[TurnUpdate] = []  # a flush that failed: its updates go with the next one
         try:
             async for batch in in_batches(updates, 1 / settings.flush_hz, _is_urgent):
-                history = None
-                moved = next((u.conversation.id for u in batch if isinstance(u, ConversationReady)), None)
-                if moved is not None:
-                    history = await self._history_if_reordered(moved)
-                async with self:
-                    if self._turn_id != turn_id:
-                        break  # the tab follows another answer now
-                    self._apply(batch)
-                    if history is not None:
-                        self.history = history
-                    now = time.monotonic()
-                    if self.status == "streaming" and now - last_live >= LIVE_EVERY_S:
-                        last_live = now
-                        self._show_live(job.turn.live_metrics())
-        except Exception:
-            log.exception("showing a turn in a tab failed")
-            async with self:
-                self.notice = "Something went wrong on the server; the answer may be incomplete."
-                self.status = "error"
+                batch = unsent + batch
+                try:
+                    history = None
+                    moved = next((u.conversation.id for u in batch if isinstance(u, ConversationReady)), None)
+                    if moved is not None:
+                        history = await self._history_if_reordered(moved)
+                    async with self:
+                        if self._turn_id != turn_id:
+                            break  # the tab follows another answer now
+                        # After a failed flush the feed skips a number: the browser sees the gap and asks
+                        # for one snapshot, in case the failed one reached it and this state didn't keep it.
+                        self._seq += 1 if unsent else 0
+                        self._apply(batch)
+                        if history is not None:
+                            self.history = history
+                        now = time.monotonic()
+                        if self.status == "streaming" and now - last_live >= LIVE_EVERY_S:
+                            last_live = now
+                            self._show_live(job.turn.live_metrics())
+                    unsent = []
+                except Exception:  # a lock timeout, a state store hiccup: the answer goes on regardless
+                    log.exception("a flush to a tab failed; its updates go with the next one")
+                    unsent = batch
         finally:
             async with self:
+                if unsent and self._turn_id == turn_id:  # the last flush failed: one more try
+                    self._seq += 1
+                    self._apply(unsent)
                 if self._following == turn_id:
                     self._following = ""
                 # Normally done with the answer's last flush.
