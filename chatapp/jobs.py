@@ -6,8 +6,8 @@ A job keeps what it has published; a tab that follows it (the one that asked, or
 conversation mid-answer, or the same one after a reload) gets all of it from the start, then the live
 updates, in order, once each. Closing every tab doesn't stop a job; Stop does.
 
-This is the in-process back end: the jobs of one server process. Every check is by owner, since any client
-can send any event with any arguments.
+`JobRegistry` is the interface; `MemoryJobRegistry` the in-process back end (one worker; a Redis one for
+several is planned). Every check is by owner, since any client can send any event with any arguments.
 """
 
 from __future__ import annotations
@@ -16,9 +16,18 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .config import get_settings
-from .service import AnswerDelta, AnswerDone, AnswerStarted, ConversationReady, Turn, TurnUpdate
+from .service import (
+    AnswerDelta,
+    AnswerDone,
+    AnswerStarted,
+    ConversationReady,
+    LiveMetrics,
+    Turn,
+    TurnUpdate,
+)
 
 # A finished job stays this long, so a tab that starts following it late still gets its whole story.
 KEEP_FINISHED_S = 60.0
@@ -33,72 +42,106 @@ class Refused(Exception):
         self.message = message
 
 
-@dataclass(eq=False)
-class Job:
-    turn: Turn
+@dataclass(frozen=True)
+class JobInfo:
+    """What a tab may know of a job, at one moment."""
+
+    id: str
     owner: str
     conversation_id: str  # "" until a new conversation exists
-    answering: bool = True  # until its answer is done (naming the conversation may follow)
+    answering: bool  # until its answer is done (naming the conversation may follow)
+    message_ids: tuple[str, ...]  # the question and the answer in flight, once they exist
+
+
+class JobRegistry(Protocol):
+    """Every call names the owner: another owner's job is, to the caller, no job at all."""
+
+    async def start(self, turn: Turn) -> JobInfo:
+        """Admits the turn and runs it, or raises Refused."""
+        ...
+
+    async def get(self, job_id: str, owner: str) -> JobInfo | None: ...
+
+    async def answering_in(self, conversation_id: str, owner: str) -> JobInfo | None: ...
+
+    async def stop(self, job_id: str, owner: str) -> bool: ...
+
+    async def stop_conversation(self, conversation_id: str, owner: str) -> None: ...
+
+    def follow(self, job_id: str, owner: str) -> AsyncIterator[TurnUpdate]:
+        """Everything the job published so far, then each update as it comes, until the job ends."""
+        ...
+
+
+@dataclass(eq=False)
+class _Job:
+    turn: Turn
+    conversation_id: str
+    answering: bool = True
     finished: bool = False
-    message_ids: tuple[str, ...] = ()  # the question and the answer in flight
+    message_ids: tuple[str, ...] = ()
     published: list[TurnUpdate] = field(default_factory=list)
     listeners: set[asyncio.Queue[object]] = field(default_factory=set)
 
-    @property
-    def id(self) -> str:
-        return self.turn.id
+    def info(self) -> JobInfo:
+        turn = self.turn
+        return JobInfo(turn.id, turn.owner, self.conversation_id, self.answering, self.message_ids)
 
 
-class JobRegistry:
+class MemoryJobRegistry:
+    """The jobs of this server process, in its memory (one worker)."""
+
     def __init__(self, max_answers_per_owner: int) -> None:
         self.max_answers_per_owner = max_answers_per_owner
-        self._jobs: dict[str, Job] = {}
-        self._answering: dict[str, Job] = {}  # by conversation id
+        self._jobs: dict[str, _Job] = {}
+        self._answering: dict[str, _Job] = {}  # by conversation id
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def start(self, turn: Turn) -> Job:
-        """Admits a turn and runs it, or raises Refused."""
+    async def start(self, turn: Turn) -> JobInfo:
         conversation_id = turn.conversation_id or ""
         if conversation_id in self._answering:
             raise Refused("An answer is still streaming in this conversation. Wait for it, or press Stop.")
-        mine = sum(1 for job in self._jobs.values() if job.owner == turn.owner and job.answering)
+        mine = sum(1 for job in self._jobs.values() if job.turn.owner == turn.owner and job.answering)
         if mine >= self.max_answers_per_owner:
             raise Refused(
                 f"Too many answers are streaming for you at once (at most {self.max_answers_per_owner}). "
                 "Wait for one, or stop one."
             )
-        job = Job(turn=turn, owner=turn.owner, conversation_id=conversation_id)
-        self._jobs[job.id] = job
+        job = _Job(turn=turn, conversation_id=conversation_id)
+        self._jobs[turn.id] = job
         if conversation_id:
             self._answering[conversation_id] = job
         task = asyncio.create_task(self._run(job))
         self._tasks.add(task)  # a task nobody holds may be collected mid-answer
         task.add_done_callback(self._tasks.discard)
-        return job
+        return job.info()
 
-    def get(self, job_id: str, owner: str) -> Job | None:
+    def _find(self, job_id: str, owner: str) -> _Job | None:
         job = self._jobs.get(job_id)
-        return job if job is not None and job.owner == owner else None
+        return job if job is not None and job.turn.owner == owner else None
 
-    def answering_in(self, conversation_id: str, owner: str) -> Job | None:
+    async def get(self, job_id: str, owner: str) -> JobInfo | None:
+        job = self._find(job_id, owner)
+        return job.info() if job is not None else None
+
+    async def answering_in(self, conversation_id: str, owner: str) -> JobInfo | None:
         job = self._answering.get(conversation_id) if conversation_id else None
-        return job if job is not None and job.owner == owner else None
+        return job.info() if job is not None and job.turn.owner == owner else None
 
-    def stop(self, job_id: str, owner: str) -> bool:
-        job = self.get(job_id, owner)
+    async def stop(self, job_id: str, owner: str) -> bool:
+        job = self._find(job_id, owner)
         if job is None or not job.answering:
             return False
         job.turn.stop()
         return True
 
-    def stop_conversation(self, conversation_id: str, owner: str) -> None:
-        job = self.answering_in(conversation_id, owner)
-        if job is not None:
+    async def stop_conversation(self, conversation_id: str, owner: str) -> None:
+        job = self._answering.get(conversation_id)
+        if job is not None and job.turn.owner == owner:
             job.turn.stop()
 
     async def follow(self, job_id: str, owner: str) -> AsyncIterator[TurnUpdate]:
-        """Everything the job published so far, then each update as it comes, until the job ends."""
-        job = self.get(job_id, owner)
+        job = self._find(job_id, owner)
         if job is None:
             return
         queue: asyncio.Queue[object] = asyncio.Queue()
@@ -115,7 +158,7 @@ class JobRegistry:
         finally:
             job.listeners.discard(queue)
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: _Job) -> None:
         try:
             async for update in job.turn.updates():
                 self._note(job, update)
@@ -125,9 +168,9 @@ class JobRegistry:
             job.finished = True
             for queue in job.listeners:
                 queue.put_nowait(_END)
-            asyncio.get_running_loop().call_later(KEEP_FINISHED_S, self._jobs.pop, job.id, None)
+            asyncio.get_running_loop().call_later(KEEP_FINISHED_S, self._jobs.pop, job.turn.id, None)
 
-    def _note(self, job: Job, update: TurnUpdate) -> None:
+    def _note(self, job: _Job, update: TurnUpdate) -> None:
         if isinstance(update, ConversationReady):
             job.conversation_id = update.conversation.id
             self._answering.setdefault(job.conversation_id, job)
@@ -136,17 +179,20 @@ class JobRegistry:
         elif isinstance(update, AnswerDone):
             self._end_answer(job)
 
-    def _publish(self, job: Job, update: TurnUpdate) -> None:
+    def _publish(self, job: _Job, update: TurnUpdate) -> None:
         published = job.published
-        # Pieces of text in a row are kept as one: a late follower gets the text so far in one go.
-        if isinstance(update, AnswerDelta) and published and isinstance(published[-1], AnswerDelta):
-            published[-1] = AnswerDelta(published[-1].text + update.text)
+        last = published[-1] if published else None
+        # Kept short for a late follower: pieces of text in a row as one, and only the latest numbers.
+        if isinstance(update, AnswerDelta) and isinstance(last, AnswerDelta):
+            published[-1] = AnswerDelta(last.text + update.text)
+        elif isinstance(update, LiveMetrics) and isinstance(last, LiveMetrics):
+            published[-1] = update
         else:
             published.append(update)
         for queue in job.listeners:
             queue.put_nowait(update)
 
-    def _end_answer(self, job: Job) -> None:
+    def _end_answer(self, job: _Job) -> None:
         job.answering = False
         if self._answering.get(job.conversation_id) is job:
             del self._answering[job.conversation_id]
@@ -155,4 +201,4 @@ class JobRegistry:
 @functools.cache
 def registry() -> JobRegistry:
     """This process's registry, made when first needed (nothing runs at import time)."""
-    return JobRegistry(max_answers_per_owner=get_settings().max_answers_per_owner)
+    return MemoryJobRegistry(max_answers_per_owner=get_settings().max_answers_per_owner)

@@ -41,6 +41,8 @@ from .providers import Provider
 log = logging.getLogger(__name__)
 
 SAVE_EVERY_S = 1.0
+# How often the numbers that move while an answer streams (tokens/s, counts) are published.
+LIVE_EVERY_S = 0.5
 # Naming a conversation must never hold it up for long: past this, the title stays the first message's.
 LABEL_TIMEOUT_S = 20.0
 LABEL_MAX_TOKENS = 24
@@ -49,8 +51,8 @@ _END = object()
 
 
 # What a turn reports, in order: ConversationReady, AnswerStarted, then AnswerDelta, ToolStepUpdate and
-# StatusEvent as they happen, then AnswerDone (also after a failure or Stop); a new conversation's first
-# complete answer is followed by ConversationLabelled.
+# StatusEvent as they happen (and LiveMetrics now and then), then AnswerDone (also after a failure or Stop);
+# a new conversation's first complete answer is followed by ConversationLabelled.
 @dataclass(frozen=True)
 class ConversationReady:
     conversation: Conversation
@@ -74,6 +76,13 @@ class ToolStepUpdate:
 
 
 @dataclass(frozen=True)
+class LiveMetrics:
+    """The answer's numbers so far, every LIVE_EVERY_S while text streams."""
+
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
 class ConversationLabelled:
     """A new conversation got its suggested title (and category, named here; "" if none was applied)."""
 
@@ -91,6 +100,7 @@ TurnUpdate = (
     ConversationReady
     | AnswerStarted
     | AnswerDelta
+    | LiveMetrics
     | ToolStepUpdate
     | StatusEvent
     | AnswerDone
@@ -400,6 +410,7 @@ class Turn:
         assert meter is not None
         calls: list[ToolCall] = []
         next_save = self._clock() + SAVE_EVERY_S
+        next_live = self._clock() + LIVE_EVERY_S
         async for event in self._provider.stream(prompt, offered, self._options):
             if isinstance(event, ToolCall):
                 calls.append(event)
@@ -416,6 +427,9 @@ class Turn:
                 self._emit(AnswerDelta(event.text))
                 if first:
                     await self._status("first_token", assistant, f"{meter.ttft_ms:.0f} ms")
+                if self._clock() >= next_live:
+                    next_live = self._clock() + LIVE_EVERY_S
+                    self._emit(LiveMetrics(meter.snapshot()))
                 if self._clock() >= next_save:
                     next_save = self._clock() + SAVE_EVERY_S
                     await self._db(db.save_partial_answer, message_id=assistant.id, content="".join(parts))

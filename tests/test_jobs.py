@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatapp.jobs import JobRegistry, Refused
+from chatapp.jobs import MemoryJobRegistry, Refused
 from chatapp.providers.mock import MockProvider
-from chatapp.service import AnswerDelta, AnswerDone, ConversationReady, Turn
+from chatapp.service import AnswerDelta, AnswerDone, ConversationReady, LiveMetrics, Turn
 
 OWNER = "owner-key-for-job-tests"
 SOMEONE_ELSE = "another-owner-key-entirely"
@@ -21,13 +21,14 @@ def text_of(updates) -> str:
     return "".join(u.text for u in updates if isinstance(u, AnswerDelta))
 
 
-async def follow_all(registry: JobRegistry, job_id: str, owner: str = OWNER) -> list:
+async def follow_all(registry: MemoryJobRegistry, job_id: str, owner: str = OWNER) -> list:
     return [u async for u in registry.follow(job_id, owner)]
 
 
 async def test_a_follower_that_joins_mid_answer_sees_the_same_answer_as_the_first(mock_settings):
-    registry = JobRegistry(max_answers_per_owner=3)
-    job = registry.start(turn(mock_settings, "/mock tokens=40 rate=200"))
+    # LiveMetrics come by the clock, so only the rest is compared in kind and order.
+    registry = MemoryJobRegistry(max_answers_per_owner=3)
+    job = await registry.start(turn(mock_settings, "/mock tokens=40 rate=200"))
     first = registry.follow(job.id, OWNER)
     seen = [await anext(first) for _ in range(8)]  # the first tab, a few updates in
 
@@ -35,55 +36,59 @@ async def test_a_follower_that_joins_mid_answer_sees_the_same_answer_as_the_firs
     seen += [u async for u in first]
 
     assert text_of(late) == text_of(seen) == " ".join(f"word{i}" for i in range(1, 41))
-    assert [type(u) for u in late if not isinstance(u, AnswerDelta)] == [
-        type(u) for u in seen if not isinstance(u, AnswerDelta)
+    assert [type(u) for u in late if not isinstance(u, AnswerDelta | LiveMetrics)] == [
+        type(u) for u in seen if not isinstance(u, AnswerDelta | LiveMetrics)
     ]
     assert isinstance(late[0], ConversationReady)
 
 
 async def test_a_second_answer_in_a_conversation_is_refused_until_the_first_is_done(mock_settings):
-    registry = JobRegistry(max_answers_per_owner=3)
-    job = registry.start(turn(mock_settings, "/mock tokens=20 rate=200"))
+    registry = MemoryJobRegistry(max_answers_per_owner=3)
+    job = await registry.start(turn(mock_settings, "/mock tokens=20 rate=200"))
     updates = registry.follow(job.id, OWNER)
     conversation_id = (await anext(updates)).conversation.id
 
     with pytest.raises(Refused, match="still streaming"):
-        registry.start(turn(mock_settings, "again", conversation_id))
+        await registry.start(turn(mock_settings, "again", conversation_id))
     [_ async for _ in updates]
-    again = registry.start(turn(mock_settings, "/mock tokens=3", conversation_id))
+    again = await registry.start(turn(mock_settings, "/mock tokens=3", conversation_id))
     assert text_of(await follow_all(registry, again.id)) == "word1 word2 word3"
 
 
 async def test_an_owner_may_run_only_so_many_answers_at_once(mock_settings):
-    registry = JobRegistry(max_answers_per_owner=2)
-    running = [registry.start(turn(mock_settings, "/mock tokens=400 rate=100")) for _ in range(2)]
+    registry = MemoryJobRegistry(max_answers_per_owner=2)
+    running = [await registry.start(turn(mock_settings, "/mock tokens=400 rate=100")) for _ in range(2)]
 
     with pytest.raises(Refused, match="at most 2"):
-        registry.start(turn(mock_settings, "one more"))
-    other = registry.start(turn(mock_settings, "/mock tokens=2", owner=SOMEONE_ELSE))  # their own cap
+        await registry.start(turn(mock_settings, "one more"))
+    other = await registry.start(turn(mock_settings, "/mock tokens=2", owner=SOMEONE_ELSE))  # their own cap
 
     assert text_of(await follow_all(registry, other.id, SOMEONE_ELSE)) == "word1 word2"
     for job in running:
-        assert registry.stop(job.id, OWNER)
+        assert await registry.stop(job.id, OWNER)
 
 
 async def test_only_the_owner_can_follow_or_stop_a_job(mock_settings):
-    registry = JobRegistry(max_answers_per_owner=3)
-    job = registry.start(turn(mock_settings, "/mock tokens=200 rate=100"))
+    registry = MemoryJobRegistry(max_answers_per_owner=3)
+    job = await registry.start(turn(mock_settings, "/mock tokens=200 rate=100"))
+    ready = await anext(registry.follow(job.id, OWNER))
+    conversation_id = ready.conversation.id
 
     assert await follow_all(registry, job.id, SOMEONE_ELSE) == []
-    assert not registry.stop(job.id, SOMEONE_ELSE)
-    registry.stop_conversation(job.conversation_id, SOMEONE_ELSE)
-    assert registry.get(job.id, OWNER).answering
+    assert await registry.get(job.id, SOMEONE_ELSE) is None
+    assert await registry.answering_in(conversation_id, SOMEONE_ELSE) is None
+    assert not await registry.stop(job.id, SOMEONE_ELSE)
+    await registry.stop_conversation(conversation_id, SOMEONE_ELSE)
+    assert (await registry.answering_in(conversation_id, OWNER)).id == job.id
 
-    assert registry.stop(job.id, OWNER)
+    await registry.stop_conversation(conversation_id, OWNER)
     done = [u for u in await follow_all(registry, job.id) if isinstance(u, AnswerDone)]
     assert done[-1].message.status == "stopped"
 
 
 async def test_a_job_runs_on_with_nobody_following(mock_settings):
-    registry = JobRegistry(max_answers_per_owner=3)
-    job = registry.start(turn(mock_settings, "/mock tokens=30 rate=300"))
+    registry = MemoryJobRegistry(max_answers_per_owner=3)
+    job = await registry.start(turn(mock_settings, "/mock tokens=30 rate=300"))
     abandoned = registry.follow(job.id, OWNER)
     await anext(abandoned)
     await abandoned.aclose()  # the only tab went away

@@ -445,3 +445,15 @@ async def test_a_flush_that_fails_loses_nothing_and_the_gap_brings_a_snapshot(mo
     (snapshot,) = [d[var("snapshot")] for d in after_resync if var("snapshot") in d]
     assert snapshot["messages"][-1]["content"] == numbered(200)
     assert state.status == "done"
+
+
+async def test_the_monitor_follows_the_numbers_while_an_answer_streams(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ChatState.on_load)
+        deltas = await _send(tab, "/mock tokens=120 rate=80 latency=0\na while")
+
+    live = [d[var("live")] for d in deltas if var("live") in d]
+    points = [d[var("speed_points")] for d in deltas if var("speed_points") in d]
+    assert len(live) >= 2  # about twice a second over 1.5 s
+    assert all(float(view["tokens_per_s"]) > 10 for view in live if view["tokens_per_s"] != "—")
+    assert points and len(points[-1]) >= 1

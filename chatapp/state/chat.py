@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
-import time
 from typing import Any
 
 import reflex as rx
@@ -27,6 +26,7 @@ from ..service import (
     AnswerStarted,
     ConversationLabelled,
     ConversationReady,
+    LiveMetrics,
     StatusEvent,
     ToolStepUpdate,
     Turn,
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 50
 SEARCH_RESULTS = 20
-LIVE_EVERY_S = 0.5
 MAX_SPEED_POINTS = 40
 MIN_TOKENS_TO_CHART = 10
 # While the status is one of these, the tab shows Stop instead of Send.
@@ -132,7 +131,7 @@ class ChatState(rx.State):
     async def on_load(self):
         if not is_valid_owner_key(self.owner_key):
             self.owner_key = secrets.token_urlsafe(24)
-        job = registry().get(self._turn_id, self.owner_key) if self._turn_id else None
+        job = await registry().get(self._turn_id, self.owner_key) if self._turn_id else None
         self._streaming = job is not None and job.answering
         if not self._streaming and self.status in BUSY:
             self.status = "idle"  # the server restarted under this tab; its answer was saved as interrupted
@@ -286,7 +285,7 @@ class ChatState(rx.State):
         messages = [presenters.message_view(m) for m in saved]
         event_views = [presenters.event_view(e, with_message=True) for e in events]
         follow = None
-        job = registry().answering_in(conversation_id, self.owner_key)
+        job = await registry().answering_in(conversation_id, self.owner_key)
         if job is not None and job.id != self._turn_id:
             # Another tab's answer streams here: follow it. Its events come again, from the first.
             event_views = [e for e in event_views if e["message_id"] not in job.message_ids]
@@ -398,7 +397,8 @@ class ChatState(rx.State):
 
     @rx.event
     async def delete_chat(self, conversation_id: str):
-        registry().stop_conversation(conversation_id, self.owner_key)  # from whichever tab it streams in
+        # Whichever tab it streams in.
+        await registry().stop_conversation(conversation_id, self.owner_key)
         await db.run(
             get_settings().db_url,
             db.delete_conversation,
@@ -504,7 +504,7 @@ class ChatState(rx.State):
         if self._streaming:
             self.notice = "An answer is still streaming. Wait for it, or press Stop."
             return _give_back(text)
-        return self._start_turn(text, answer_again=False) or _give_back(text)
+        return await self._start_turn(text, answer_again=False) or _give_back(text)
 
     @rx.event
     async def edit_message(self, message_id: str, text: str):
@@ -526,7 +526,7 @@ class ChatState(rx.State):
         return await self._answer_again(question.id, question.content)
 
     async def _answer_again(self, message_id: str, text: str):
-        if self._streaming or registry().answering_in(self.conversation_id, self.owner_key):
+        if self._streaming or await registry().answering_in(self.conversation_id, self.owner_key):
             self.notice = "An answer is still streaming. Wait for it, or press Stop."
             return None
         rewound = await db.run(
@@ -536,9 +536,9 @@ class ChatState(rx.State):
             self.notice = "That message can't be answered again."
             return None
         await self._show_conversation(self.conversation_id)
-        return self._start_turn(text, answer_again=True)
+        return await self._start_turn(text, answer_again=True)
 
-    def _start_turn(self, text: str, *, answer_again: bool):
+    async def _start_turn(self, text: str, *, answer_again: bool):
         """The one way a tab starts an answer: through the job registry, which may refuse it."""
         settings = get_settings()
         turn = Turn(
@@ -551,7 +551,7 @@ class ChatState(rx.State):
             options=ChatOptions(**self._new_chat_options),
         )
         try:
-            job = registry().start(turn)
+            job = await registry().start(turn)
         except Refused as refusal:
             self.notice = refusal.message
             return None
@@ -566,13 +566,13 @@ class ChatState(rx.State):
         settings = get_settings()
         async with self:
             owner = self.owner_key
-            job = registry().get(turn_id, owner)
+        job = await registry().get(turn_id, owner)
+        async with self:
             if job is None or self._following == turn_id:
                 return  # not this owner's, or followed already
             self._turn_id = self._following = turn_id
             self._streaming = job.answering
             self._streaming_conversation = job.conversation_id
-        last_live = 0.0
         updates = registry().follow(turn_id, owner)
         unsent: list[TurnUpdate] = []  # a flush that failed: its updates go with the next one
         try:
@@ -592,10 +592,6 @@ class ChatState(rx.State):
                         self._apply(batch)
                         if history is not None:
                             self.history = history
-                        now = time.monotonic()
-                        if self.status == "streaming" and now - last_live >= LIVE_EVERY_S:
-                            last_live = now
-                            self._show_live(job.turn.live_metrics())
                     unsent = []
                 except Exception:  # a lock timeout, a state store hiccup: the answer goes on regardless
                     log.exception("a flush to a tab failed; its updates go with the next one")
@@ -654,6 +650,8 @@ class ChatState(rx.State):
                     ops[-1][1] += update.text
                 else:
                     ops.append(["+", update.text])
+            elif isinstance(update, LiveMetrics):
+                self._show_live(update.metrics)
             elif isinstance(update, ToolStepUpdate):
                 step = presenters.step_view(update.step)
                 self._answer_steps = [s for s in self._answer_steps if s["id"] != step["id"]] + [step]
@@ -728,9 +726,9 @@ class ChatState(rx.State):
         ]
 
     @rx.event
-    def stop(self):
+    async def stop(self):
         if self._turn_id:
-            registry().stop(self._turn_id, self.owner_key)
+            await registry().stop(self._turn_id, self.owner_key)
 
     # --- small UI toggles --------------------------------------------------------------------------
 
