@@ -10,14 +10,14 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(BIN):$(PATH)
 export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
-.PHONY: run test lint deps test-deps llama llama-rebuild model-check node chromium postgres migrate static \
+.PHONY: run test lint deps test-deps llama llama-rebuild model-check node chromium postgres redis migrate static \
 	benchmark benchmark-local clean
 
 run: deps node migrate model-check
 	@echo "chatapp starts at http://localhost:3000 (backend and REST API at http://localhost:8000)"
 	$(BIN)/reflex run
 
-test: test-deps node chromium postgres lint model-check
+test: test-deps node chromium postgres redis lint model-check
 	$(BIN)/python -m pytest -q
 
 lint: test-deps
@@ -87,6 +87,10 @@ chromium:
 # Storage and REST tests start their own throwaway PostgreSQL server from Debian's binaries (initdb, pg_ctl).
 postgres:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+# The job registry's Redis back end is tested against a throwaway server from Debian's redis-server.
+redis:
+	@command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
 
 migrate: deps
 	$(BIN)/reflex db migrate

@@ -6,8 +6,9 @@ A job keeps what it has published; a tab that follows it (the one that asked, or
 conversation mid-answer, or the same one after a reload) gets all of it from the start, then the live
 updates, in order, once each. Closing every tab doesn't stop a job; Stop does.
 
-`JobRegistry` is the interface; `MemoryJobRegistry` the in-process back end (one worker; a Redis one for
-several is planned). Every check is by owner, since any client can send any event with any arguments.
+`JobRegistry` is the interface; `MemoryJobRegistry` the in-process back end (one worker), and
+jobs_redis.RedisJobRegistry the one for several workers. Every check is by owner, since any client can send
+any event with any arguments.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ from .service import (
 # A finished job stays this long, so a tab that starts following it late still gets its whole story.
 KEEP_FINISHED_S = 60.0
 _END = object()
+
+
+BUSY = "An answer is still streaming in this conversation. Wait for it, or press Stop."
+
+
+def past_the_cap(cap: int) -> str:
+    return f"Too many answers are streaming for you at once (at most {cap}). Wait for one, or stop one."
 
 
 class Refused(Exception):
@@ -100,13 +108,10 @@ class MemoryJobRegistry:
     async def start(self, turn: Turn) -> JobInfo:
         conversation_id = turn.conversation_id or ""
         if conversation_id in self._answering:
-            raise Refused("An answer is still streaming in this conversation. Wait for it, or press Stop.")
+            raise Refused(BUSY)
         mine = sum(1 for job in self._jobs.values() if job.turn.owner == turn.owner and job.answering)
         if mine >= self.max_answers_per_owner:
-            raise Refused(
-                f"Too many answers are streaming for you at once (at most {self.max_answers_per_owner}). "
-                "Wait for one, or stop one."
-            )
+            raise Refused(past_the_cap(self.max_answers_per_owner))
         job = _Job(turn=turn, conversation_id=conversation_id)
         self._jobs[turn.id] = job
         if conversation_id:
@@ -200,5 +205,11 @@ class MemoryJobRegistry:
 
 @functools.cache
 def registry() -> JobRegistry:
-    """This process's registry, made when first needed (nothing runs at import time)."""
-    return MemoryJobRegistry(max_answers_per_owner=get_settings().max_answers_per_owner)
+    """This process's registry, made when first needed (nothing runs at import time): Redis's when Reflex
+    runs on Redis (REFLEX_REDIS_URL, several workers), else this process's memory."""
+    settings = get_settings()
+    if settings.redis_url:
+        from .jobs_redis import RedisJobRegistry
+
+        return RedisJobRegistry(settings.redis_url, settings.max_answers_per_owner)
+    return MemoryJobRegistry(max_answers_per_owner=settings.max_answers_per_owner)

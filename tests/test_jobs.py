@@ -1,12 +1,19 @@
-"""The job registry: admission, Stop and following a turn, with the mock provider at the provider seam."""
+"""The job registry, both back ends (this process's memory, and a real Redis server as several workers share
+it): admission, Stop and following a turn, with the mock provider at the provider seam."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from chatapp.jobs import MemoryJobRegistry, Refused
+import pytest
+import redis
+
+from chatapp.jobs import JobRegistry, MemoryJobRegistry, Refused
+from chatapp.jobs_redis import RedisJobRegistry, decode, encode
 from chatapp.providers.mock import MockProvider
 from chatapp.service import AnswerDelta, AnswerDone, ConversationReady, LiveMetrics, Turn
+
+pytest_plugins = ["tests.redis_server"]
 
 OWNER = "owner-key-for-job-tests"
 SOMEONE_ELSE = "another-owner-key-entirely"
@@ -21,13 +28,36 @@ def text_of(updates) -> str:
     return "".join(u.text for u in updates if isinstance(u, AnswerDelta))
 
 
-async def follow_all(registry: MemoryJobRegistry, job_id: str, owner: str = OWNER) -> list:
+async def follow_all(registry: JobRegistry, job_id: str, owner: str = OWNER) -> list:
     return [u async for u in registry.follow(job_id, owner)]
 
 
-async def test_a_follower_that_joins_mid_answer_sees_the_same_answer_as_the_first(mock_settings):
+@pytest.fixture(params=["memory", "redis"])
+async def new_registry(request):
+    """Makes registries of one back end; with Redis each one stands for a worker of its own."""
+    made: list = []
+    url = None
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushdb()
+
+    def make(max_answers_per_owner: int = 3) -> JobRegistry:
+        if url is None:
+            registry = MemoryJobRegistry(max_answers_per_owner)
+        else:
+            registry = RedisJobRegistry(url, max_answers_per_owner)
+        made.append(registry)
+        return registry
+
+    yield make
+    for registry in made:
+        if isinstance(registry, RedisJobRegistry):
+            await registry.close()
+
+
+async def test_a_follower_that_joins_mid_answer_sees_the_same_answer(mock_settings, new_registry):
     # LiveMetrics come by the clock, so only the rest is compared in kind and order.
-    registry = MemoryJobRegistry(max_answers_per_owner=3)
+    registry = new_registry()
     job = await registry.start(turn(mock_settings, "/mock tokens=40 rate=200"))
     first = registry.follow(job.id, OWNER)
     seen = [await anext(first) for _ in range(8)]  # the first tab, a few updates in
@@ -42,8 +72,8 @@ async def test_a_follower_that_joins_mid_answer_sees_the_same_answer_as_the_firs
     assert isinstance(late[0], ConversationReady)
 
 
-async def test_a_second_answer_in_a_conversation_is_refused_until_the_first_is_done(mock_settings):
-    registry = MemoryJobRegistry(max_answers_per_owner=3)
+async def test_a_second_answer_in_a_conversation_waits_for_the_first(mock_settings, new_registry):
+    registry = new_registry()
     job = await registry.start(turn(mock_settings, "/mock tokens=20 rate=200"))
     updates = registry.follow(job.id, OWNER)
     conversation_id = (await anext(updates)).conversation.id
@@ -55,8 +85,8 @@ async def test_a_second_answer_in_a_conversation_is_refused_until_the_first_is_d
     assert text_of(await follow_all(registry, again.id)) == "word1 word2 word3"
 
 
-async def test_an_owner_may_run_only_so_many_answers_at_once(mock_settings):
-    registry = MemoryJobRegistry(max_answers_per_owner=2)
+async def test_an_owner_may_run_only_so_many_answers_at_once(mock_settings, new_registry):
+    registry = new_registry(max_answers_per_owner=2)
     running = [await registry.start(turn(mock_settings, "/mock tokens=400 rate=100")) for _ in range(2)]
 
     with pytest.raises(Refused, match="at most 2"):
@@ -68,8 +98,8 @@ async def test_an_owner_may_run_only_so_many_answers_at_once(mock_settings):
         assert await registry.stop(job.id, OWNER)
 
 
-async def test_only_the_owner_can_follow_or_stop_a_job(mock_settings):
-    registry = MemoryJobRegistry(max_answers_per_owner=3)
+async def test_only_the_owner_can_follow_or_stop_a_job(mock_settings, new_registry):
+    registry = new_registry()
     job = await registry.start(turn(mock_settings, "/mock tokens=200 rate=100"))
     ready = await anext(registry.follow(job.id, OWNER))
     conversation_id = ready.conversation.id
@@ -86,8 +116,8 @@ async def test_only_the_owner_can_follow_or_stop_a_job(mock_settings):
     assert done[-1].message.status == "stopped"
 
 
-async def test_a_job_runs_on_with_nobody_following(mock_settings):
-    registry = MemoryJobRegistry(max_answers_per_owner=3)
+async def test_a_job_runs_on_with_nobody_following(mock_settings, new_registry):
+    registry = new_registry()
     job = await registry.start(turn(mock_settings, "/mock tokens=30 rate=300"))
     abandoned = registry.follow(job.id, OWNER)
     await anext(abandoned)
@@ -97,3 +127,50 @@ async def test_a_job_runs_on_with_nobody_following(mock_settings):
 
     assert text_of(later) == " ".join(f"word{i}" for i in range(1, 31))
     assert any(isinstance(u, AnswerDone) and u.message.status == "complete" for u in later)
+
+
+async def test_stop_and_following_reach_a_job_on_another_worker(mock_settings, redis_url):
+    redis.Redis.from_url(redis_url).flushdb()
+    running, elsewhere = RedisJobRegistry(redis_url, 3), RedisJobRegistry(redis_url, 3)
+    try:
+        job = await running.start(turn(mock_settings, "/mock tokens=2000 rate=100"))
+        followed = elsewhere.follow(job.id, OWNER)
+        assert isinstance(await anext(followed), ConversationReady)
+        while not isinstance(await anext(followed), AnswerDelta):
+            pass
+
+        async with asyncio.timeout(0.5):  # well within: Stop is one message to the worker running it
+            assert await elsewhere.stop(job.id, OWNER)
+            rest = [u async for u in followed]
+    finally:
+        await running.close()
+        await elsewhere.close()
+
+    assert rest[-1].message.status == "stopped"
+
+
+async def test_the_cap_and_one_answer_per_conversation_hold_across_workers(mock_settings, redis_url):
+    redis.Redis.from_url(redis_url).flushdb()
+    first, second = RedisJobRegistry(redis_url, 1), RedisJobRegistry(redis_url, 1)
+    try:
+        job = await first.start(turn(mock_settings, "/mock tokens=2000 rate=100"))
+        with pytest.raises(Refused, match="at most 1"):
+            await second.start(turn(mock_settings, "another conversation"))
+        ready = await anext(second.follow(job.id, OWNER))
+        other = RedisJobRegistry(redis_url, 5)  # even where the cap is higher, the conversation is taken
+        with pytest.raises(Refused, match="still streaming"):
+            await other.start(turn(mock_settings, "same conversation", ready.conversation.id))
+        await other.close()
+        assert await second.stop(job.id, OWNER)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_every_kind_of_update_crosses_workers_intact(mock_settings):
+    registry = MemoryJobRegistry(3)
+    job = await registry.start(turn(mock_settings, "/mock tool=calculator:6*7 tokens=30 rate=300"))
+    updates = await follow_all(registry, job.id)
+
+    assert len({type(u) for u in updates}) >= 6
+    assert [decode(encode(u)) for u in updates] == updates

@@ -1,0 +1,251 @@
+"""The job registry's Redis back end: the same rules as jobs.MemoryJobRegistry, for several workers.
+
+A job runs on the worker that admitted it; what every worker must agree on lives in Redis:
+- `chatapp:job:<id>`, a hash (owner, conversation, answering, the messages in flight), and
+  `chatapp:answering:<conversation>`, the job answering there. The running worker refreshes both by a
+  heartbeat; if it dies they expire within JOB_TTL_S, and the conversation is free again.
+- `chatapp:owner:<owner>`, a sorted set of that owner's answering jobs, scored by when each one's heartbeat
+  runs out: the per-owner cap counts the live ones. One Lua script admits a job, so two workers can't both
+  take the last place, or the same conversation.
+- `chatapp:job:<id>:updates`, a stream of every update the job published, in order, as JSON: a follower on
+  any worker reads it from the start, then blocks for what comes next. Its last entry says the job ended.
+- `chatapp:stop`, a channel: Stop from any worker reaches the worker that runs the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import typing
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import TypeAdapter
+
+from .jobs import BUSY, KEEP_FINISHED_S, JobInfo, Refused, past_the_cap
+from .service import AnswerDone, AnswerStarted, ConversationReady, Turn, TurnUpdate
+
+log = logging.getLogger(__name__)
+
+JOB_TTL_S = 10.0
+HEARTBEAT_S = 2.0
+FOLLOW_BLOCK_MS = 1000
+STOP_CHANNEL = "chatapp:stop"
+
+# KEYS: the conversation's key ("" for a new conversation), the owner's set, the job's hash.
+# ARGV: job id, owner, conversation id, now (ms), heartbeat deadline (ms), the cap, the TTL (ms).
+_ADMIT = """
+if KEYS[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then return 'busy' end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[6]) then return 'cap' end
+if KEYS[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[7]) end
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+redis.call('HSET', KEYS[3], 'owner', ARGV[2], 'conversation_id', ARGV[3], 'answering', '1', 'message_ids', '')
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
+return 'ok'
+"""
+
+# KEYS: the conversation's key. ARGV: the job id. Frees the conversation only if this job still holds it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_UPDATE_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(TurnUpdate)}
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+
+
+def encode(update: TurnUpdate) -> str:
+    """An update as JSON that names its type, for the stream."""
+    kind = type(update).__name__
+    return json.dumps({"type": kind, "data": _adapter(kind).dump_python(update, mode="json")})
+
+
+def decode(raw: str) -> TurnUpdate:
+    item = json.loads(raw)
+    return _adapter(item["type"]).validate_python(item["data"])
+
+
+def _adapter(kind: str) -> TypeAdapter[Any]:
+    if kind not in _ADAPTERS:
+        _ADAPTERS[kind] = TypeAdapter(_UPDATE_TYPES[kind])
+    return _ADAPTERS[kind]
+
+
+def _job_key(job_id: str) -> str:
+    return f"chatapp:job:{job_id}"
+
+
+def _updates_key(job_id: str) -> str:
+    return f"chatapp:job:{job_id}:updates"
+
+
+def _answering_key(conversation_id: str) -> str:
+    return f"chatapp:answering:{conversation_id}" if conversation_id else ""
+
+
+def _owner_key(owner: str) -> str:
+    return f"chatapp:owner:{owner}"
+
+
+class RedisJobRegistry:
+    def __init__(self, url: str, max_answers_per_owner: int) -> None:
+        self.max_answers_per_owner = max_answers_per_owner
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._running: dict[str, Turn] = {}  # the jobs this worker runs
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._listening: asyncio.Future[None] | None = None
+
+    async def start(self, turn: Turn) -> JobInfo:
+        await self._listen_for_stops()
+        conversation_id = turn.conversation_id or ""
+        now_ms = time.time() * 1000
+        verdict = await self._redis.eval(  # type: ignore[misc]
+            _ADMIT,
+            3,
+            _answering_key(conversation_id),
+            _owner_key(turn.owner),
+            _job_key(turn.id),
+            turn.id,
+            turn.owner,
+            conversation_id,
+            int(now_ms),
+            int(now_ms + JOB_TTL_S * 1000),
+            self.max_answers_per_owner,
+            int(JOB_TTL_S * 1000),
+        )
+        if verdict == "busy":
+            raise Refused(BUSY)
+        if verdict == "cap":
+            raise Refused(past_the_cap(self.max_answers_per_owner))
+        self._running[turn.id] = turn
+        self._spawn(self._run(turn, conversation_id))
+        return JobInfo(turn.id, turn.owner, conversation_id, True, ())
+
+    async def get(self, job_id: str, owner: str) -> JobInfo | None:
+        fields = await self._redis.hgetall(_job_key(job_id))  # type: ignore[misc]
+        if not fields or fields.get("owner") != owner:
+            return None
+        ids = tuple(fields["message_ids"].split(",")) if fields.get("message_ids") else ()
+        return JobInfo(job_id, owner, fields["conversation_id"], fields["answering"] == "1", ids)
+
+    async def answering_in(self, conversation_id: str, owner: str) -> JobInfo | None:
+        job_id = await self._redis.get(_answering_key(conversation_id)) if conversation_id else None
+        job = await self.get(job_id, owner) if job_id else None
+        return job if job is not None and job.answering else None
+
+    async def stop(self, job_id: str, owner: str) -> bool:
+        job = await self.get(job_id, owner)
+        if job is None or not job.answering:
+            return False
+        if job_id in self._running:
+            self._running[job_id].stop()
+        else:
+            await self._redis.publish(STOP_CHANNEL, job_id)
+        return True
+
+    async def stop_conversation(self, conversation_id: str, owner: str) -> None:
+        job = await self.answering_in(conversation_id, owner)
+        if job is not None:
+            await self.stop(job.id, owner)
+
+    async def follow(self, job_id: str, owner: str) -> AsyncIterator[TurnUpdate]:
+        if await self.get(job_id, owner) is None:
+            return
+        last = "0-0"
+        while True:
+            read = await self._redis.xread({_updates_key(job_id): last}, block=FOLLOW_BLOCK_MS, count=1000)
+            if not read:
+                if not await self._redis.exists(_job_key(job_id)):
+                    return  # its worker died: nothing more will come
+                continue
+            for _stream, entries in read:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    if "end" in fields:
+                        return
+                    yield decode(fields["u"])
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self._redis.aclose()
+
+    # The worker's side: running its jobs, keeping them alive, hearing Stop.
+
+    def _spawn(self, work) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)  # a task nobody holds may be collected mid-answer
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _run(self, turn: Turn, conversation_id: str) -> None:
+        job, updates = _job_key(turn.id), _updates_key(turn.id)
+        held = [conversation_id]  # the conversation, once it exists
+        beating = self._spawn(self._beat(turn, held))
+        try:
+            async for update in turn.updates():
+                if isinstance(update, ConversationReady) and not held[0]:
+                    held[0] = update.conversation.id
+                    ttl = int(JOB_TTL_S * 1000)
+                    await self._redis.set(_answering_key(held[0]), turn.id, px=ttl, nx=True)
+                    await self._redis.hset(job, "conversation_id", held[0])  # type: ignore[misc]
+                elif isinstance(update, AnswerStarted):
+                    ids = f"{update.user.id},{update.assistant.id}"
+                    await self._redis.hset(job, "message_ids", ids)  # type: ignore[misc]
+                elif isinstance(update, AnswerDone):
+                    await self._end_answer(turn, held[0])
+                await self._redis.xadd(updates, {"u": encode(update)})
+        finally:
+            beating.cancel()
+            self._running.pop(turn.id, None)
+            with contextlib.suppress(aioredis.RedisError):
+                await self._end_answer(turn, held[0])
+                await self._redis.xadd(updates, {"end": "1"})
+                for key in (job, updates):
+                    await self._redis.expire(key, int(KEEP_FINISHED_S))
+
+    async def _end_answer(self, turn: Turn, conversation_id: str) -> None:
+        await self._redis.hset(_job_key(turn.id), "answering", "0")  # type: ignore[misc]
+        await self._redis.zrem(_owner_key(turn.owner), turn.id)
+        if conversation_id:
+            await self._redis.eval(_RELEASE, 1, _answering_key(conversation_id), turn.id)  # type: ignore[misc]
+
+    async def _beat(self, turn: Turn, held: list[str]) -> None:
+        ttl_ms = int(JOB_TTL_S * 1000)
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                async with self._redis.pipeline(transaction=False) as beat:
+                    beat.pexpire(_job_key(turn.id), ttl_ms)
+                    beat.pexpire(_updates_key(turn.id), ttl_ms)
+                    beat.zadd(_owner_key(turn.owner), {turn.id: time.time() * 1000 + ttl_ms}, xx=True)
+                    beat.pexpire(_owner_key(turn.owner), ttl_ms)
+                    if held[0]:
+                        beat.pexpire(_answering_key(held[0]), ttl_ms)
+                    await beat.execute()
+            except aioredis.RedisError:
+                log.warning("a job's heartbeat missed Redis; it tries again", exc_info=True)
+
+    async def _listen_for_stops(self) -> None:
+        """Subscribes once, before this worker admits its first job, so no Stop for it can go unheard."""
+        if self._listening is None:
+            self._listening = asyncio.get_running_loop().create_future()
+            self._spawn(self._hear_stops(self._listening))
+        await asyncio.shield(self._listening)
+
+    async def _hear_stops(self, subscribed: asyncio.Future[None]) -> None:
+        async with self._redis.pubsub() as pubsub:
+            await pubsub.subscribe(STOP_CHANNEL)
+            while await pubsub.get_message(timeout=1.0) is None:  # the server's word that it is subscribed
+                pass
+            subscribed.set_result(None)
+            async for message in pubsub.listen():
+                turn = self._running.get(message.get("data", "")) if message["type"] == "message" else None
+                if turn is not None:
+                    turn.stop()
