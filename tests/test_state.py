@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from reflex.istate.manager.token import BaseStateToken
 
 from chatapp import db, jobs, tokens
 from chatapp.config import get_settings
+from chatapp.jobs_redis import RedisJobRegistry
 from chatapp.providers.mock import word_tokens
 from chatapp.state.chat import HISTORY_PAGE, ChatState
 
@@ -333,7 +335,25 @@ async def test_a_bad_setting_keeps_the_dialog_open_with_a_message(mock_settings)
     assert state.chat_settings["temperature"] == ""
 
 
-# --- one answer, many tabs: the job registry -------------------------------------------------------------
+# --- one answer, many tabs: the job registry, on both back ends ------------------------------------------
+
+pytest_plugins = ["tests.redis_server"]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def job_backend(request, mock_settings, monkeypatch):
+    """The registry the app picks: this process's memory, or Redis when Reflex runs on it."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushdb()
+        monkeypatch.setenv("REFLEX_REDIS_URL", url)
+    get_settings.cache_clear()
+    jobs.registry.cache_clear()
+    yield request.param
+    registry = jobs.registry()
+    if isinstance(registry, RedisJobRegistry):
+        await registry.close()
+    jobs.registry.cache_clear()
 
 
 async def _as_owner(tab, owner: str) -> None:
@@ -350,7 +370,7 @@ async def _asking(tab, text: str):
     return asked, state.owner_key, state.conversation_id
 
 
-async def test_a_second_tab_that_opens_a_conversation_mid_answer_follows_it_to_the_end(mock_settings):
+async def test_a_second_tab_opening_a_conversation_mid_answer_follows_it(mock_settings, job_backend):
     async with open_tabs(2) as (first, second):
         asked, owner, conversation_id = await _asking(first, "/mock tokens=200 rate=100 latency=0\nlong")
         await _as_owner(second, owner)
@@ -369,7 +389,7 @@ async def test_a_second_tab_that_opens_a_conversation_mid_answer_follows_it_to_t
     assert kinds.count("first_token") == kinds.count("finished") == 1  # replayed once, never twice
 
 
-async def test_stop_in_another_tab_of_the_same_browser_ends_the_answer(mock_settings):
+async def test_stop_in_another_tab_of_the_same_browser_ends_the_answer(mock_settings, job_backend):
     async with open_tabs(2) as (first, second):
         asked, owner, conversation_id = await _asking(first, "/mock tokens=2000 rate=100 latency=0\nlong")
         await _as_owner(second, owner)
@@ -385,7 +405,7 @@ async def test_stop_in_another_tab_of_the_same_browser_ends_the_answer(mock_sett
     assert first_status == "stopped"
 
 
-async def test_a_client_cannot_follow_or_stop_another_owners_answer(mock_settings):
+async def test_a_client_cannot_follow_or_stop_another_owners_answer(mock_settings, job_backend):
     async with open_tabs(2) as (victim, attacker):
         asked, _, conversation_id = await _asking(victim, "/mock tokens=100 rate=100 latency=0\nmine")
         job_id = (await victim.state())._turn_id
@@ -404,7 +424,7 @@ async def test_a_client_cannot_follow_or_stop_another_owners_answer(mock_setting
     assert (answer.status, answer.content) == ("complete", numbered(100))
 
 
-async def test_an_owner_gets_a_notice_past_the_cap_on_answers_at_once(mock_settings, monkeypatch):
+async def test_an_owner_gets_a_notice_past_the_cap(mock_settings, job_backend, monkeypatch):
     monkeypatch.setenv("CHATAPP_MAX_ANSWERS_PER_OWNER", "1")
     get_settings.cache_clear()
     jobs.registry.cache_clear()
