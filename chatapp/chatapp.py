@@ -11,12 +11,15 @@ import reflex as rx
 from . import db
 from .api import create_api
 from .config import get_settings
+from .jobs import registry
 from .providers import provider_for
 from .providers.local import LocalProvider
 from .state.chat import ChatState
 from .ui.layout import page
 
 log = logging.getLogger(__name__)
+
+RECOVER_EVERY_S = 15.0
 
 
 @contextlib.asynccontextmanager
@@ -31,13 +34,31 @@ async def start_local_model():
         await asyncio.to_thread(provider.process.close)
 
 
-@contextlib.asynccontextmanager
-async def recover_interrupted_answers():
-    """An answer still marked as streaming when the server starts was cut off by a crash or a restart."""
-    count = await db.run(get_settings().db_url, db.mark_unfinished_as_interrupted)
+async def recover_once() -> None:
+    """An answer marked as streaming that no live job writes was cut off by a crash or a restart."""
+    live = await registry().live_conversations()
+    count = await db.run(get_settings().db_url, db.mark_unfinished_as_interrupted, live_conversations=live)
     if count:
         log.warning("marked %d unfinished answers as interrupted", count)
+
+
+async def keep_recovering() -> None:
+    # With several workers, one can die while the others run on: its answers are swept up by them.
+    while True:
+        await asyncio.sleep(RECOVER_EVERY_S)
+        try:
+            await recover_once()
+        except Exception:
+            log.exception("sweeping up unfinished answers failed; trying again later")
+
+
+@contextlib.asynccontextmanager
+async def recover_interrupted_answers():
+    await recover_once()
+    sweeping = asyncio.create_task(keep_recovering()) if get_settings().redis_url else None
     yield
+    if sweeping is not None:
+        sweeping.cancel()
 
 
 app = rx.App(

@@ -80,6 +80,10 @@ class JobRegistry(Protocol):
         """Everything the job published so far, then each update as it comes, until the job ends."""
         ...
 
+    async def live_conversations(self) -> frozenset[str]:
+        """Where a live job, on any worker, is writing an answer: start-up recovery leaves those alone."""
+        ...
+
 
 @dataclass(eq=False)
 class _Job:
@@ -162,6 +166,9 @@ class MemoryJobRegistry:
                 yield update  # type: ignore[misc]
         finally:
             job.listeners.discard(queue)
+
+    async def live_conversations(self) -> frozenset[str]:
+        return frozenset(self._answering)
 
     async def _run(self, job: _Job) -> None:
         try:

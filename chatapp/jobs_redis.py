@@ -171,6 +171,11 @@ class RedisJobRegistry:
                         return
                     yield decode(fields["u"])
 
+    async def live_conversations(self) -> frozenset[str]:
+        prefix = _answering_key("-")[:-1]
+        keys = [key async for key in self._redis.scan_iter(match=prefix + "*", count=500)]
+        return frozenset(key.removeprefix(prefix) for key in keys)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()

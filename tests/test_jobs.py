@@ -174,3 +174,14 @@ async def test_every_kind_of_update_crosses_workers_intact(mock_settings):
 
     assert len({type(u) for u in updates}) >= 6
     assert [decode(encode(u)) for u in updates] == updates
+
+
+async def test_recovery_is_told_where_live_jobs_are_still_writing(mock_settings, new_registry):
+    registry = new_registry()
+    job = await registry.start(turn(mock_settings, "/mock tokens=40 rate=200"))
+    updates = registry.follow(job.id, OWNER)
+    conversation_id = (await anext(updates)).conversation.id
+
+    assert await registry.live_conversations() == {conversation_id}
+    [_ async for _ in updates]
+    assert await registry.live_conversations() == frozenset()

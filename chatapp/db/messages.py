@@ -142,14 +142,16 @@ def save_partial_answer(session: Session, *, message_id: str, content: str) -> N
     session.commit()
 
 
-def mark_unfinished_as_interrupted(session: Session) -> int:
-    """After a crash or restart, an answer still marked as streaming will never finish."""
-    count = session.scalar(
-        select(func.count()).select_from(MessageRow).where(col(MessageRow.status) == "streaming")
-    )
-    session.execute(
-        sa.update(MessageRow).where(col(MessageRow.status) == "streaming").values(status="interrupted")
-    )
+def mark_unfinished_as_interrupted(
+    session: Session, *, live_conversations: frozenset[str] = frozenset()
+) -> int:
+    """After a crash or restart, an answer still marked as streaming will never finish, unless a live worker
+    is still writing it: one in `live_conversations`."""
+    unfinished = col(MessageRow.status) == "streaming"
+    if live_conversations:
+        unfinished = unfinished & col(MessageRow.conversation_id).not_in(live_conversations)
+    count = session.scalar(select(func.count()).select_from(MessageRow).where(unfinished))
+    session.execute(sa.update(MessageRow).where(unfinished).values(status="interrupted"))
     session.commit()
     return count or 0
 
