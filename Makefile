@@ -10,7 +10,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(BIN):$(PATH)
 export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
-.PHONY: run test lint deps test-deps llama llama-rebuild model-check node chromium postgres redis migrate static \
+.PHONY: run run-scaled test lint deps test-deps llama llama-rebuild model-check node chromium postgres redis migrate static \
 	benchmark benchmark-local clean
 
 run: deps node migrate model-check
@@ -95,6 +95,11 @@ redis:
 migrate: deps
 	$(BIN)/reflex db migrate
 
+# The app on several workers (GRANIAN_WORKERS, default: the core count) with Redis and PostgreSQL, which it
+# starts from .data/ (README: Many workers).
+run-scaled: deps node redis postgres model-check
+	scripts/run-scaled.sh
+
 # The frontend as plain files in site/ for any static host. The backend URL is baked in now, from REFLEX_API_URL.
 static: deps node
 	$(BIN)/reflex export --frontend-only --no-zip
@@ -110,4 +115,4 @@ benchmark-local: test-deps node chromium
 	$(BIN)/python benchmarks/local_model.py app
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR) .web .states site chatapp.db*
+	rm -rf $(VENV) $(NODE_DIR) .web .states site chatapp.db* .data
