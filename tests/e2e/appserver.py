@@ -51,10 +51,11 @@ def migrate(db_url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=ROOT, env=_environment(db_url, {}), capture_output=True, text=True)
 
 
-def _app_environment(workdir: Path, extra: dict[str, str]) -> dict[str, str]:
-    """A new migrated SQLite database in `workdir`; Reflex's state files there too, so two apps started by
-    one test run (each `reflex run` empties its states directory) never share them."""
-    db_url = f"sqlite:///{workdir / 'app.db'}"
+def _app_environment(workdir: Path, extra: dict[str, str], db_url: str | None = None) -> dict[str, str]:
+    """A new migrated database (SQLite in `workdir` unless another URL is given); Reflex's state files in
+    `workdir` too, so two apps started by one test run (each `reflex run` empties its states directory)
+    never share them."""
+    db_url = db_url or f"sqlite:///{workdir / 'app.db'}"
     env = _environment(db_url, {"REFLEX_STATES_WORKDIR": str(workdir / "states")})
     env.update(extra)
     migrate(db_url).check_returncode()
@@ -95,9 +96,12 @@ def _serving(command: list[str], env: dict[str, str], log_path: Path, ready: lis
 
 
 @contextlib.contextmanager
-def running_app(workdir: Path, env_extra: dict[str, str] | None = None) -> Iterator[str]:
-    """Migrates a new SQLite database in `workdir`, starts the app on a free port, yields its URL."""
-    env = _app_environment(workdir, env_extra or {})
+def running_app(
+    workdir: Path, env_extra: dict[str, str] | None = None, db_url: str | None = None
+) -> Iterator[str]:
+    """Migrates a new database (SQLite in `workdir`, or `db_url`), starts the app on a free port, yields
+    its URL."""
+    env = _app_environment(workdir, env_extra or {}, db_url)
     port = str(free_port())
     command = [str(BIN / "reflex"), "run", "--env", "prod", "--frontend-port", port, "--backend-port", port]
     url = f"http://127.0.0.1:{port}"
