@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -42,13 +45,19 @@ def browser() -> Browser:
         launched.close()
 
 
-@pytest.fixture
-def page(browser, app_url) -> Page:
-    """A fresh browser profile per test: its own local storage, so its own owner key and history."""
+@contextlib.contextmanager
+def page_on(browser: Browser, url: str) -> Iterator[Page]:
+    """A fresh browser profile: its own local storage, so its own owner key and history."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     opened = context.new_page()
     opened.set_default_timeout(20_000)
-    opened.goto(app_url)
+    opened.goto(url)
     opened.wait_for_selector("#chat-input")
     yield opened
     context.close()
+
+
+@pytest.fixture
+def page(browser, app_url) -> Page:
+    with page_on(browser, app_url) as opened:
+        yield opened

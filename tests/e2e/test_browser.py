@@ -177,7 +177,7 @@ def test_rename_and_delete_a_conversation_from_the_sidebar(page: Page):
     expect(page.locator("#history")).to_contain_text("No conversations yet.")
 
 
-def test_reload_mid_answer_picks_the_stream_up_where_it_is(page: Page):
+def reload_mid_answer(page: Page) -> None:
     send(page, "/mock tokens=300 rate=60\nKeep talking")
     expect(assistant_bubbles(page).last).to_contain_text("word20")
     page.reload()
@@ -190,6 +190,10 @@ def test_reload_mid_answer_picks_the_stream_up_where_it_is(page: Page):
     text = answer.inner_text()
     assert text.count("word20 ") == 1 and text.count("word300") == 1
     assert " ".join(f"word{i}" for i in range(1, 301)) in " ".join(text.split())
+
+
+def test_reload_mid_answer_picks_the_stream_up_where_it_is(page: Page):
+    reload_mid_answer(page)
 
 
 def test_shift_enter_adds_a_line_and_enter_sends(page: Page):
@@ -469,27 +473,35 @@ def second_tab_on(page: Page, question: str) -> Page:
     return other
 
 
-def test_a_second_tab_follows_an_answer_live_to_the_same_end(page: Page):
-    send(page, "/mock tokens=300 rate=60\nTwo tabs, one answer")
+def two_tabs_follow_one_answer(page: Page, question: str) -> None:
+    """Asks in one tab and opens the conversation in another mid-answer: both end with the whole answer."""
+    send(page, f"/mock tokens=300 rate=60\n{question}")
     expect(assistant_bubbles(page).last).to_contain_text("word20")
 
-    other = second_tab_on(page, "Two tabs, one answer")
+    other = second_tab_on(page, question)
     expect(other.locator("#stop-button")).to_be_visible()  # it knows the answer is still coming
-    expect(assistant_bubbles(other).last).to_contain_text("word300", timeout=20_000)
-    expect(other.locator("#monitor-status")).to_have_text("done")
-    expect(assistant_bubbles(page).last).to_contain_text("word300")
     words = " ".join(f"word{i}" for i in range(1, 301))
-    for tab in (page, other):
+    for tab in (other, page):
+        expect(assistant_bubbles(tab).last).to_contain_text("word300", timeout=20_000)
+        expect(tab.locator("#monitor-status")).to_have_text("done")
         assert " ".join(assistant_bubbles(tab).last.inner_text().split()).count(words) == 1
 
 
-def test_stop_in_another_tab_stops_the_answer_everywhere(page: Page):
-    send(page, "/mock tokens=2000 rate=40\nStop me from elsewhere")
+def stop_from_another_tab(page: Page, question: str) -> None:
+    send(page, f"/mock tokens=2000 rate=40\n{question}")
     expect(assistant_bubbles(page).last).to_contain_text("word5")
 
-    other = second_tab_on(page, "Stop me from elsewhere")
+    other = second_tab_on(page, question)
     other.locator("#stop-button").click()
     for tab in (page, other):
         expect(tab.locator("#messages .cf-status-stopped")).to_be_visible()
         expect(tab.locator("#monitor-status")).to_have_text("stopped")
     assert "word2000" not in assistant_bubbles(page).last.inner_text()
+
+
+def test_a_second_tab_follows_an_answer_live_to_the_same_end(page: Page):
+    two_tabs_follow_one_answer(page, "Two tabs, one answer")
+
+
+def test_stop_in_another_tab_stops_the_answer_everywhere(page: Page):
+    stop_from_another_tab(page, "Stop me from elsewhere")

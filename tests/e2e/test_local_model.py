@@ -14,6 +14,7 @@ from chatapp.providers.local import bundled_model_path
 from chatapp.providers.model_process import default_socket_path
 
 from .appserver import running_app
+from .conftest import page_on
 from .test_browser import assistant_bubbles, send, send_and_wait
 
 
@@ -25,12 +26,8 @@ def default_app_url(tmp_path_factory):
 
 @pytest.fixture
 def default_page(browser, default_app_url) -> Page:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    opened = context.new_page()
-    opened.goto(default_app_url)
-    opened.wait_for_selector("#chat-input")
-    yield opened
-    context.close()
+    with page_on(browser, default_app_url) as opened:
+        yield opened
 
 
 def model_process_pid() -> int:
