@@ -477,3 +477,17 @@ async def test_the_monitor_follows_the_numbers_while_an_answer_streams(mock_sett
     assert len(live) >= 2  # about twice a second over 1.5 s
     assert all(float(view["tokens_per_s"]) > 10 for view in live if view["tokens_per_s"] != "—")
     assert points and len(points[-1]) >= 1
+
+
+async def test_a_message_sent_before_the_page_loaded_still_gets_an_owner(mock_settings):
+    # Reflex queues on_load after hydration, so a fast first message can arrive before it.
+    async with open_tab() as tab:
+        await _send(tab, "/mock tokens=3 latency=0\nin a hurry")
+        owner = (await tab.state()).owner_key
+        await tab.send(ChatState.on_load)
+        kept = (await tab.state()).owner_key
+
+    assert owner and kept == owner
+    with db.session_for(mock_settings.db_url) as session:
+        (conversation,), _ = db.list_conversations(session, owner=owner, limit=10)
+    assert conversation.title == "In a hurry"  # named after its first answer

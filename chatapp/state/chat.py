@@ -129,8 +129,7 @@ class ChatState(rx.State):
 
     @rx.event
     async def on_load(self):
-        if not is_valid_owner_key(self.owner_key):
-            self.owner_key = secrets.token_urlsafe(24)
+        self._ensure_owner()
         job = await registry().get(self._turn_id, self.owner_key) if self._turn_id else None
         self._streaming = job is not None and job.answering
         if not self._streaming and self.status in BUSY:
@@ -153,6 +152,12 @@ class ChatState(rx.State):
             self.defaults = defaults
         await self._load_history()
         return await self._show_conversation(self.conversation_id)
+
+    def _ensure_owner(self) -> None:
+        """A browser's first visit has no key yet. The page can send a message before its on_load has run
+        (Reflex queues on_load after hydration), so whichever comes first makes the key."""
+        if not is_valid_owner_key(self.owner_key):
+            self.owner_key = secrets.token_urlsafe(24)
 
     async def _history_page(self, cursor: str | None = None):
         return await db.run(
@@ -495,6 +500,7 @@ class ChatState(rx.State):
     @rx.event
     async def user_message(self, form: dict[str, Any]):
         """Fast: check the message, have the job registry start the turn, then follow it."""
+        self._ensure_owner()
         text = str(form.get("message", ""))
         try:
             text = service.validate_message(text, get_settings().max_message_chars)
