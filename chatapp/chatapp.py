@@ -25,8 +25,7 @@ RECOVER_EVERY_S = 15.0
 @contextlib.asynccontextmanager
 async def start_local_model():
     """The local model's process starts with the server, so the first question doesn't wait for it."""
-    settings = get_settings()
-    provider = provider_for(settings) if settings.provider == "local" else None
+    provider = provider_for(get_settings())
     if isinstance(provider, LocalProvider):
         provider.start()
     yield

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -57,7 +58,7 @@ return 0
 """
 
 _UPDATE_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(TurnUpdate)}
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+ANSWERING_PREFIX = "chatapp:answering:"
 
 
 def encode(update: TurnUpdate) -> str:
@@ -71,10 +72,9 @@ def decode(raw: str) -> TurnUpdate:
     return _adapter(item["type"]).validate_python(item["data"])
 
 
+@functools.cache
 def _adapter(kind: str) -> TypeAdapter[Any]:
-    if kind not in _ADAPTERS:
-        _ADAPTERS[kind] = TypeAdapter(_UPDATE_TYPES[kind])
-    return _ADAPTERS[kind]
+    return TypeAdapter(_UPDATE_TYPES[kind])
 
 
 def _job_key(job_id: str) -> str:
@@ -86,7 +86,7 @@ def _updates_key(job_id: str) -> str:
 
 
 def _answering_key(conversation_id: str) -> str:
-    return f"chatapp:answering:{conversation_id}" if conversation_id else ""
+    return ANSWERING_PREFIX + conversation_id if conversation_id else ""
 
 
 def _owner_key(owner: str) -> str:
@@ -172,9 +172,8 @@ class RedisJobRegistry:
                     yield decode(fields["u"])
 
     async def live_conversations(self) -> frozenset[str]:
-        prefix = _answering_key("-")[:-1]
-        keys = [key async for key in self._redis.scan_iter(match=prefix + "*", count=500)]
-        return frozenset(key.removeprefix(prefix) for key in keys)
+        keys = self._redis.scan_iter(match=ANSWERING_PREFIX + "*", count=500)
+        return frozenset([key.removeprefix(ANSWERING_PREFIX) async for key in keys])
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -192,6 +191,7 @@ class RedisJobRegistry:
     async def _run(self, turn: Turn, conversation_id: str) -> None:
         job, updates = _job_key(turn.id), _updates_key(turn.id)
         held = [conversation_id]  # the conversation, once it exists
+        answered = False
         beating = self._spawn(self._beat(turn, held))
         try:
             async for update in turn.updates():
@@ -205,12 +205,14 @@ class RedisJobRegistry:
                     await self._redis.hset(job, "message_ids", ids)  # type: ignore[misc]
                 elif isinstance(update, AnswerDone):
                     await self._end_answer(turn, held[0])
+                    answered = True
                 await self._redis.xadd(updates, {"u": encode(update)})
         finally:
             beating.cancel()
             self._running.pop(turn.id, None)
             with contextlib.suppress(aioredis.RedisError):
-                await self._end_answer(turn, held[0])
+                if not answered:  # it ended without an answer: cancelled, say
+                    await self._end_answer(turn, held[0])
                 await self._redis.xadd(updates, {"end": "1"})
                 for key in (job, updates):
                     await self._redis.expire(key, int(KEEP_FINISHED_S))
