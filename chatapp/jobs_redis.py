@@ -1,7 +1,7 @@
 """The job registry's Redis back end: the same rules as jobs.MemoryJobRegistry, for several workers.
 
 A job runs on the worker that admitted it; what every worker must agree on lives in Redis:
-- `chatapp:job:<id>`, a hash (owner, conversation, answering, the messages in flight), and
+- `chatapp:job:<id>`, a hash (owner, conversation, answering, the messages in flight, the worker's pid), and
   `chatapp:answering:<conversation>`, the job answering there. The running worker refreshes both by a
   heartbeat; if it dies they expire within JOB_TTL_S, and the conversation is free again.
 - `chatapp:owner:<owner>`, a sorted set of that owner's answering jobs, scored by when each one's heartbeat
@@ -19,6 +19,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import time
 import typing
 from collections.abc import AsyncIterator
@@ -38,7 +39,7 @@ FOLLOW_BLOCK_MS = 1000
 STOP_CHANNEL = "chatapp:stop"
 
 # KEYS: the conversation's key ("" for a new conversation), the owner's set, the job's hash.
-# ARGV: job id, owner, conversation id, now (ms), heartbeat deadline (ms), the cap, the TTL (ms).
+# ARGV: job id, owner, conversation id, now (ms), heartbeat deadline (ms), the cap, the TTL (ms), the pid.
 _ADMIT = """
 if KEYS[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then return 'busy' end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
@@ -46,7 +47,8 @@ if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[6]) then return 'cap' end
 if KEYS[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[7]) end
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
-redis.call('HSET', KEYS[3], 'owner', ARGV[2], 'conversation_id', ARGV[3], 'answering', '1', 'message_ids', '')
+redis.call('HSET', KEYS[3], 'owner', ARGV[2], 'conversation_id', ARGV[3], 'answering', '1', 'message_ids', '',
+  'worker', ARGV[8])
 redis.call('PEXPIRE', KEYS[3], ARGV[7])
 return 'ok'
 """
@@ -118,6 +120,7 @@ class RedisJobRegistry:
             int(now_ms + JOB_TTL_S * 1000),
             self.max_answers_per_owner,
             int(JOB_TTL_S * 1000),
+            os.getpid(),
         )
         if verdict == "busy":
             raise Refused(BUSY)

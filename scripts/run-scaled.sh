@@ -40,4 +40,4 @@ export GRANIAN_WORKERS=$WORKERS
 export REFLEX_OPLOCK_ENABLED=${REFLEX_OPLOCK_ENABLED:-1}
 .venv/bin/reflex db migrate
 echo "chatapp on $WORKERS workers at http://localhost:${PORT:-3000} (Redis :$REDIS_PORT, PostgreSQL :$PG_PORT)"
-exec .venv/bin/reflex run --env prod --frontend-port "${PORT:-3000}" --backend-port "${PORT:-3000}"
+exec .venv/bin/python scripts/reflex-respawning run --env prod --frontend-port "${PORT:-3000}" --backend-port "${PORT:-3000}"

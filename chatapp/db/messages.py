@@ -143,11 +143,13 @@ def save_partial_answer(session: Session, *, message_id: str, content: str) -> N
 
 
 def mark_unfinished_as_interrupted(
-    session: Session, *, live_conversations: frozenset[str] = frozenset()
+    session: Session, *, live_conversations: frozenset[str] = frozenset(), conversation_id: str = ""
 ) -> int:
     """After a crash or restart, an answer still marked as streaming will never finish, unless a live worker
-    is still writing it: one in `live_conversations`."""
+    is still writing it: one in `live_conversations`. Only in `conversation_id`, if one is given."""
     unfinished = col(MessageRow.status) == "streaming"
+    if conversation_id:
+        unfinished = unfinished & (col(MessageRow.conversation_id) == conversation_id)
     if live_conversations:
         unfinished = unfinished & col(MessageRow.conversation_id).not_in(live_conversations)
     count = session.scalar(select(func.count()).select_from(MessageRow).where(unfinished))

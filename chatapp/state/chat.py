@@ -67,7 +67,9 @@ def _give_back(text: str):
 class ChatState(rx.State):
     # A random key per browser, kept in its local storage: whose conversations these are.
     owner_key: str = rx.LocalStorage("", name="chatapp_owner", sync=True)
-    conversation_id: str = ""
+    # The open conversation, kept in the tab's session storage too: a tab whose worker died reconnects to
+    # another one whose copy of this state may be older, and a reload keeps what the tab showed.
+    conversation_id: str = rx.SessionStorage("", name="chatapp_conversation")
     title: str = ""
     category_name: str = ""  # the open conversation's category
     # The open conversation's settings as the settings dialog shows them ("" where the default applies).
@@ -291,6 +293,13 @@ class ChatState(rx.State):
         event_views = [presenters.event_view(e, with_message=True) for e in events]
         follow = None
         job = await registry().answering_in(conversation_id, self.owner_key)
+        if job is None and any(m.status == "streaming" for m in saved):
+            # No live job writes it: its worker died. The sweep would mark it soon; this tab shows it now.
+            await db.run(url, db.mark_unfinished_as_interrupted, conversation_id=conversation_id)
+            saved = [
+                dataclasses.replace(m, status="interrupted") if m.status == "streaming" else m for m in saved
+            ]
+            messages = [presenters.message_view(m) for m in saved]
         if job is not None and job.id != self._turn_id:
             # Another tab's answer streams here: follow it. Its events come again, from the first.
             event_views = [e for e in event_views if e["message_id"] not in job.message_ids]
@@ -609,12 +618,20 @@ class ChatState(rx.State):
                     self._apply(unsent)
                 if self._following == turn_id:
                     self._following = ""
-                # Normally done with the answer's last flush.
+                # Normally done by the answer's last flush; else its job ended without one (its worker died).
                 if self._turn_id == turn_id and self._streaming:
-                    self._streaming = False
-                    self._streaming_conversation = ""
-                    if self.status in BUSY:
-                        self.status = "interrupted"
+                    self._show_cut_off()
+
+    def _show_cut_off(self) -> None:
+        """The answer followed ended with no word from its job: it stays as far as it got, interrupted."""
+        shown = self.conversation_id == self._streaming_conversation and self._answer_id
+        self._streaming = False
+        self._streaming_conversation = ""
+        if self.status in BUSY:
+            self.status = "interrupted"
+        if shown:
+            self._seq += 1
+            self.feed = {"seq": self._seq, "ops": [["u", self._answer_id, {"status": "interrupted"}]]}
 
     async def _history_if_reordered(self, conversation_id: str) -> list[dict[str, str]] | None:
         """The sidebar is sent again only when a turn changes its order: a new or an older conversation."""

@@ -27,6 +27,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 START_TIMEOUT_S = 300
+REFLEX = [str(BIN / "reflex")]
+# What `make run-scaled` runs: Reflex, with Granian replacing a worker that dies.
+REFLEX_RESPAWNING = [sys.executable, str(ROOT / "scripts" / "reflex-respawning")]
 
 
 def free_port() -> int:
@@ -97,13 +100,16 @@ def _serving(command: list[str], env: dict[str, str], log_path: Path, ready: lis
 
 @contextlib.contextmanager
 def running_app(
-    workdir: Path, env_extra: dict[str, str] | None = None, db_url: str | None = None
+    workdir: Path,
+    env_extra: dict[str, str] | None = None,
+    db_url: str | None = None,
+    reflex: list[str] = REFLEX,
 ) -> Iterator[str]:
     """Migrates a new database (SQLite in `workdir`, or `db_url`), starts the app on a free port, yields
     its URL."""
     env = _app_environment(workdir, env_extra or {}, db_url)
     port = str(free_port())
-    command = [str(BIN / "reflex"), "run", "--env", "prod", "--frontend-port", port, "--backend-port", port]
+    command = [*reflex, "run", "--env", "prod", "--frontend-port", port, "--backend-port", port]
     url = f"http://127.0.0.1:{port}"
     with _serving(command, env, workdir / "reflex.log", [url + "/ping", url + "/"]):
         yield url
