@@ -14,7 +14,7 @@ from .config import get_settings
 from .jobs import registry
 from .providers import provider_for
 from .providers.local import LocalProvider
-from .state.chat import ChatState
+from .state.conversation import ConversationState
 from .ui.layout import page
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,6 @@ app = rx.App(
     api_transformer=create_api(),
     stylesheets=["/chat.css"],
 )
-app.add_page(page, route="/", title="chatapp", image="/favicon.svg", on_load=ChatState.on_load)
+app.add_page(page, route="/", title="chatapp", image="/favicon.svg", on_load=ConversationState.on_load)
 app.register_lifespan_task(recover_interrupted_answers)
 app.register_lifespan_task(start_local_model)

@@ -1,4 +1,4 @@
-"""Runs real Reflex events against ChatState without a browser and records what a browser would receive.
+"""Runs real Reflex events against the app's states without a browser; records what a browser would get.
 
 The processor is Reflex's own (BaseStateEventProcessor over an in-memory state manager); the recorder stands
 in for the socket layer and keeps every StateUpdate, so tests can assert on the exact deltas.
@@ -11,7 +11,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from reflex.istate.manager.memory import StateManagerMemory
 from reflex.istate.manager.token import BaseStateToken
@@ -21,9 +21,12 @@ from reflex_base.event import Event
 from reflex_base.event.processor import BaseStateEventProcessor
 from reflex_base.utils.format import json_dumps
 
-from chatapp.state.chat import ChatState
+from chatapp.state.conversation import ConversationState
+from chatapp.state.session import SessionState
 
-CHAT = ChatState.get_full_name()
+# The app's states all hang under SessionState; their deltas are keyed by their full names.
+APP = SessionState.get_full_name()
+S = TypeVar("S", bound=SessionState)
 
 
 def var(name: str) -> str:
@@ -56,7 +59,12 @@ class Tab:
         return self.deltas(start)
 
     def deltas(self, start: int = 0) -> list[dict[str, Any]]:
-        return [u.delta.get(CHAT, {}) for u in self.updates[start:] if u.delta.get(CHAT)]
+        """Each update's vars, from whichever of the app's substates they belong to (their names differ)."""
+        merged = [
+            {k: v for name, changed in u.delta.items() if name.startswith(APP) for k, v in changed.items()}
+            for u in self.updates[start:]
+        ]
+        return [delta for delta in merged if delta]
 
     def wire_bytes(self, start: int = 0) -> int:
         """The JSON size of the updates, as the socket layer would encode them."""
@@ -64,12 +72,13 @@ class Tab:
 
     async def set_owner(self, owner: str) -> None:
         """What the browser's local storage holds: another tab of the same browser shares its owner key."""
-        async with self.manager.modify_state(BaseStateToken(ident=self.token, cls=ChatState)) as root:
-            (await root.get_state(ChatState)).owner_key = owner
+        async with self.manager.modify_state(BaseStateToken(ident=self.token, cls=SessionState)) as root:
+            (await root.get_state(SessionState)).owner_key = owner
 
-    async def state(self) -> ChatState:
-        root = await self.manager.get_state(BaseStateToken(ident=self.token, cls=ChatState))
-        return await root.get_state(ChatState)
+    async def state(self, cls: type[S] = ConversationState) -> S:  # type: ignore[assignment]
+        """One of the tab's substates as the server holds it (the open conversation's by default)."""
+        root = await self.manager.get_state(BaseStateToken(ident=self.token, cls=cls))
+        return await root.get_state(cls)
 
     async def wait_for(self, predicate, timeout_s: float = 10.0) -> None:
         async with asyncio.timeout(timeout_s):

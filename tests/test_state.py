@@ -1,4 +1,4 @@
-"""ChatState driven through Reflex's real event processing: what the browser receives while a turn streams."""
+"""The tab's states run by Reflex's real event processing: what a browser gets while a turn streams."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from chatapp import db, jobs, tokens
 from chatapp.config import get_settings
 from chatapp.jobs_redis import RedisJobRegistry
 from chatapp.providers.mock import word_tokens
-from chatapp.state.chat import HISTORY_PAGE, ChatState
+from chatapp.state.conversation import ConversationState
+from chatapp.state.monitor import MonitorState
+from chatapp.state.settings import SettingsState
+from chatapp.state.sidebar import HISTORY_PAGE, SidebarState
 
 from .reflex_harness import feed_ops, open_tab, open_tabs, shown_messages, streamed_text, var
 
@@ -22,11 +25,11 @@ def numbered(count: int) -> str:
 
 
 async def _send(tab, text: str):
-    return await tab.send(ChatState.user_message({"message": text}))
+    return await tab.send(ConversationState.user_message({"message": text}))
 
 
 async def _new_tab_with_history(tab, exchanges: int) -> None:
-    await tab.send(ChatState.on_load)
+    await tab.send(ConversationState.on_load)
     for i in range(exchanges):
         await _send(tab, f"/mock tokens=20 latency=0\n{HISTORY_MARKER} {i} " + "lorem ipsum " * 20)
 
@@ -63,25 +66,27 @@ async def test_answer_wire_bytes_do_not_grow_with_conversation_length(mock_setti
 
 async def test_finished_answer_is_marked_complete_with_its_numbers(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         deltas = await _send(tab, "/mock tokens=12 latency=0\nhello")
         state = await tab.state()
+        monitor = await tab.state(MonitorState)
 
     updates = [op for op in feed_ops(deltas) if op[0] == "u"]
     assert updates and updates[-1][2]["status"] == "complete"
     expected = tokens.count(numbered(12), tokens.encoding_for("mock-1"))
     assert f"{expected} tokens" in updates[-1][2]["summary"]
     assert state.status == "done"
-    assert state.answer["completion_reported"] == state.answer["completion_estimated"] == str(expected)
-    assert state.answer["ttft"].endswith("ms")
-    assert [record.model for record in state._session_records] == ["mock-1"]
+    assert monitor.answer["completion_reported"] == monitor.answer["completion_estimated"] == str(expected)
+    assert monitor.answer["ttft"].endswith("ms")
+    assert [record.model for record in monitor._session_records] == ["mock-1"]
 
 
 async def test_first_message_titles_the_conversation_and_lists_it(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         deltas = await _send(tab, "Could you plan a travel weekend in Lisbon?\nWe have kids")
         state = await tab.state()
+        sidebar = await tab.state(SidebarState)
 
     # The first message titles it at once; after the answer, the model's suggestion (scripted by the mock
     # from the message) replaces that title and files the conversation.
@@ -91,34 +96,39 @@ async def test_first_message_titles_the_conversation_and_lists_it(mock_settings)
         "Plan a travel weekend in Lisbon",
     ]
     assert state.title == "Plan a travel weekend in Lisbon"
-    assert state.category_name == "Travel"
-    assert [c["name"] for c in state.categories] == ["Travel"]
-    assert [row["title"] for row in state.history] == [state.title]
-    assert state.history[0]["heading"] == "Today"
+    assert sidebar.category_names[state.category_id] == "Travel"  # the header's badge
+    assert [c["name"] for c in sidebar.categories] == ["Travel"]
+    assert [row["title"] for row in sidebar.history] == [state.title]
+    assert sidebar.history[0]["heading"] == "Today"
 
 
 async def test_a_title_the_user_gave_first_is_not_replaced_by_a_suggestion(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         future = await tab.start(
-            ChatState.user_message({"message": "/mock tokens=40 rate=100\nCould you sketch weekend plans?"})
+            ConversationState.user_message(
+                {"message": "/mock tokens=40 rate=100\nCould you sketch weekend plans?"}
+            )
         )
         await tab.wait_for(lambda: any(op[0] == "+" for op in feed_ops(tab.deltas())))  # it streams
         conversation_id = (await tab.state()).conversation_id
-        await tab.send(ChatState.rename_chat({"id": conversation_id, "title": "Mine"}))
+        form = {"id": conversation_id, "title": "Mine"}
+        await tab.send(SidebarState.rename_chat(form))
+        await tab.send(ConversationState.refresh_header(form))  # chained with it in the UI
         await future.wait_all()
         state = await tab.state()
+        sidebar = await tab.state(SidebarState)
 
     assert state.title == "Mine"
-    assert [row["title"] for row in state.history] == ["Mine"]
+    assert [row["title"] for row in sidebar.history] == ["Mine"]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t "])
 async def test_empty_message_is_not_sent(mock_settings, text):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         deltas = await _send(tab, text)
-        state = await tab.state()
+        state = await tab.state(SidebarState)
 
     assert feed_ops(deltas) == []
     assert state.notice == "Type a message first."
@@ -128,7 +138,7 @@ async def test_empty_message_is_not_sent(mock_settings, text):
 async def test_too_long_message_gets_a_clear_error(mock_settings):
     limit = mock_settings.max_message_chars
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         deltas = await _send(tab, "x" * (limit + 1))
         state = await tab.state()
 
@@ -138,14 +148,14 @@ async def test_too_long_message_gets_a_clear_error(mock_settings):
 
 async def test_sending_while_an_answer_streams_is_refused(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         first = await tab.start(
-            ChatState.user_message({"message": "/mock tokens=200 rate=100 latency=0\none"})
+            ConversationState.user_message({"message": "/mock tokens=200 rate=100 latency=0\none"})
         )
         await tab.wait_for(lambda: "word3" in streamed_text(tab.deltas()))
         await _send(tab, "two")
         refused_notice = (await tab.state()).notice
-        await tab.send(ChatState.stop)
+        await tab.send(ConversationState.stop)
         await first.wait_all()
         owner = (await tab.state()).owner_key
 
@@ -158,10 +168,12 @@ async def test_sending_while_an_answer_streams_is_refused(mock_settings):
 
 async def test_stop_keeps_the_partial_answer(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
-        turn = await tab.start(ChatState.user_message({"message": "/mock tokens=500 rate=50 latency=0\ngo"}))
+        await tab.send(ConversationState.on_load)
+        turn = await tab.start(
+            ConversationState.user_message({"message": "/mock tokens=500 rate=50 latency=0\ngo"})
+        )
         await tab.wait_for(lambda: "word3" in streamed_text(tab.deltas()))
-        await tab.send(ChatState.stop)
+        await tab.send(ConversationState.stop)
         await turn.wait_all()
         state = await tab.state()
         shown = streamed_text(tab.deltas())
@@ -177,7 +189,7 @@ async def test_stop_keeps_the_partial_answer(mock_settings):
 
 async def test_provider_failure_is_shown_in_plain_words_and_saved(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         deltas = await _send(tab, "/mock fail=rate_limit latency=0\nhello")
         state = await tab.state()
 
@@ -189,11 +201,11 @@ async def test_provider_failure_is_shown_in_plain_words_and_saved(mock_settings)
 
 async def test_reopening_a_conversation_sends_one_snapshot_of_it(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         await _send(tab, "/mock tokens=5 latency=0\nfirst question")
         conversation_id = (await tab.state()).conversation_id
-        await tab.send(ChatState.new_chat)
-        deltas = await tab.send(ChatState.open_chat(conversation_id))
+        await tab.send(ConversationState.new_chat)
+        deltas = await tab.send(ConversationState.open_chat(conversation_id))
 
     snapshots = [d[var("snapshot")] for d in deltas if var("snapshot") in d]
     assert len(snapshots) == 1
@@ -211,8 +223,8 @@ async def test_the_panel_says_when_the_model_runs_without_tools(db_url, monkeypa
     monkeypatch.setenv("CHATAPP_PROVIDER", "local")
     get_settings.cache_clear()
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
-        state = await tab.state()
+        await tab.send(ConversationState.on_load)
+        state = await tab.state(MonitorState)
 
     assert state.tools_note == "The local model runs without tools."
     assert state.model_label == "local · SmolLM2-135M-Instruct"
@@ -220,8 +232,8 @@ async def test_the_panel_says_when_the_model_runs_without_tools(db_url, monkeypa
 
 async def test_the_panel_lists_the_tools_a_model_may_call(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
-        state = await tab.state()
+        await tab.send(ConversationState.on_load)
+        state = await tab.state(MonitorState)
 
     assert state.tools_note == "Tools: calculator, current_time, search_conversations"
 
@@ -234,11 +246,11 @@ async def _conversation_messages(tab, settings):
 
 async def test_regenerate_replaces_the_last_answer(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         await _send(tab, "/mock tokens=3 latency=0\nfirst")
         await _send(tab, "/mock tokens=4 latency=0\nsecond")
         before = await _conversation_messages(tab, mock_settings)
-        deltas = await tab.send(ChatState.regenerate)
+        deltas = await tab.send(ConversationState.regenerate)
         after = await _conversation_messages(tab, mock_settings)
 
     assert [m.role for m in after] == ["user", "assistant", "user", "assistant"]
@@ -250,11 +262,13 @@ async def test_regenerate_replaces_the_last_answer(mock_settings):
 
 async def test_editing_a_question_replaces_everything_after_it(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         await _send(tab, "/mock tokens=3 latency=0\nfirst")
         await _send(tab, "/mock tokens=4 latency=0\nsecond")
         first_question = (await _conversation_messages(tab, mock_settings))[0]
-        await tab.send(ChatState.edit_message(first_question.id, "/mock tokens=6 latency=0\nfirst, edited"))
+        await tab.send(
+            ConversationState.edit_message(first_question.id, "/mock tokens=6 latency=0\nfirst, edited")
+        )
         after = await _conversation_messages(tab, mock_settings)
 
     assert [(m.role, m.content) for m in after] == [
@@ -266,10 +280,10 @@ async def test_editing_a_question_replaces_everything_after_it(mock_settings):
 
 async def test_an_edit_to_an_empty_message_is_refused(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         await _send(tab, "/mock tokens=3 latency=0\nkeep me")
         question = (await _conversation_messages(tab, mock_settings))[0]
-        await tab.send(ChatState.edit_message(question.id, "   "))
+        await tab.send(ConversationState.edit_message(question.id, "   "))
         state = await tab.state()
         after = await _conversation_messages(tab, mock_settings)
 
@@ -279,20 +293,20 @@ async def test_an_edit_to_an_empty_message_is_refused(mock_settings):
 
 async def test_scrolling_to_the_end_of_the_sidebar_loads_the_next_page_once(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         owner = (await tab.state()).owner_key
         with db.session_for(mock_settings.db_url) as session:
             for i in range(HISTORY_PAGE + 10):
                 db.create_conversation(session, owner=owner, title=f"conversation {i}")
-        await tab.send(ChatState.on_load)
-        first = await tab.state()
+        await tab.send(ConversationState.on_load)
+        first = await tab.state(SidebarState)
         cursor = first.history_cursor
         assert len(first.history) == HISTORY_PAGE and cursor
 
-        await tab.send(ChatState.load_more_history(cursor))
+        await tab.send(SidebarState.load_more_history(cursor))
         # The sentinel may report the same end twice (a re-render); the second report loads nothing.
-        again = await tab.send(ChatState.load_more_history(cursor))
-        state = await tab.state()
+        again = await tab.send(SidebarState.load_more_history(cursor))
+        state = await tab.state(SidebarState)
 
     titles = [row["title"] for row in state.history]
     assert len(titles) == len(set(titles)) == HISTORY_PAGE + 10
@@ -303,17 +317,19 @@ async def test_scrolling_to_the_end_of_the_sidebar_loads_the_next_page_once(mock
 
 async def test_settings_chosen_for_a_new_chat_stay_with_the_conversation(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
-        await tab.send(ChatState.open_settings(True))
-        listed = (await tab.state()).models
+        await tab.send(ConversationState.on_load)
+        await tab.send(SettingsState.open_settings(True))
+        listed = (await tab.state(SettingsState)).models
         form = {"model": "mock-2", "system_prompt": "Be brief.", "temperature": "0.5", "max_tokens": "5"}
-        await tab.send(ChatState.save_settings(form))
+        await tab.send(SettingsState.save_settings(form))
         await _send(tab, "/mock tokens=50 latency=0\nA long answer please")
         conversation_id = (await tab.state()).conversation_id
-        await tab.send(ChatState.new_chat)
-        fresh = dict((await tab.state()).chat_settings)
-        await tab.send(ChatState.open_chat(conversation_id))
-        state = await tab.state()
+        await tab.send(ConversationState.new_chat)
+        await tab.send(SettingsState.open_settings(True))  # the dialog shows what the open chat has
+        fresh = dict((await tab.state(SettingsState)).chat_settings)
+        await tab.send(ConversationState.open_chat(conversation_id))
+        await tab.send(SettingsState.open_settings(True))
+        state = await tab.state(SettingsState)
 
     assert listed == ["mock-1", "mock-2"]
     assert state.chat_settings == form
@@ -325,10 +341,10 @@ async def test_settings_chosen_for_a_new_chat_stay_with_the_conversation(mock_se
 
 async def test_a_bad_setting_keeps_the_dialog_open_with_a_message(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
-        await tab.send(ChatState.open_settings(True))
-        await tab.send(ChatState.save_settings({"temperature": "hot"}))
-        state = await tab.state()
+        await tab.send(ConversationState.on_load)
+        await tab.send(SettingsState.open_settings(True))
+        await tab.send(SettingsState.save_settings({"temperature": "hot"}))
+        state = await tab.state(SettingsState)
 
     assert state.settings_open
     assert state.settings_error == "Temperature is a number from 0 to 2."
@@ -358,13 +374,13 @@ async def job_backend(request, mock_settings, monkeypatch):
 
 async def _as_owner(tab, owner: str) -> None:
     """Another tab of the same browser: it shares the owner key kept in local storage."""
-    await tab.send(ChatState.on_load)
+    await tab.send(ConversationState.on_load)
     await tab.set_owner(owner)
 
 
 async def _asking(tab, text: str):
-    await tab.send(ChatState.on_load)
-    asked = await tab.start(ChatState.user_message({"message": text}))
+    await tab.send(ConversationState.on_load)
+    asked = await tab.start(ConversationState.user_message({"message": text}))
     await tab.wait_for(lambda: "word5" in streamed_text(tab.deltas()))
     state = await tab.state()
     return asked, state.owner_key, state.conversation_id
@@ -375,7 +391,7 @@ async def test_a_second_tab_opening_a_conversation_mid_answer_follows_it(mock_se
         asked, owner, conversation_id = await _asking(first, "/mock tokens=200 rate=100 latency=0\nlong")
         await _as_owner(second, owner)
         start = len(second.updates)
-        following = await second.start(ChatState.open_chat(conversation_id))
+        following = await second.start(ConversationState.open_chat(conversation_id))
         await following.wait_all()
         await asked.wait_all()
         seen_by_first, _ = shown_messages(first.deltas())
@@ -393,9 +409,9 @@ async def test_stop_in_another_tab_of_the_same_browser_ends_the_answer(mock_sett
     async with open_tabs(2) as (first, second):
         asked, owner, conversation_id = await _asking(first, "/mock tokens=2000 rate=100 latency=0\nlong")
         await _as_owner(second, owner)
-        await second.start(ChatState.open_chat(conversation_id))
+        await second.start(ConversationState.open_chat(conversation_id))
         await second.wait_for(lambda: "word6" in streamed_text(second.deltas()))
-        await second.send(ChatState.stop)
+        await second.send(ConversationState.stop)
         await asked.wait_all()
         first_status = (await first.state()).status
 
@@ -409,13 +425,17 @@ async def test_a_client_cannot_follow_or_stop_another_owners_answer(mock_setting
     async with open_tabs(2) as (victim, attacker):
         asked, _, conversation_id = await _asking(victim, "/mock tokens=100 rate=100 latency=0\nmine")
         job_id = (await victim.state())._turn_id
-        await attacker.send(ChatState.on_load)
+        await attacker.send(ConversationState.on_load)
         start = len(attacker.updates)
-        await attacker.send(ChatState.follow_turn(job_id))  # a hand-made event with a guessed id
-        async with attacker.manager.modify_state(BaseStateToken(ident=attacker.token, cls=ChatState)) as root:
-            (await root.get_state(ChatState))._turn_id = job_id  # even with the id planted in its state,
-        await attacker.send(ChatState.stop)  # Stop only reaches its owner's answers
-        await attacker.send(ChatState.delete_chat(conversation_id))
+        await attacker.send(ConversationState.follow_turn(job_id))  # a hand-made event with a guessed id
+        async with attacker.manager.modify_state(
+            BaseStateToken(ident=attacker.token, cls=ConversationState)
+        ) as root:
+            (
+                await root.get_state(ConversationState)
+            )._turn_id = job_id  # even with the id planted in its state,
+        await attacker.send(ConversationState.stop)  # Stop only reaches its owner's answers
+        await attacker.send(SidebarState.delete_chat(conversation_id))
         await asked.wait_all()
 
     assert streamed_text(attacker.deltas(start)) == ""
@@ -433,7 +453,7 @@ async def test_an_owner_gets_a_notice_past_the_cap(mock_settings, job_backend, m
         await _as_owner(second, owner)
         await _send(second, "a question in another conversation")
         notice = (await second.state()).notice
-        await first.send(ChatState.stop)
+        await first.send(ConversationState.stop)
         await asked.wait_all()
 
     assert "Too many answers are streaming for you at once (at most 1)" in notice
@@ -443,21 +463,23 @@ async def test_an_owner_gets_a_notice_past_the_cap(mock_settings, job_backend, m
 
 
 async def test_a_flush_that_fails_loses_nothing_and_the_gap_brings_a_snapshot(mock_settings, monkeypatch):
-    apply = ChatState._apply
+    apply = ConversationState._apply
     calls = []
 
-    def failing_once(self, batch):
+    async def failing_once(self, batch):
         calls.append(len(batch))
         if len(calls) == 3:  # as a lock timeout or a state store error would, before anything is kept
             raise TimeoutError("the state lock was not granted in time")
-        apply(self, batch)
+        await apply(self, batch)
 
-    monkeypatch.setattr(ChatState, "_apply", failing_once)
+    monkeypatch.setattr(ConversationState, "_apply", failing_once)
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         deltas = await _send(tab, "/mock tokens=200 rate=200 latency=0\nkeep going")
         seqs = [d[var("feed")]["seq"] for d in deltas if var("feed") in d]
-        after_resync = await tab.send(ChatState.resync)  # what the browser asks for when it sees the gap
+        after_resync = await tab.send(
+            ConversationState.resync
+        )  # what the browser asks for when it sees the gap
         state = await tab.state()
 
     assert any(b - a == 2 for a, b in zip(seqs, seqs[1:], strict=False))  # the gap the browser detects
@@ -469,7 +491,7 @@ async def test_a_flush_that_fails_loses_nothing_and_the_gap_brings_a_snapshot(mo
 
 async def test_the_monitor_follows_the_numbers_while_an_answer_streams(mock_settings):
     async with open_tab() as tab:
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         deltas = await _send(tab, "/mock tokens=120 rate=80 latency=0\na while")
 
     live = [d[var("live")] for d in deltas if var("live") in d]
@@ -484,7 +506,7 @@ async def test_a_message_sent_before_the_page_loaded_still_gets_an_owner(mock_se
     async with open_tab() as tab:
         await _send(tab, "/mock tokens=3 latency=0\nin a hurry")
         owner = (await tab.state()).owner_key
-        await tab.send(ChatState.on_load)
+        await tab.send(ConversationState.on_load)
         kept = (await tab.state()).owner_key
 
     assert owner and kept == owner

@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..state.chat import ChatState
+from ..state.conversation import ConversationState
+from ..state.session import SessionState
+from ..state.sidebar import SidebarState
+from ..state.transfer import TransferState
 from .chat_settings import chat_settings_dialog
 from .live_feed import transcript
 from .monitor import busy
 
 
 def _header() -> rx.Component:
+    # The category's name lives with the sidebar's list, so renaming or deleting it shows here as well.
+    category_name = SidebarState.category_names[ConversationState.category_id]
     return rx.hstack(
         rx.icon_button(
             rx.icon("panel-left", size=18),
             variant="ghost",
-            on_click=ChatState.toggle_history,
+            on_click=SessionState.toggle_history,
             class_name="only-narrow",
             aria_label="Show chats",
         ),
         rx.heading(
-            rx.cond(ChatState.title != "", ChatState.title, "New chat"), size="4", class_name="chat-title"
+            rx.cond(ConversationState.title != "", ConversationState.title, "New chat"),
+            size="4",
+            class_name="chat-title",
         ),
         rx.cond(
-            ChatState.category_name != "",
-            rx.badge(rx.icon("tag", size=12), ChatState.category_name, id="chat-category", variant="soft"),
+            category_name,
+            rx.badge(rx.icon("tag", size=12), category_name, id="chat-category", variant="soft"),
         ),
         rx.spacer(),
         chat_settings_dialog(),
@@ -35,15 +42,15 @@ def _header() -> rx.Component:
                 )
             ),
             rx.menu.content(
-                rx.menu.item("Export as Markdown", on_click=ChatState.export_chat("markdown")),
-                rx.menu.item("Export as JSON", on_click=ChatState.export_chat("json")),
+                rx.menu.item("Export as Markdown", on_click=TransferState.export_chat("markdown")),
+                rx.menu.item("Export as JSON", on_click=TransferState.export_chat("json")),
             ),
         ),
         rx.color_mode.button(variant="ghost", id="theme-button"),
         rx.icon_button(
             rx.icon("activity", size=18),
             variant="ghost",
-            on_click=ChatState.toggle_monitor,
+            on_click=SessionState.toggle_monitor,
             class_name="only-narrow",
             aria_label="Show backend monitor",
         ),
@@ -55,17 +62,17 @@ def _header() -> rx.Component:
 
 def _notice() -> rx.Component:
     return rx.cond(
-        ChatState.notice != "",
+        SessionState.notice != "",
         rx.callout.root(
             rx.hstack(
                 rx.callout.icon(rx.icon("triangle-alert", size=16)),
-                rx.callout.text(ChatState.notice, id="notice"),
+                rx.callout.text(SessionState.notice, id="notice"),
                 rx.spacer(),
                 rx.icon_button(
                     rx.icon("x", size=14),
                     variant="ghost",
                     size="1",
-                    on_click=ChatState.dismiss_notice,
+                    on_click=SessionState.dismiss_notice,
                     aria_label="Dismiss",
                 ),
                 align="center",
@@ -99,7 +106,7 @@ def _composer() -> rx.Component:
                     id="stop-button",
                     type="button",
                     color_scheme="red",
-                    on_click=ChatState.stop,
+                    on_click=ConversationState.stop,
                     size="3",
                 ),
                 rx.button(
@@ -109,7 +116,7 @@ def _composer() -> rx.Component:
             align="end",
             width="100%",
         ),
-        on_submit=ChatState.user_message,
+        on_submit=ConversationState.user_message,
         reset_on_submit=True,
         width="100%",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..state.chat import ChatState
+from ..state.settings import SettingsState
 
 
 def _field(label: str, hint: str, control: rx.Component) -> rx.Component:
@@ -24,7 +24,7 @@ def _number_field(label: str, hint: str, name: str, input_mode: str) -> rx.Compo
         rx.input(
             name=name,
             id="settings-" + name.replace("_", "-"),
-            default_value=ChatState.chat_settings[name],
+            default_value=SettingsState.chat_settings[name],
             placeholder="model default",
             input_mode=input_mode,
         ),
@@ -32,7 +32,7 @@ def _number_field(label: str, hint: str, name: str, input_mode: str) -> rx.Compo
 
 
 def chat_settings_dialog() -> rx.Component:
-    current = ChatState.chat_settings
+    current = SettingsState.chat_settings
     return rx.dialog.root(
         rx.dialog.trigger(
             rx.icon_button(
@@ -59,13 +59,13 @@ def chat_settings_dialog() -> rx.Component:
                                 name="model",
                                 id="settings-model",
                                 default_value=current["model"],
-                                placeholder=ChatState.defaults["model"],
+                                placeholder=SettingsState.defaults["model"],
                                 list="model-names",
                                 max_length=200,
                                 width="100%",
                             ),
                             rx.el.datalist(
-                                rx.foreach(ChatState.models, lambda m: rx.el.option(value=m)),
+                                rx.foreach(SettingsState.models, lambda m: rx.el.option(value=m)),
                                 id="model-names",
                             ),
                         ),
@@ -77,7 +77,7 @@ def chat_settings_dialog() -> rx.Component:
                             name="system_prompt",
                             id="settings-system-prompt",
                             default_value=current["system_prompt"],
-                            placeholder=ChatState.defaults["system_prompt"],
+                            placeholder=SettingsState.defaults["system_prompt"],
                             rows="4",
                             width="100%",
                         ),
@@ -91,8 +91,8 @@ def chat_settings_dialog() -> rx.Component:
                         gap="4",
                     ),
                     rx.cond(
-                        ChatState.settings_error != "",
-                        rx.callout(ChatState.settings_error, id="settings-error", color="red", size="1"),
+                        SettingsState.settings_error != "",
+                        rx.callout(SettingsState.settings_error, id="settings-error", color="red", size="1"),
                     ),
                     rx.flex(
                         rx.dialog.close(
@@ -105,9 +105,9 @@ def chat_settings_dialog() -> rx.Component:
                     ),
                     gap="3",
                 ),
-                on_submit=ChatState.save_settings,
+                on_submit=SettingsState.save_settings,
             ),
         ),
-        open=ChatState.settings_open,
-        on_open_change=ChatState.open_settings,
+        open=SettingsState.settings_open,
+        on_open_change=SettingsState.open_settings,
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..state.chat import ChatState
+from ..state.conversation import ConversationState
+from ..state.session import SessionState
+from ..state.sidebar import SidebarState
 
 
 class ScrollSentinel(rx.Component):
@@ -33,7 +35,8 @@ def _rename_dialog(row: rx.Var) -> rx.Component:
                     justify="end",
                     margin_top="12px",
                 ),
-                on_submit=ChatState.rename_chat,
+                # The sidebar's row, then the header if it is the open conversation (both read the form).
+                on_submit=[SidebarState.rename_chat, ConversationState.refresh_header],
             ),
         ),
     )
@@ -58,7 +61,11 @@ def _delete_dialog(row: rx.Var) -> rx.Component:
             rx.flex(
                 rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
                 rx.alert_dialog.action(
-                    rx.button("Delete", color_scheme="red", on_click=ChatState.delete_chat(row["id"]))
+                    rx.button(
+                        "Delete",
+                        color_scheme="red",
+                        on_click=[SidebarState.delete_chat(row["id"]), ConversationState.forget(row["id"])],
+                    )
                 ),
                 gap="2",
                 justify="end",
@@ -75,7 +82,7 @@ def _pin_button(row: rx.Var) -> rx.Component:
         variant="ghost",
         size="1",
         aria_label=rx.cond(pinned, "Unpin", "Pin"),
-        on_click=ChatState.toggle_pin(row["id"]),
+        on_click=SidebarState.toggle_pin(row["id"]),
     )
 
 
@@ -97,7 +104,7 @@ def _file_popover(row: rx.Var) -> rx.Component:
                         auto_focus=True,
                     ),
                     rx.el.datalist(
-                        rx.foreach(ChatState.categories, lambda c: rx.el.option(value=c["name"])),
+                        rx.foreach(SidebarState.categories, lambda c: rx.el.option(value=c["name"])),
                         id="category-names",
                     ),
                     rx.input(name="id", type="hidden", value=row["id"]),
@@ -109,7 +116,7 @@ def _file_popover(row: rx.Var) -> rx.Component:
                     rx.popover.close(rx.button("File", type="submit", size="1")),
                     gap="2",
                 ),
-                on_submit=ChatState.file_chat,
+                on_submit=[SidebarState.file_chat, ConversationState.refresh_header],
                 reset_on_submit=True,
             ),
         ),
@@ -122,10 +129,10 @@ def _category_filter() -> rx.Component:
             rx.select.trigger(placeholder="All conversations", id="category-filter", width="100%"),
             rx.select.content(
                 rx.select.item("All conversations", value="all"),
-                rx.foreach(ChatState.categories, lambda c: rx.select.item(c["name"], value=c["id"])),
+                rx.foreach(SidebarState.categories, lambda c: rx.select.item(c["name"], value=c["id"])),
             ),
-            value=rx.cond(ChatState.category_filter == "", "all", ChatState.category_filter),
-            on_change=ChatState.filter_by_category,
+            value=rx.cond(SidebarState.category_filter == "", "all", SidebarState.category_filter),
+            on_change=SidebarState.filter_by_category,
             size="1",
         ),
         _categories_dialog(),
@@ -146,11 +153,11 @@ def _category_row(category: rx.Var) -> rx.Component:
                 size="1",
                 variant="soft",
                 color_scheme="red",
-                on_click=ChatState.delete_category(category["id"]),
+                on_click=SidebarState.delete_category(category["id"]),
             ),
             align="center",
         ),
-        on_submit=ChatState.rename_category,
+        on_submit=SidebarState.rename_category,
     )
 
 
@@ -164,8 +171,8 @@ def _categories_dialog() -> rx.Component:
         rx.dialog.content(
             rx.dialog.title("Categories"),
             rx.cond(
-                ChatState.categories.length() > 0,
-                rx.vstack(rx.foreach(ChatState.categories, _category_row), gap="2"),
+                SidebarState.categories.length() > 0,
+                rx.vstack(rx.foreach(SidebarState.categories, _category_row), gap="2"),
                 rx.text("No categories yet: file a conversation under one with its tag button.", size="2"),
             ),
             rx.text(
@@ -177,14 +184,14 @@ def _categories_dialog() -> rx.Component:
 
 
 def _row(row: rx.Var) -> rx.Component:
-    selected = row["id"] == ChatState.conversation_id
+    selected = row["id"] == SessionState.conversation_id
     return rx.fragment(
         rx.cond(row["heading"] != "", rx.text(row["heading"], class_name="history-heading")),
         rx.hstack(
             rx.text(
                 row["title"],
                 class_name="history-title",
-                on_click=ChatState.open_chat(row["id"]),
+                on_click=ConversationState.open_chat(row["id"]),
                 title=row["title"],
             ),
             rx.hstack(
@@ -211,7 +218,7 @@ def history_panel() -> rx.Component:
                 rx.icon("square-pen", size=16),
                 "New chat",
                 id="new-chat",
-                on_click=ChatState.new_chat,
+                on_click=ConversationState.new_chat,
                 size="2",
             ),
             width="100%",
@@ -220,13 +227,13 @@ def history_panel() -> rx.Component:
         rx.input(
             placeholder="Search conversations",
             id="history-search",
-            value=ChatState.search_query,
-            on_change=ChatState.search.debounce(250),
+            value=SidebarState.search_query,
+            on_change=SidebarState.search.debounce(250),
             type="search",
             width="100%",
             size="2",
         ),
-        rx.cond(ChatState.search_query != "", _search_results(), _conversation_list()),
+        rx.cond(SidebarState.search_query != "", _search_results(), _conversation_list()),
         height="100%",
         width="100%",
         gap="3",
@@ -238,15 +245,15 @@ def _search_result(hit: rx.Var) -> rx.Component:
         rx.text(hit["title"], class_name="history-title", weight="medium"),
         rx.text(hit["snippet"], size="1", class_name="muted search-snippet"),
         class_name="history-row search-result",
-        on_click=ChatState.open_result(hit["conversation_id"], hit["message_id"]),
+        on_click=ConversationState.open_result(hit["conversation_id"], hit["message_id"]),
     )
 
 
 def _search_results() -> rx.Component:
     return rx.box(
         rx.cond(
-            ChatState.search_results.length() > 0,
-            rx.foreach(ChatState.search_results, _search_result),
+            SidebarState.search_results.length() > 0,
+            rx.foreach(SidebarState.search_results, _search_result),
             rx.text("Nothing found.", class_name="muted"),
         ),
         id="search-results",
@@ -259,16 +266,16 @@ def _conversation_list() -> rx.Component:
         _category_filter(),
         rx.box(
             rx.cond(
-                ChatState.history.length() > 0,
-                rx.foreach(ChatState.history, _row),
+                SidebarState.history.length() > 0,
+                rx.foreach(SidebarState.history, _row),
                 rx.text("No conversations yet.", class_name="muted"),
             ),
             rx.cond(
-                ChatState.history_cursor != "",
+                SidebarState.history_cursor != "",
                 ScrollSentinel.create(
                     rx.text("Loading older conversations…", size="1", class_name="muted"),
-                    marker=ChatState.history_cursor,
-                    on_visible=ChatState.load_more_history,
+                    marker=SidebarState.history_cursor,
+                    on_visible=SidebarState.load_more_history,
                     id="history-more",
                 ),
             ),

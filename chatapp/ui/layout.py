@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..state.chat import ChatState
+from ..state.session import SessionState
+from ..state.transfer import TransferState
 from .chat import chat_panel
 from .history import history_panel
 from .monitor import monitor_panel
@@ -12,7 +13,7 @@ from .monitor import monitor_panel
 
 def _settings_dialog() -> rx.Component:
     api_url = rx.config.get_config().api_url.rstrip("/")
-    curl = "curl -H 'Authorization: Bearer " + ChatState.owner_key + f"' {api_url}/chats"
+    curl = "curl -H 'Authorization: Bearer " + SessionState.owner_key + f"' {api_url}/chats"
     return rx.dialog.root(
         rx.dialog.trigger(
             rx.icon_button(
@@ -28,7 +29,7 @@ def _settings_dialog() -> rx.Component:
                 size="2",
                 class_name="muted",
             ),
-            rx.code(ChatState.owner_key, id="owner-key", class_name="owner-key"),
+            rx.code(SessionState.owner_key, id="owner-key", class_name="owner-key"),
             rx.text("Example", weight="bold", size="2", margin_top="12px"),
             rx.code(curl, class_name="owner-key"),
             rx.flex(rx.dialog.close(rx.button("Close", variant="soft")), justify="end", margin_top="12px"),
@@ -48,17 +49,19 @@ def page() -> rx.Component:
                     accept={"application/json": [".json"]},
                     max_files=1,
                     no_drag=True,
-                    on_drop=ChatState.import_chat(rx.upload_files(upload_id="import-upload")),
+                    on_drop=TransferState.import_chat(rx.upload_files(upload_id="import-upload")),
                 ),
                 class_name="settings-corner",
                 align="center",
             ),
-            class_name=rx.cond(ChatState.show_history, "panel panel-left panel-open", "panel panel-left"),
+            class_name=rx.cond(SessionState.show_history, "panel panel-left panel-open", "panel panel-left"),
         ),
         rx.box(chat_panel(), class_name="panel panel-middle"),
         rx.box(
             monitor_panel(),
-            class_name=rx.cond(ChatState.show_monitor, "panel panel-right panel-open", "panel panel-right"),
+            class_name=rx.cond(
+                SessionState.show_monitor, "panel panel-right panel-open", "panel panel-right"
+            ),
         ),
         class_name="app-grid",
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..state.chat import ChatState
+from ..state.conversation import ConversationState
+from ..state.monitor import MonitorState
 
 
 class _FeedComponent(rx.Component):
@@ -32,20 +33,20 @@ class EventLog(_FeedComponent):
 
 
 def _feed_props() -> dict:
-    return {"feed": ChatState.feed, "snapshot": ChatState.snapshot}
+    return {"feed": ConversationState.feed, "snapshot": ConversationState.snapshot}
 
 
 def transcript() -> rx.Component:
     return Transcript.create(
         id="messages",
         placeholder="Ask anything. Answers stream in as they are written.",
-        on_resync=ChatState.resync,
-        on_select=ChatState.select_answer,
-        on_stop=ChatState.stop,
-        on_new_chat=ChatState.new_chat,
-        on_regenerate=ChatState.regenerate,
-        focus_id=ChatState.focus_message,
-        on_edit=ChatState.edit_message,
+        on_resync=ConversationState.resync,
+        on_select=MonitorState.select_answer,
+        on_stop=ConversationState.stop,
+        on_new_chat=ConversationState.new_chat,
+        on_regenerate=ConversationState.regenerate,
+        focus_id=ConversationState.focus_message,
+        on_edit=ConversationState.edit_message,
         **_feed_props(),
     )
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..state.chat import BUSY, ChatState
+from ..state.conversation import BUSY, ConversationState
+from ..state.monitor import MonitorState
 from .live_feed import event_log
 
-busy = rx.Var.create(list(BUSY)).contains(ChatState.status)
-LIVE_KEYS = ("ttft", "tokens_per_s", "duration")  # what ChatState.live carries while an answer streams
+busy = rx.Var.create(list(BUSY)).contains(ConversationState.status)
+LIVE_KEYS = ("ttft", "tokens_per_s", "duration")  # what MonitorState.live carries while an answer streams
 
 
 def _stat(label: str, value: rx.Var | str, key: str, note: rx.Var | str = "") -> rx.Component:
@@ -22,14 +23,14 @@ def _stat(label: str, value: rx.Var | str, key: str, note: rx.Var | str = "") ->
 
 def _answer_stat(label: str, key: str, note: rx.Var | str = "") -> rx.Component:
     """A number of the current answer. While it streams, the live value where there is one, else a dash."""
-    while_streaming = ChatState.live[key] if key in LIVE_KEYS else "—"
-    return _stat(label, rx.cond(busy, while_streaming, ChatState.answer[key]), key, note)
+    while_streaming = MonitorState.live[key] if key in LIVE_KEYS else "—"
+    return _stat(label, rx.cond(busy, while_streaming, MonitorState.answer[key]), key, note)
 
 
 def _tokens_stat(label: str, kind: str) -> rx.Component:
     """Estimated and reported side by side: each number says where it came from."""
-    answer = ChatState.answer
-    while_streaming = ChatState.live["completion_tokens"] if kind == "completion" else "—"
+    answer = MonitorState.answer
+    while_streaming = MonitorState.live["completion_tokens"] if kind == "completion" else "—"
     estimated = rx.cond(busy, while_streaming, answer[f"{kind}_estimated"])
     return rx.box(
         rx.text(label, class_name="stat-label"),
@@ -55,10 +56,10 @@ def _tokens_stat(label: str, kind: str) -> rx.Component:
 
 def _status_badge() -> rx.Component:
     return rx.badge(
-        ChatState.status,
+        ConversationState.status,
         id="monitor-status",
         color_scheme=rx.match(
-            ChatState.status,
+            ConversationState.status,
             ("thinking", "amber"),
             ("streaming", "blue"),
             ("done", "green"),
@@ -77,16 +78,16 @@ def _speed_chart() -> rx.Component:
         rx.recharts.x_axis(data_key="s", unit=" s", tick_line=False, font_size=10),
         rx.recharts.y_axis(width=34, tick_line=False, font_size=10),
         rx.recharts.graphing_tooltip(),
-        data=ChatState.speed_points,
+        data=MonitorState.speed_points,
         height=110,
         width="100%",
     )
 
 
 def _answer_section() -> rx.Component:
-    answer = ChatState.answer
+    answer = MonitorState.answer
     return rx.vstack(
-        rx.text(ChatState.answer_heading, class_name="section-label"),
+        rx.text(MonitorState.answer_heading, class_name="section-label"),
         rx.grid(
             _answer_stat("Time to first token", "ttft"),
             _answer_stat("Tokens/s", "tokens_per_s"),
@@ -112,7 +113,7 @@ def _answer_section() -> rx.Component:
             width="100%",
         ),
         rx.text("Counted with ", answer["encoding"], class_name="stat-note"),
-        rx.cond(ChatState.speed_points.length() > 1, _speed_chart()),
+        rx.cond(MonitorState.speed_points.length() > 1, _speed_chart()),
         width="100%",
         gap="2",
     )
@@ -133,9 +134,9 @@ def _totals(totals: rx.Var, scope: str) -> rx.Component:
 def _session_section() -> rx.Component:
     return rx.vstack(
         rx.text("This conversation", class_name="section-label"),
-        _totals(ChatState.conversation_totals, "conversation"),
+        _totals(MonitorState.conversation_totals, "conversation"),
         rx.cond(
-            ChatState.cost_points.length() > 0,
+            MonitorState.cost_points.length() > 0,
             rx.recharts.composed_chart(
                 rx.recharts.bar(
                     data_key="tokens", fill="var(--accent-8)", y_axis_id="tokens", is_animation_active=False
@@ -145,13 +146,13 @@ def _session_section() -> rx.Component:
                 rx.recharts.y_axis(y_axis_id="tokens", width=40, font_size=10),
                 rx.recharts.y_axis(y_axis_id="cost", orientation="right", width=50, font_size=10),
                 rx.recharts.graphing_tooltip(),
-                data=ChatState.cost_points,
+                data=MonitorState.cost_points,
                 height=130,
                 width="100%",
             ),
         ),
         rx.text("This session", class_name="section-label"),
-        _totals(ChatState.session_totals, "session"),
+        _totals(MonitorState.session_totals, "session"),
         rx.table.root(
             rx.table.header(
                 rx.table.row(
@@ -163,7 +164,7 @@ def _session_section() -> rx.Component:
             ),
             rx.table.body(
                 rx.foreach(
-                    ChatState.model_rows,
+                    MonitorState.model_rows,
                     lambda row: rx.table.row(
                         rx.table.cell(row["model"]),
                         rx.table.cell(row["requests"], " / ", row["errors"]),
@@ -186,8 +187,8 @@ def monitor_panel() -> rx.Component:
         rx.hstack(
             rx.heading("Backend", size="4"), rx.spacer(), _status_badge(), width="100%", align="center"
         ),
-        rx.text(ChatState.model_label, class_name="muted", data_stat="model"),
-        rx.text(ChatState.tools_note, class_name="stat-note", id="tools-note"),
+        rx.text(MonitorState.model_label, class_name="muted", data_stat="model"),
+        rx.text(MonitorState.tools_note, class_name="stat-note", id="tools-note"),
         _answer_section(),
         rx.tabs.root(
             rx.tabs.list(
@@ -196,8 +197,8 @@ def monitor_panel() -> rx.Component:
             ),
             rx.tabs.content(event_log(), value="events", class_name="monitor-tab"),
             rx.tabs.content(_session_section(), value="session", class_name="monitor-tab"),
-            value=ChatState.monitor_tab,
-            on_change=ChatState.set_monitor_tab,
+            value=MonitorState.monitor_tab,
+            on_change=MonitorState.set_monitor_tab,
             width="100%",
         ),
         id="monitor",

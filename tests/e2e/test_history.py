@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from chatapp import db
-from chatapp.state.chat import HISTORY_PAGE
+from chatapp.state.sidebar import HISTORY_PAGE
 
 from .test_browser import send_and_wait
 

@@ -1,0 +1,412 @@
+"""The middle panel: the open conversation, its feed, and the answers its tab asks for or follows.
+
+The conversation reaches the browser through the append-only feed (`feed`, `snapshot`), never as a list var:
+see assets/live_feed.jsx. The database is the record; this state is a cache of one tab's view. An answer is a
+job of the registry, apart from any tab: this tab only starts one (`user_message`) and follows it
+(`follow_turn`), copying each flush into the feed and, where it must, into the monitor and the sidebar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import reflex as rx
+
+from .. import db, presenters, service
+from ..config import get_settings
+from ..domain import Conversation, InputError, Message
+from ..jobs import Refused, registry
+from ..providers import provider_for
+from ..service import (
+    AnswerDelta,
+    AnswerDone,
+    AnswerStarted,
+    ConversationLabelled,
+    ConversationReady,
+    LiveMetrics,
+    StatusEvent,
+    ToolStepUpdate,
+    Turn,
+    TurnUpdate,
+)
+from .batching import in_batches
+from .monitor import MonitorState
+from .session import SessionState
+from .settings import SettingsState
+from .sidebar import SidebarState, conversations_page
+
+log = logging.getLogger(__name__)
+
+# While the status is one of these, the tab shows Stop instead of Send.
+BUSY = ("thinking", "streaming")
+STATUS_BY_EVENT = {
+    "request_sent": "thinking",
+    "first_token": "streaming",
+    "finished": "done",
+    "stopped": "stopped",
+    "interrupted": "interrupted",
+    "error": "error",
+}
+STILL_STREAMING = "An answer is still streaming. Wait for it, or press Stop."
+
+
+def _is_urgent(update: TurnUpdate) -> bool:
+    """What the user waits for goes out at once: the messages, the first token, tool steps, the end."""
+    if isinstance(update, StatusEvent):
+        return update.kind == "first_token"
+    return isinstance(update, AnswerStarted | ToolStepUpdate | AnswerDone)
+
+
+def _give_back(text: str) -> Any:
+    """The browser empties the box as it sends; a message that wasn't accepted goes back into it."""
+    return rx.set_value("chat-input", text) if text.strip() else None
+
+
+class ConversationState(SessionState):
+    title: str = ""
+    category_id: str = ""
+    # The append-only feed: {"seq", "ops"}, the operations of one flush, numbered; and {"seq", "messages",
+    # "events"}, everything up to its number, for a tab that missed a flush.
+    feed: dict[str, Any] = {"seq": 0, "ops": []}
+    snapshot: dict[str, Any] = {"seq": 0, "messages": [], "events": []}
+    status: str = "idle"  # of the answer this tab shows: idle, thinking, streaming, done, stopped, ...
+    # A message to bring into view once the conversation shows it (a search result's).
+    focus_message: str = ""
+
+    # Backend only: never sent to the browser.
+    _seq: int = 0
+    _streaming: bool = False
+    _streaming_conversation: str = ""
+    _turn_id: str = ""  # the job this tab shows (its own answer, or another tab's in the same conversation)
+    _following: str = ""  # the job whose updates this tab's background task is applying now
+    # What the browser was sent of the answer in flight, so a snapshot matches the feed exactly.
+    _answer_id: str = ""
+    _answer_text: str = ""
+    _answer_steps: list[dict[str, str]] = []
+    _answer_events: list[dict[str, str]] = []
+
+    # --- opening a conversation --------------------------------------------------------------------
+
+    @rx.event
+    async def on_load(self) -> Any:
+        self.ensure_owner()
+        job = await registry().get(self._turn_id, self.owner_key) if self._turn_id else None
+        self._streaming = job is not None and job.answering
+        if not self._streaming and self.status in BUSY:
+            self.status = "idle"  # the server restarted under this tab; its answer was saved as interrupted
+        (await self.get_state(MonitorState)).show_provider()
+        await (await self.get_state(SidebarState)).reload()
+        return await self._show_conversation(self.conversation_id)
+
+    @rx.event
+    async def new_chat(self) -> Any:
+        self.notice = ""
+        self.show_history = False
+        (await self.get_state(SettingsState)).forget_new_chat_options()
+        await self._show_conversation("")
+        return rx.set_focus("chat-input")
+
+    @rx.event
+    async def open_chat(self, conversation_id: str) -> Any:
+        self.notice = ""
+        self.show_history = False
+        return await self._show_conversation(conversation_id)
+
+    @rx.event
+    async def open_result(self, conversation_id: str, message_id: str) -> Any:
+        """A search result was picked: its conversation, scrolled to its message."""
+        self.show_history = False
+        follow = await self._show_conversation(conversation_id)
+        self.focus_message = message_id
+        return follow
+
+    @rx.event
+    async def resync(self) -> Any:
+        """The browser missed a batch of the feed (reload, reconnect): send it everything once."""
+        return await self._show_conversation(self.conversation_id)
+
+    @rx.event
+    async def refresh_header(self, form: dict[str, Any]) -> None:
+        """The sidebar's rename or category form (its `id`) was sent: if it is the open conversation, its
+        header follows."""
+        conversation_id = str(form.get("id", ""))
+        if conversation_id and conversation_id == self.conversation_id:
+            self._show_header(await self._find(conversation_id))
+
+    @rx.event
+    async def forget(self, conversation_id: str) -> None:
+        """The sidebar deleted a conversation: if it is the open one, the tab shows a new chat."""
+        if conversation_id and conversation_id == self.conversation_id:
+            await self._show_conversation("")
+
+    async def _find(self, conversation_id: str) -> Conversation | None:
+        return await db.run(
+            get_settings().db_url, db.get_conversation, owner=self.owner_key, conversation_id=conversation_id
+        )
+
+    async def _show_conversation(self, conversation_id: str) -> Any:
+        """Replaces what the tab shows with the saved conversation, in one snapshot. Returns the event that
+        follows the answer streaming in it, if there is one this tab doesn't follow yet."""
+        url = get_settings().db_url
+        saved: list[Message] = []
+        events = []
+        found = await self._find(conversation_id) if conversation_id else None
+        if found is not None:
+            saved = await db.run(url, db.list_messages, conversation_id=found.id)
+            events = await db.run(url, db.list_events, conversation_id=found.id)
+        conversation_id = found.id if found else ""
+        self.conversation_id = conversation_id
+        self._show_header(found)
+        job = await registry().answering_in(conversation_id, self.owner_key)
+        if job is None and any(m.status == "streaming" for m in saved):
+            # No live job writes it: its worker died. The sweep would mark it soon; this tab shows it now.
+            await db.run(url, db.mark_unfinished_as_interrupted, conversation_id=conversation_id)
+            saved = [
+                dataclasses.replace(m, status="interrupted") if m.status == "streaming" else m for m in saved
+            ]
+        messages = [presenters.message_view(m) for m in saved]
+        event_views = [presenters.event_view(e, with_message=True) for e in events]
+        follow = None
+        if job is not None and job.id != self._turn_id:
+            # Another tab's answer streams here: follow it. Its events come again, from the first.
+            event_views = [e for e in event_views if e["message_id"] not in job.message_ids]
+            follow = ConversationState.follow_turn(job.id)  # type: ignore[misc]  # see _start_turn
+        elif conversation_id and conversation_id == self._streaming_conversation:
+            # The saved copy of the answer in flight may be behind or ahead of what the tab was sent.
+            in_flight = {"content": self._answer_text, "steps": self._answer_steps}
+            messages = [{**m, **in_flight} if m["id"] == self._answer_id else m for m in messages]
+            event_views = [e for e in event_views if e["message_id"] != self._answer_id] + self._answer_events
+        self._seq += 1
+        self.snapshot = {"seq": self._seq, "messages": messages, "events": event_views}
+        (await self.get_state(MonitorState)).show_conversation(saved, streaming=self._streaming)
+        return follow
+
+    def _show_header(self, conversation: Conversation | None) -> None:
+        self.title = conversation.title if conversation else ""
+        self.category_id = conversation.category_id if conversation else ""
+
+    # --- asking: the seed's `user_message` ---------------------------------------------------------
+
+    @rx.event
+    async def user_message(self, form: dict[str, Any]) -> Any:
+        """Fast: check the message, have the job registry start the turn, then follow it."""
+        self.ensure_owner()
+        text = str(form.get("message", ""))
+        try:
+            text = service.validate_message(text, get_settings().max_message_chars)
+        except InputError as error:
+            self.notice = str(error)
+            return _give_back(text)
+        if self._streaming:
+            self.notice = STILL_STREAMING
+            return _give_back(text)
+        return await self._start_turn(text, answer_again=False) or _give_back(text)
+
+    @rx.event
+    async def edit_message(self, message_id: str, text: str) -> Any:
+        """A sent question was edited: the answers after it are replaced by a new one."""
+        try:
+            text = service.validate_message(text, get_settings().max_message_chars)
+        except InputError as error:
+            self.notice = str(error)
+            return None
+        return await self._answer_again(message_id, text)
+
+    @rx.event
+    async def regenerate(self) -> Any:
+        """The last answer again, to the same question."""
+        saved = await db.run(get_settings().db_url, db.list_messages, conversation_id=self.conversation_id)
+        question = next((m for m in reversed(saved) if m.role == "user"), None)
+        if question is None:
+            return None
+        return await self._answer_again(question.id, question.content)
+
+    async def _answer_again(self, message_id: str, text: str) -> Any:
+        if self._streaming or await registry().answering_in(self.conversation_id, self.owner_key):
+            self.notice = STILL_STREAMING
+            return None
+        rewound = await db.run(
+            get_settings().db_url, db.rewind_to, owner=self.owner_key, message_id=message_id, content=text
+        )
+        if not rewound:
+            self.notice = "That message can't be answered again."
+            return None
+        await self._show_conversation(self.conversation_id)
+        return await self._start_turn(text, answer_again=True)
+
+    async def _start_turn(self, text: str, *, answer_again: bool) -> Any:
+        """The one way a tab starts an answer: through the job registry, which may refuse it."""
+        settings = get_settings()
+        turn = Turn(
+            settings=settings,
+            provider=provider_for(settings),
+            owner=self.owner_key,
+            conversation_id=self.conversation_id or None,
+            text=text,
+            answer_again=answer_again,
+            options=(await self.get_state(SettingsState)).new_chat_options(),
+        )
+        try:
+            job = await registry().start(turn)
+        except Refused as refusal:
+            self.notice = refusal.message
+            return None
+        self.notice = ""
+        self._streaming = True
+        self.status = "thinking"
+        # mypy can't see through Reflex's event decorators: calling a handler makes its event.
+        return ConversationState.follow_turn(job.id)  # type: ignore[misc]
+
+    @rx.event
+    async def stop(self) -> None:
+        if self._turn_id:
+            await registry().stop(self._turn_id, self.owner_key)
+
+    # --- following an answer -----------------------------------------------------------------------
+
+    @rx.event(background=True)
+    async def follow_turn(self, turn_id: str) -> None:
+        """Shows a job's updates in this tab as they come, from its first (any tab of its owner may)."""
+        settings = get_settings()
+        async with self:
+            owner = self.owner_key
+        job = await registry().get(turn_id, owner)
+        async with self:
+            if job is None or self._following == turn_id:
+                return  # not this owner's, or followed already
+            self._turn_id = self._following = turn_id
+            self._streaming = job.answering
+            self._streaming_conversation = job.conversation_id
+        updates = registry().follow(turn_id, owner)
+        unsent: list[TurnUpdate] = []  # a flush that failed: its updates go with the next one
+        try:
+            async for batch in in_batches(updates, 1 / settings.flush_hz, _is_urgent):
+                batch = unsent + batch
+                try:
+                    history = await self._history_if_reordered(batch)
+                    async with self:
+                        if self._turn_id != turn_id:
+                            break  # the tab follows another answer now
+                        # After a failed flush the feed skips a number: the browser sees the gap and asks
+                        # for one snapshot, in case the failed one reached it and this state didn't keep it.
+                        self._seq += 1 if unsent else 0
+                        await self._apply(batch)
+                        if history is not None:
+                            (await self.get_state(SidebarState)).history = history
+                    unsent = []
+                except Exception:  # a lock timeout, a state store hiccup: the answer goes on regardless
+                    log.exception("a flush to a tab failed; its updates go with the next one")
+                    unsent = batch
+        finally:
+            async with self:
+                if unsent and self._turn_id == turn_id:  # the last flush failed: one more try
+                    self._seq += 1
+                    await self._apply(unsent)
+                if self._following == turn_id:
+                    self._following = ""
+                # Normally done by the answer's last flush; else its job ended without one (its worker died).
+                if self._turn_id == turn_id and self._streaming:
+                    self._show_cut_off()
+
+    async def _history_if_reordered(self, batch: list[TurnUpdate]) -> list[dict[str, str]] | None:
+        """The sidebar is sent again only when a turn changes its order: a new or an older conversation.
+        Read outside the tab's lock."""
+        moved = next((u.conversation.id for u in batch if isinstance(u, ConversationReady)), None)
+        if moved is None:
+            return None
+        async with self:
+            sidebar = await self.get_state(SidebarState)
+            if sidebar.on_top(moved):
+                return None
+            owner, category_id = sidebar.owner_key, sidebar.category_filter
+        page, _ = await conversations_page(owner, category_id)
+        return presenters.history_view(page, db.utcnow())
+
+    async def _apply(self, batch: list[TurnUpdate]) -> None:
+        """Copies one flush of the turn into the tab: feed operations, status, and what the monitor and the
+        sidebar show of it (their states are loaded only for the updates that change them)."""
+        ops: list[Any] = []
+        turn_conversation = self._streaming_conversation
+        for update in batch:
+            if isinstance(update, ConversationReady):
+                turn_conversation = self._streaming_conversation = update.conversation.id
+                if update.created and not self.conversation_id:
+                    self.conversation_id = update.conversation.id
+                    self.title = update.conversation.title
+                    (await self.get_state(SettingsState)).forget_new_chat_options()
+            elif isinstance(update, AnswerStarted):
+                self._start_answer(update, ops)
+                (await self.get_state(MonitorState)).show_start(update.assistant)
+            elif isinstance(update, AnswerDelta):
+                self._answer_text += update.text
+                if ops and ops[-1][0] == "+":
+                    ops[-1][1] += update.text
+                else:
+                    ops.append(["+", update.text])
+            elif isinstance(update, LiveMetrics):
+                (await self.get_state(MonitorState)).show_live(update.metrics)
+            elif isinstance(update, ToolStepUpdate):
+                step = presenters.step_view(update.step)
+                self._answer_steps = [s for s in self._answer_steps if s["id"] != step["id"]] + [step]
+                ops.append(["t", step])
+            elif isinstance(update, StatusEvent):  # the seed's `backend_status`
+                self._answer_events = [*self._answer_events, presenters.event_view(update, with_message=True)]
+                self.status = STATUS_BY_EVENT.get(update.kind, self.status)
+                event = presenters.event_view(update)
+                ops.append(["e", event["kind"], event["time"], event["detail"]])
+            elif isinstance(update, AnswerDone):
+                await self._apply_done(update, ops)
+            elif isinstance(update, ConversationLabelled):
+                await self._show_label(update)
+        if self.conversation_id != turn_conversation:  # the user opened another conversation meanwhile
+            ops = [op for op in ops if op[0] == "e"]
+        if ops:
+            self._seq += 1
+            self.feed = {"seq": self._seq, "ops": ops}
+
+    def _start_answer(self, started: AnswerStarted, ops: list[Any]) -> None:
+        self._answer_id = started.assistant.id
+        self._answer_text = ""
+        self._answer_steps = []
+        self._answer_events = []
+        ops += [
+            ["m", presenters.message_view(started.user)],
+            ["m", presenters.message_view(started.assistant)],
+        ]
+
+    async def _apply_done(self, done: AnswerDone, ops: list[Any]) -> None:
+        self._streaming = False
+        self._streaming_conversation = ""
+        message = done.message
+        if message is None:
+            if done.error:
+                self.notice = done.error
+            self.status = "error" if done.error else "idle"
+            return
+        view = presenters.message_view(message)
+        # The text is already in the browser; only what changed goes with the end of the answer.
+        changed = {k: v for k, v in view.items() if k not in ("id", "role", "content", "steps")}
+        ops.append(["u", message.id, changed])
+        monitor = await self.get_state(MonitorState)
+        monitor.show_done(message, in_open_conversation=message.conversation_id == self.conversation_id)
+        if message.status == "error":
+            self.notice = message.error
+
+    async def _show_label(self, labelled: ConversationLabelled) -> None:
+        """A new conversation was named: its sidebar row, and the header if it is open."""
+        (await self.get_state(SidebarState)).show_label(labelled.conversation, labelled.category)
+        if labelled.conversation.id == self.conversation_id:
+            self._show_header(labelled.conversation)
+
+    def _show_cut_off(self) -> None:
+        """The answer followed ended with no word from its job: it stays as far as it got, interrupted."""
+        shown = self.conversation_id == self._streaming_conversation and self._answer_id
+        self._streaming = False
+        self._streaming_conversation = ""
+        if self.status in BUSY:
+            self.status = "interrupted"
+        if shown:
+            self._seq += 1
+            self.feed = {"seq": self._seq, "ops": [["u", self._answer_id, {"status": "interrupted"}]]}

@@ -1,0 +1,56 @@
+"""Export of the open conversation (Markdown or JSON) and import of a JSON export, from here or another
+chatapp."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from .. import db, exchange
+from ..config import get_settings
+from ..domain import InputError
+from .conversation import ConversationState
+from .session import SessionState
+from .sidebar import SidebarState
+
+
+class TransferState(SessionState):
+    @rx.event
+    async def export_chat(self, kind: str) -> Any:
+        """Downloads the open conversation as Markdown or JSON."""
+        url = get_settings().db_url
+        found = await db.run(
+            url, db.get_conversation, owner=self.owner_key, conversation_id=self.conversation_id
+        )
+        if found is None:
+            self.notice = "Open a conversation to export it."
+            return None
+        messages = await db.run(url, db.list_messages, conversation_id=found.id)
+        name = (
+            "".join(c if c.isalnum() else "-" for c in found.title.lower()).strip("-")[:60] or "conversation"
+        )
+        if kind == "json":
+            return rx.download(data=exchange.to_json(found, messages), filename=f"{name}.json")
+        return rx.download(data=exchange.to_markdown(found, messages), filename=f"{name}.md")
+
+    @rx.event
+    async def import_chat(self, files: list[rx.UploadFile]) -> Any:
+        """Stores a conversation exported as JSON and opens it."""
+        if not files:
+            return None
+        try:
+            title, options, drafts = exchange.from_json(await files[0].read(exchange.MAX_IMPORT_BYTES + 1))
+        except InputError as error:
+            self.notice = str(error)
+            return None
+        imported = await db.run(
+            get_settings().db_url,
+            db.import_conversation,
+            owner=self.owner_key,
+            title=title,
+            options=options,
+            drafts=drafts,
+        )
+        self.notice = ""
+        return [SidebarState.refresh, ConversationState.open_chat(imported.id)]  # type: ignore[operator]
