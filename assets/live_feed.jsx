@@ -276,9 +276,31 @@ function useShortcuts(props) {
   }, []);
 }
 
+// Back to this tab (focus, or shown again): another tab or device may have asked or renamed something
+// meanwhile, and the backend catches this one up. At most every two seconds: focus events come in bursts.
+function useCatchUpOnReturn(props) {
+  const latest = useRef(props);
+  latest.current = props;
+  useEffect(() => {
+    let last = 0;
+    const onReturn = () => {
+      if (document.visibilityState !== "visible" || Date.now() - last < 2000) return;
+      last = Date.now();
+      if (latest.current.onReturn) latest.current.onReturn();
+    };
+    window.addEventListener("focus", onReturn);
+    document.addEventListener("visibilitychange", onReturn);
+    return () => {
+      window.removeEventListener("focus", onReturn);
+      document.removeEventListener("visibilitychange", onReturn);
+    };
+  }, []);
+}
+
 export function Transcript(props) {
   const view = useFeed(props);
   useShortcuts(props);
+  useCatchUpOnReturn(props);
 
   const box = useRef(null);
   const pinned = useRef(true);

@@ -64,6 +64,19 @@ async def test_answer_wire_bytes_do_not_grow_with_conversation_length(mock_setti
     assert long_bytes / 200 < 60
 
 
+async def test_a_streaming_answer_touches_only_the_conversation_and_the_monitor(mock_settings):
+    # With Redis, every flush loads and saves the substates it touches: the sidebar and the settings stay put.
+    async with open_tab() as tab:
+        await _new_tab_with_history(tab, exchanges=1)
+        start = len(tab.updates)
+        await _send(tab, "/mock tokens=200 rate=400 latency=0\nthe second answer")
+        touched = [set(update.delta) for update in tab.updates[start:]]
+
+    streaming = {ConversationState.get_full_name(), MonitorState.get_full_name()}
+    assert len(touched) > 5 and all(names <= streaming for names in touched)
+    assert any(names == {ConversationState.get_full_name()} for names in touched)  # text alone, most often
+
+
 async def test_finished_answer_is_marked_complete_with_its_numbers(mock_settings):
     async with open_tab() as tab:
         await tab.send(ConversationState.on_load)
@@ -403,6 +416,38 @@ async def test_a_second_tab_opening_a_conversation_mid_answer_follows_it(mock_se
     assert seen_by_second[-1]["status"] == "complete" and second_status == "done"
     kinds = [e["kind"] for e in events]
     assert kinds.count("first_token") == kinds.count("finished") == 1  # replayed once, never twice
+
+
+async def test_a_tab_coming_back_into_view_catches_up_with_what_another_tab_did(mock_settings, job_backend):
+    async with open_tabs(2) as (first, second):
+        asked, owner, conversation_id = await _asking(first, "/mock tokens=10 rate=100 latency=0\nfirst")
+        await asked.wait_all()
+        await _as_owner(second, owner)
+        await second.send(ConversationState.on_load)  # its page loads with the browser's key
+        await second.send(ConversationState.open_chat(conversation_id))
+        start = len(second.updates)
+        idle = await second.send(ConversationState.catch_up)  # nothing happened meanwhile
+
+        # The first tab asks again in that conversation, and starts another one.
+        first_start = len(first.updates)
+        again = await first.start(
+            ConversationState.user_message({"message": "/mock tokens=300 rate=150 latency=0\nmore"})
+        )
+        await first.wait_for(lambda: "word5 " in streamed_text(first.deltas(first_start)))
+        following = await second.start(ConversationState.catch_up)
+        await following.wait_all()
+        await again.wait_all()
+        seen_by_first, _ = shown_messages(first.deltas())
+        seen_by_second, _ = shown_messages(second.deltas(start))
+        await first.send(ConversationState.new_chat)
+        await _send(first, "/mock tokens=3 latency=0\nA brand new topic")
+        await second.send(ConversationState.catch_up)
+        listed = [row["title"] for row in (await second.state(SidebarState)).history]
+
+    assert idle == []  # no snapshot, no sidebar: nothing is sent that didn't change
+    assert [m["content"] for m in seen_by_second] == [m["content"] for m in seen_by_first]
+    assert seen_by_second[-1]["content"] == numbered(300) and seen_by_second[-1]["status"] == "complete"
+    assert listed[0] == "A brand new topic"
 
 
 async def test_stop_in_another_tab_of_the_same_browser_ends_the_answer(mock_settings, job_backend):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import reflex as rx
@@ -59,6 +60,11 @@ def _is_urgent(update: TurnUpdate) -> bool:
     return isinstance(update, AnswerStarted | ToolStepUpdate | AnswerDone)
 
 
+def _version(moment: datetime) -> float:
+    """A timestamp to compare, whether the database gave it back with its zone or without (SQLite)."""
+    return moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
+
+
 def _give_back(text: str) -> Any:
     """The browser empties the box as it sends; a message that wasn't accepted goes back into it."""
     return rx.set_value("chat-input", text) if text.strip() else None
@@ -81,6 +87,7 @@ class ConversationState(SessionState):
     _streaming_conversation: str = ""
     _turn_id: str = ""  # the job this tab shows (its own answer, or another tab's in the same conversation)
     _following: str = ""  # the job whose updates this tab's background task is applying now
+    _shown_version: float = 0.0  # when a message was last added to the conversation shown, as it was shown
     # What the browser was sent of the answer in flight, so a snapshot matches the feed exactly.
     _answer_id: str = ""
     _answer_text: str = ""
@@ -102,7 +109,7 @@ class ConversationState(SessionState):
 
     @rx.event
     async def new_chat(self) -> Any:
-        self.notice = ""
+        self.clear_notice()
         self.show_history = False
         (await self.get_state(SettingsState)).forget_new_chat_options()
         await self._show_conversation("")
@@ -110,7 +117,7 @@ class ConversationState(SessionState):
 
     @rx.event
     async def open_chat(self, conversation_id: str) -> Any:
-        self.notice = ""
+        self.clear_notice()
         self.show_history = False
         return await self._show_conversation(conversation_id)
 
@@ -125,6 +132,18 @@ class ConversationState(SessionState):
     @rx.event
     async def resync(self) -> Any:
         """The browser missed a batch of the feed (reload, reconnect): send it everything once."""
+        return await self._show_conversation(self.conversation_id)
+
+    @rx.event
+    async def catch_up(self) -> Any:
+        """The tab came back into view: another tab or device may have asked, named or deleted something
+        meanwhile. One query each for the sidebar and the open conversation; a snapshot only if it changed."""
+        await (await self.get_state(SidebarState)).reload()
+        if self._streaming or not self.conversation_id:
+            return None
+        found = await self._find(self.conversation_id)
+        if found is not None and _version(found.updated_at) == self._shown_version:
+            return None
         return await self._show_conversation(self.conversation_id)
 
     @rx.event
@@ -158,6 +177,7 @@ class ConversationState(SessionState):
             events = await db.run(url, db.list_events, conversation_id=found.id)
         conversation_id = found.id if found else ""
         self.conversation_id = conversation_id
+        self._shown_version = _version(found.updated_at) if found else 0.0
         self._show_header(found)
         job = await registry().answering_in(conversation_id, self.owner_key)
         if job is None and any(m.status == "streaming" for m in saved):
@@ -253,7 +273,7 @@ class ConversationState(SessionState):
         except Refused as refusal:
             self.notice = refusal.message
             return None
-        self.notice = ""
+        self.clear_notice()
         self._streaming = True
         self.status = "thinking"
         # mypy can't see through Reflex's event decorators: calling a handler makes its event.
@@ -367,6 +387,8 @@ class ConversationState(SessionState):
             self.feed = {"seq": self._seq, "ops": ops}
 
     def _start_answer(self, started: AnswerStarted, ops: list[Any]) -> None:
+        if started.assistant.conversation_id == self.conversation_id:
+            self._shown_version = _version(started.assistant.created_at)  # the conversation's updated_at now
         self._answer_id = started.assistant.id
         self._answer_text = ""
         self._answer_steps = []

@@ -29,9 +29,13 @@ class SessionState(rx.State):
         if not is_valid_owner_key(self.owner_key):
             self.owner_key = secrets.token_urlsafe(24)
 
+    def clear_notice(self) -> None:
+        if self.notice:  # assigning a var sends it, even unchanged
+            self.notice = ""
+
     @rx.event
     def dismiss_notice(self) -> None:
-        self.notice = ""
+        self.clear_notice()
 
     @rx.event
     def toggle_history(self) -> None:

@@ -50,12 +50,16 @@ class SidebarState(SessionState):
     # --- loading -----------------------------------------------------------------------------------
 
     async def reload(self) -> None:
+        """The first page and the categories again; each goes out only if it changed (assigning a var
+        sends it, even unchanged)."""
         page, cursor = await conversations_page(self.owner_key, self.category_filter)
-        self.history = presenters.history_view(page, db.utcnow())
-        self.history_cursor = cursor or ""
+        history = presenters.history_view(page, db.utcnow())
+        if history != self.history or (cursor or "") != self.history_cursor:
+            self.history = history
+            self.history_cursor = cursor or ""
         found = await db.run(get_settings().db_url, db.list_categories, owner=self.owner_key)
         categories = [{"id": c.id, "name": c.name} for c in found]
-        if categories != self.categories:  # assigning a var sends it, even unchanged
+        if categories != self.categories:
             self.categories = categories
 
     @rx.event

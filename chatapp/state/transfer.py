@@ -52,5 +52,5 @@ class TransferState(SessionState):
             options=options,
             drafts=drafts,
         )
-        self.notice = ""
+        self.clear_notice()
         return [SidebarState.refresh, ConversationState.open_chat(imported.id)]  # type: ignore[operator]

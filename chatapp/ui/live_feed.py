@@ -26,6 +26,7 @@ class Transcript(_FeedComponent):
     on_regenerate: rx.EventHandler[rx.event.no_args_event_spec]
     focus_id: rx.Var[str]
     on_edit: rx.EventHandler[rx.event.passthrough_event_spec(str, str)]
+    on_return: rx.EventHandler[rx.event.no_args_event_spec]
 
 
 class EventLog(_FeedComponent):
@@ -47,6 +48,7 @@ def transcript() -> rx.Component:
         on_regenerate=ConversationState.regenerate,
         focus_id=ConversationState.focus_message,
         on_edit=ConversationState.edit_message,
+        on_return=ConversationState.catch_up,
         **_feed_props(),
     )
 

@@ -499,6 +499,40 @@ def stop_from_another_tab(page: Page, question: str) -> None:
     assert "word2000" not in assistant_bubbles(page).last.inner_text()
 
 
+def come_back_to(tab: Page) -> None:
+    """The user switches to this tab. Headless Chromium moves no focus between pages, so the window gets
+    the focus event a desktop browser would send."""
+    tab.bring_to_front()
+    tab.evaluate("window.dispatchEvent(new Event('focus'))")
+
+
+def catch_up_on_return(page: Page, question: str) -> None:
+    """A tab left open on a conversation, while another tab asks in it: coming back, it shows the answer
+    streaming and lists what else was started meanwhile."""
+    send_and_wait(page, f"/mock tokens=3 rate=200\n{question}")
+    other = second_tab_on(page, question)
+    expect(assistant_bubbles(other)).to_have_count(1)
+
+    come_back_to(page)
+    send(page, "/mock tokens=300 rate=60\nAnd a longer answer, please")
+    expect(assistant_bubbles(page).last).to_contain_text("word20")
+    come_back_to(other)
+    expect(assistant_bubbles(other)).to_have_count(2)
+    expect(other.locator("#stop-button")).to_be_visible()  # it follows the answer still coming
+    expect(assistant_bubbles(other).last).to_contain_text("word300", timeout=20_000)
+    assert assistant_bubbles(other).last.inner_text() == assistant_bubbles(page).last.inner_text()
+
+    come_back_to(page)
+    new_chat(page)
+    send_and_wait(page, f"/mock tokens=3 rate=200\nElsewhere: {question}")
+    come_back_to(other)
+    expect(other.locator("#history .history-title", has_text=f"Elsewhere: {question}")).to_be_visible()
+
+
+def test_a_tab_coming_back_catches_up_with_another_tab(page: Page):
+    catch_up_on_return(page, "Left open in a tab")
+
+
 def test_a_second_tab_follows_an_answer_live_to_the_same_end(page: Page):
     two_tabs_follow_one_answer(page, "Two tabs, one answer")
 

@@ -15,6 +15,7 @@ from .appserver import REFLEX_RESPAWNING, migrate, running_app
 from .conftest import MOCK_ENV, page_on
 from .test_browser import (
     assistant_bubbles,
+    catch_up_on_return,
     reload_mid_answer,
     send,
     send_and_wait,
@@ -53,6 +54,10 @@ def test_stop_in_the_other_tab_stops_the_answer_on_whichever_worker_runs_it(scal
 
 def test_a_reload_mid_answer_picks_the_stream_up_on_two_workers(scaled_page: Page):
     reload_mid_answer(scaled_page)
+
+
+def test_a_tab_coming_back_catches_up_with_another_tab_on_two_workers(scaled_page: Page):
+    catch_up_on_return(scaled_page, "Left open on two workers")
 
 
 def worker_running_an_answer(redis_url: str) -> int:
