@@ -11,7 +11,7 @@ export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
 .PHONY: run run-scaled test lint deps test-deps llama llama-rebuild model-check node chromium postgres redis migrate static \
-	benchmark benchmark-local clean
+	benchmark benchmark-local benchmark-stop clean
 
 run: deps node migrate model-check
 	@echo "chatapp starts at http://localhost:3000 (backend and REST API at http://localhost:8000)"
@@ -113,6 +113,10 @@ benchmark: test-deps node chromium
 benchmark-local: test-deps node chromium
 	$(BIN)/python benchmarks/local_model.py raw
 	$(BIN)/python benchmarks/local_model.py app
+
+# Stop pressed on one worker, the answer running on another, through Redis.
+benchmark-stop: test-deps redis
+	$(BIN)/python benchmarks/stop.py
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR) .web .states site chatapp.db* .data

@@ -6,6 +6,7 @@ the session. A missing binary fails the tests rather than skips them (`make redi
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -18,11 +19,12 @@ import redis
 from tests.e2e.appserver import free_port
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+@contextlib.contextmanager
+def running_redis() -> Iterator[str]:
+    """Starts Debian's redis-server on a free loopback port for the block; yields its URL."""
     program = shutil.which("redis-server")
     if program is None:
-        pytest.fail("redis-server was not found: install Debian's redis-server package (`make redis`).")
+        raise RuntimeError("redis-server was not found: install Debian's redis-server (`make redis`).")
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="chatapp-redis-")
     command = [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
@@ -37,10 +39,19 @@ def redis_url() -> Iterator[str]:
             except redis.ConnectionError:
                 time.sleep(0.05)
         else:
-            pytest.fail(f"redis-server did not start on port {port}")
+            raise RuntimeError(f"redis-server did not start on port {port}")
         yield url
     finally:
         client.close()
         server.terminate()
         server.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    try:
+        with running_redis() as url:
+            yield url
+    except RuntimeError as error:  # a missing server fails the tests rather than skips them
+        pytest.fail(str(error))
