@@ -7,6 +7,9 @@ import pytest
 from chatapp import db, jobs
 from chatapp.config import get_settings
 
+# Throwaway PostgreSQL and Redis servers, started the first time a test asks for one.
+pytest_plugins = ["tests.postgres", "tests.redis_server"]
+
 
 @pytest.fixture
 def db_url(tmp_path, monkeypatch) -> str:

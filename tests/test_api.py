@@ -14,8 +14,6 @@ from chatapp import db
 from chatapp.api import create_api
 from chatapp.domain import Metrics
 
-pytest_plugins = ["tests.postgres"]
-
 OWNER = "owner-key-0123456789"
 OTHER = "other-key-9876543210"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")

@@ -14,8 +14,6 @@ from chatapp import db
 from chatapp.domain import Metrics
 from tests.e2e.appserver import ROOT, migrate
 
-pytest_plugins = ["tests.postgres"]
-
 OWNER = "owner-key-0123456789"
 OTHER = "other-key-9876543210"
 

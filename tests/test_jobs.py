@@ -13,8 +13,6 @@ from chatapp.jobs_redis import RedisJobRegistry, decode, encode
 from chatapp.providers.mock import MockProvider
 from chatapp.service import AnswerDelta, AnswerDone, ConversationReady, LiveMetrics, Turn
 
-pytest_plugins = ["tests.redis_server"]
-
 OWNER = "owner-key-for-job-tests"
 SOMEONE_ELSE = "another-owner-key-entirely"
 

@@ -12,8 +12,6 @@ from chatapp import db
 from chatapp.db.search import SNIPPET_CHARS, snippet
 from tests.e2e.appserver import ROOT, migrate
 
-pytest_plugins = ["tests.postgres"]
-
 OWNER = "owner-key-0123456789"
 OTHER = "other-key-9876543210"
 BEFORE_SEARCH = "e7a2c9d4b6f1"  # the conversation settings

@@ -366,8 +366,6 @@ async def test_a_bad_setting_keeps_the_dialog_open_with_a_message(mock_settings)
 
 # --- one answer, many tabs: the job registry, on both back ends ------------------------------------------
 
-pytest_plugins = ["tests.redis_server"]
-
 
 @pytest.fixture(params=["memory", "redis"])
 async def job_backend(request, mock_settings, monkeypatch):

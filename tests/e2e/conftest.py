@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from .appserver import CHROMIUM_ARGS, running_app
+from .appserver import CHROMIUM_ARGS, REFLEX_RESPAWNING, running_app
 
 # The app, the browser and the tests share two cores: waits get room for a busy machine (CI included).
 expect.set_options(timeout=15_000)
@@ -20,21 +20,43 @@ MOCK_ENV = {
 }
 
 
-@pytest.fixture(scope="session")
-def app_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("app")
+# Every browser test that takes `page` runs on both: `make run` (one process, SQLite, the job registry in
+# memory) and `make run-scaled` (two workers sharing Redis and PostgreSQL, through its launcher).
+APP_MODES = ["one-worker", "two-workers"]
+
+
+@pytest.fixture(scope="session", params=APP_MODES)
+def app_mode(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="session")
-def app_db_url(app_dir) -> str:
+def app_dir(tmp_path_factory, app_mode):
+    return tmp_path_factory.mktemp(f"app-{app_mode}")
+
+
+@pytest.fixture(scope="session")
+def app_db_url(request, app_dir, app_mode) -> str:
     """The app's own database, for tests that seed more history than a user would type."""
-    return f"sqlite:///{app_dir / 'app.db'}"
+    if app_mode == "one-worker":
+        return f"sqlite:///{app_dir / 'app.db'}"
+    return request.getfixturevalue("postgres_server").create_database("scaled")
 
 
 @pytest.fixture(scope="session")
-def app_url(app_dir) -> str:
-    with running_app(app_dir, MOCK_ENV) as url:
+def app_url(request, app_dir, app_mode, app_db_url) -> str:
+    if app_mode == "one-worker":
+        app = running_app(app_dir, MOCK_ENV, db_url=app_db_url)
+    else:
+        redis_url = request.getfixturevalue("redis_url")
+        app = running_app(app_dir, {**MOCK_ENV, **scaled_env(redis_url)}, app_db_url, REFLEX_RESPAWNING)
+    with app as url:
         yield url
+
+
+def scaled_env(redis_url: str) -> dict[str, str]:
+    """What scripts/run-scaled.sh sets, on two workers."""
+    return {"REFLEX_REDIS_URL": redis_url, "GRANIAN_WORKERS": "2", "REFLEX_OPLOCK_ENABLED": "1"}
 
 
 @pytest.fixture(scope="session")

@@ -177,7 +177,7 @@ def test_rename_and_delete_a_conversation_from_the_sidebar(page: Page):
     expect(page.locator("#history")).to_contain_text("No conversations yet.")
 
 
-def reload_mid_answer(page: Page) -> None:
+def test_reload_mid_answer_picks_the_stream_up_where_it_is(page: Page):
     send(page, "/mock tokens=300 rate=60\nKeep talking")
     expect(assistant_bubbles(page).last).to_contain_text("word20")
     page.reload()
@@ -190,10 +190,6 @@ def reload_mid_answer(page: Page) -> None:
     text = answer.inner_text()
     assert text.count("word20 ") == 1 and text.count("word300") == 1
     assert " ".join(f"word{i}" for i in range(1, 301)) in " ".join(text.split())
-
-
-def test_reload_mid_answer_picks_the_stream_up_where_it_is(page: Page):
-    reload_mid_answer(page)
 
 
 def test_shift_enter_adds_a_line_and_enter_sends(page: Page):
@@ -473,8 +469,9 @@ def second_tab_on(page: Page, question: str) -> Page:
     return other
 
 
-def two_tabs_follow_one_answer(page: Page, question: str) -> None:
+def test_a_second_tab_follows_an_answer_live_to_the_same_end(page: Page):
     """Asks in one tab and opens the conversation in another mid-answer: both end with the whole answer."""
+    question = "Two tabs, one answer"
     send(page, f"/mock tokens=300 rate=60\n{question}")
     expect(assistant_bubbles(page).last).to_contain_text("word20")
 
@@ -487,7 +484,8 @@ def two_tabs_follow_one_answer(page: Page, question: str) -> None:
         assert " ".join(assistant_bubbles(tab).last.inner_text().split()).count(words) == 1
 
 
-def stop_from_another_tab(page: Page, question: str) -> None:
+def test_stop_in_another_tab_stops_the_answer_everywhere(page: Page):
+    question = "Stop me from elsewhere"
     send(page, f"/mock tokens=2000 rate=40\n{question}")
     expect(assistant_bubbles(page).last).to_contain_text("word5")
 
@@ -506,9 +504,10 @@ def come_back_to(tab: Page) -> None:
     tab.evaluate("window.dispatchEvent(new Event('focus'))")
 
 
-def catch_up_on_return(page: Page, question: str) -> None:
+def test_a_tab_coming_back_catches_up_with_another_tab(page: Page):
     """A tab left open on a conversation, while another tab asks in it: coming back, it shows the answer
     streaming and lists what else was started meanwhile."""
+    question = "Left open in a tab"
     send_and_wait(page, f"/mock tokens=3 rate=200\n{question}")
     other = second_tab_on(page, question)
     expect(assistant_bubbles(other)).to_have_count(1)
@@ -527,15 +526,3 @@ def catch_up_on_return(page: Page, question: str) -> None:
     send_and_wait(page, f"/mock tokens=3 rate=200\nElsewhere: {question}")
     come_back_to(other)
     expect(other.locator("#history .history-title", has_text=f"Elsewhere: {question}")).to_be_visible()
-
-
-def test_a_tab_coming_back_catches_up_with_another_tab(page: Page):
-    catch_up_on_return(page, "Left open in a tab")
-
-
-def test_a_second_tab_follows_an_answer_live_to_the_same_end(page: Page):
-    two_tabs_follow_one_answer(page, "Two tabs, one answer")
-
-
-def test_stop_in_another_tab_stops_the_answer_everywhere(page: Page):
-    stop_from_another_tab(page, "Stop me from elsewhere")

@@ -1,5 +1,5 @@
-"""The app as `make run-scaled` runs it: two workers, Reflex's state and the job registry in Redis, the
-history in PostgreSQL. Each tab below may be served by either worker; an answer runs on one of them."""
+"""What only several workers have: the one running an answer dies. Every other browser test runs on two
+workers as well (see conftest's app modes); this one gets an app of its own, since it kills part of it."""
 
 from __future__ import annotations
 
@@ -11,30 +11,17 @@ import pytest
 import redis
 from playwright.sync_api import Page, expect
 
-from .appserver import REFLEX_RESPAWNING, migrate, running_app
-from .conftest import MOCK_ENV, page_on
-from .test_browser import (
-    assistant_bubbles,
-    catch_up_on_return,
-    reload_mid_answer,
-    send,
-    send_and_wait,
-    stop_from_another_tab,
-    two_tabs_follow_one_answer,
-)
-
-pytest_plugins = ["tests.postgres", "tests.redis_server"]
+from .appserver import REFLEX_RESPAWNING, running_app
+from .conftest import MOCK_ENV, page_on, scaled_env
+from .test_browser import assistant_bubbles, send, send_and_wait
 
 
 @pytest.fixture(scope="module")
 def scaled_app_url(tmp_path_factory, postgres_server, redis_url):
     """The app as `make run-scaled` starts it (with its launcher), on 2 workers."""
-    db_url = postgres_server.create_database("scaled")
-    migrate(db_url).check_returncode()
-    env = {**MOCK_ENV, "REFLEX_REDIS_URL": redis_url, "GRANIAN_WORKERS": "2", "REFLEX_OPLOCK_ENABLED": "1"}
-    with running_app(
-        tmp_path_factory.mktemp("scaled-app"), env, db_url=db_url, reflex=REFLEX_RESPAWNING
-    ) as url:
+    db_url = postgres_server.create_database("killed")
+    env = {**MOCK_ENV, **scaled_env(redis_url)}
+    with running_app(tmp_path_factory.mktemp("scaled-app"), env, db_url, REFLEX_RESPAWNING) as url:
         yield url
 
 
@@ -42,22 +29,6 @@ def scaled_app_url(tmp_path_factory, postgres_server, redis_url):
 def scaled_page(browser, scaled_app_url) -> Page:
     with page_on(browser, scaled_app_url) as opened:
         yield opened
-
-
-def test_two_tabs_follow_one_answer_to_the_same_end_on_two_workers(scaled_page: Page):
-    two_tabs_follow_one_answer(scaled_page, "Followed on two workers")
-
-
-def test_stop_in_the_other_tab_stops_the_answer_on_whichever_worker_runs_it(scaled_page: Page):
-    stop_from_another_tab(scaled_page, "Stopped from the other tab")
-
-
-def test_a_reload_mid_answer_picks_the_stream_up_on_two_workers(scaled_page: Page):
-    reload_mid_answer(scaled_page)
-
-
-def test_a_tab_coming_back_catches_up_with_another_tab_on_two_workers(scaled_page: Page):
-    catch_up_on_return(scaled_page, "Left open on two workers")
 
 
 def worker_running_an_answer(redis_url: str) -> int:
@@ -72,7 +43,6 @@ def worker_running_an_answer(redis_url: str) -> int:
     raise AssertionError("no job is answering")
 
 
-# Last in this module: the app it shares with the tests above loses a worker (Granian starts a new one).
 def test_a_killed_worker_leaves_its_partial_answer_interrupted_and_the_other_worker_serves(
     scaled_page: Page, redis_url: str
 ):
