@@ -191,7 +191,9 @@ def test_deleted_and_rewound_messages_leave_the_results(any_db_url):
     rewound, (question, _) = chat(any_db_url, "Edited", "tell me about volcanoes", "volcanoes erupt")
     with db.session_for(any_db_url) as session:
         assert db.delete_conversation(session, owner=OWNER, conversation_id=doomed)
-        assert db.rewind_to(session, owner=OWNER, message_id=question, content="tell me about lakes")
+        assert db.rewind_to(
+            session, owner=OWNER, conversation_id=rewound, message_id=question, content="tell me about lakes"
+        )
 
     assert search(any_db_url, "glacier") == []
     assert search(any_db_url, "volcanoes") == []

@@ -291,6 +291,24 @@ async def test_editing_a_question_replaces_everything_after_it(mock_settings):
     assert after[0].id == first_question.id
 
 
+async def test_an_edit_reaches_only_the_open_conversation(mock_settings):
+    # A hand-made event naming a question of another conversation must not rewind that one.
+    async with open_tab() as tab:
+        await tab.send(ConversationState.on_load)
+        await _send(tab, "/mock tokens=3 latency=0\nin the other conversation")
+        elsewhere = (await tab.state()).conversation_id
+        (question, answer) = await _conversation_messages(tab, mock_settings)
+        await tab.send(ConversationState.new_chat)
+        await _send(tab, "/mock tokens=3 latency=0\nin the open one")
+        await tab.send(ConversationState.edit_message(question.id, "/mock tokens=6 latency=0\nrewritten"))
+        notice = (await tab.state()).notice
+
+    assert notice == "That message can't be answered again."
+    with db.session_for(mock_settings.db_url) as session:
+        kept = db.list_messages(session, conversation_id=elsewhere)
+    assert [m.id for m in kept] == [question.id, answer.id] and kept[0].content == question.content
+
+
 async def test_an_edit_to_an_empty_message_is_refused(mock_settings):
     async with open_tab() as tab:
         await tab.send(ConversationState.on_load)
@@ -326,6 +344,27 @@ async def test_scrolling_to_the_end_of_the_sidebar_loads_the_next_page_once(mock
     assert titles[0] == f"conversation {HISTORY_PAGE + 9}" and titles[-1] == "conversation 0"
     assert state.history_cursor == ""
     assert not any(var("history") in delta for delta in again)
+
+
+async def test_a_turn_that_reorders_a_scrolled_sidebar_keeps_its_paging(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ConversationState.on_load)
+        owner = (await tab.state()).owner_key
+        with db.session_for(mock_settings.db_url) as session:
+            oldest = db.create_conversation(session, owner=owner, title="the oldest")
+            for i in range(HISTORY_PAGE + 10):
+                db.create_conversation(session, owner=owner, title=f"conversation {i}")
+        await tab.send(ConversationState.on_load)
+        await tab.send(SidebarState.load_more_history((await tab.state(SidebarState)).history_cursor))
+        await tab.send(ConversationState.open_chat(oldest.id))
+        await _send(tab, "/mock tokens=3 latency=0\nbring it up")  # the oldest moves to the top
+        reordered = await tab.state(SidebarState)
+        first_page = [row["title"] for row in reordered.history]
+        await tab.send(SidebarState.load_more_history(reordered.history_cursor))
+        titles = [row["title"] for row in (await tab.state(SidebarState)).history]
+
+    assert len(first_page) == HISTORY_PAGE and first_page[0] == "the oldest"
+    assert len(titles) == len(set(titles)) == HISTORY_PAGE + 11  # scrolling on loses and repeats nothing
 
 
 async def test_settings_chosen_for_a_new_chat_stay_with_the_conversation(mock_settings):
@@ -446,6 +485,68 @@ async def test_a_tab_coming_back_into_view_catches_up_with_what_another_tab_did(
     assert [m["content"] for m in seen_by_second] == [m["content"] for m in seen_by_first]
     assert seen_by_second[-1]["content"] == numbered(300) and seen_by_second[-1]["status"] == "complete"
     assert listed[0] == "A brand new topic"
+
+
+async def test_a_rename_elsewhere_reaches_the_header_when_this_tab_comes_back(mock_settings, job_backend):
+    async with open_tabs(2) as (first, second):
+        asked, owner, conversation_id = await _asking(first, "/mock tokens=10 rate=500 latency=0\nfirst")
+        await asked.wait_all()
+        await _as_owner(second, owner)
+        await second.send(ConversationState.on_load)
+        form = {"id": conversation_id, "title": "Renamed in the other tab"}
+        await second.send(SidebarState.rename_chat(form))
+        await first.send(ConversationState.catch_up)
+        title = (await first.state()).title
+
+    assert title == "Renamed in the other tab"
+
+
+async def test_switching_away_and_back_mid_answer_shows_it_once(mock_settings, job_backend):
+    async with open_tabs(2) as (first, second):
+        await first.send(ConversationState.on_load)
+        # Away and back while its answer is silent (the model still thinking): its first task is still
+        # waiting when the second one starts.
+        asked = await first.start(
+            ConversationState.user_message({"message": "/mock tokens=300 rate=100 latency=1500\nmine"})
+        )
+        await first.wait_for(lambda: any(op[:2] == ["e", "request_sent"] for op in feed_ops(first.deltas())))
+        state = await first.state()
+        owner, mine = state.owner_key, state.conversation_id
+        await _as_owner(second, owner)
+        await second.send(ConversationState.on_load)
+        theirs = await second.start(
+            ConversationState.user_message({"message": "/mock tokens=300 rate=100 latency=0\ntheirs"})
+        )
+        await second.wait_for(lambda: "word3 " in streamed_text(second.deltas()))
+        elsewhere = (await second.state()).conversation_id
+        start = len(first.updates)
+        await first.start(ConversationState.open_chat(elsewhere))  # follows the other tab's answer
+        await first.wait_for(lambda: "word" in streamed_text(first.deltas(start)))
+        start = len(first.updates)
+        back = await first.start(ConversationState.open_chat(mine))  # and back to its own, still silent
+        await asked.wait_all()
+        await theirs.wait_all()
+        await back.wait_all()
+        shown, _ = shown_messages(first.deltas(start))
+
+    assert shown[-1]["content"] == numbered(300) and shown[-1]["status"] == "complete"
+
+
+async def test_a_reload_mid_answer_follows_it_again_if_its_follower_died(mock_settings, job_backend):
+    async with open_tab() as tab:
+        asked, _, _ = await _asking(tab, "/mock tokens=300 rate=150 latency=0\nreload me")
+        # As when the worker whose task followed it died: that task stops at its next update.
+        async with tab.manager.modify_state(BaseStateToken(ident=tab.token, cls=ConversationState)) as root:
+            (await root.get_state(ConversationState))._follower = "a task that died with its worker"
+        start = len(tab.updates)
+        await tab.send(ConversationState.on_load)  # what the reload or the reconnect sends
+        await asked.wait_all()
+        await tab.wait_for(lambda: any(d.get(var("status")) == "done" for d in tab.deltas(start)))
+        shown, events = shown_messages(tab.deltas(start))
+
+    assert shown[-1]["content"] == numbered(300) and shown[-1]["status"] == "complete"
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("first_token") == kinds.count("finished") == 1
 
 
 async def test_stop_in_another_tab_of_the_same_browser_ends_the_answer(mock_settings, job_backend):

@@ -110,13 +110,15 @@ def save_answer(
     return message_of(row)
 
 
-def rewind_to(session: Session, *, owner: str, message_id: str, content: str) -> bool:
-    """Makes a user message the conversation's last, with new content: every message after it goes, with its
-    tool steps and events. Regenerating an answer is rewinding to its question with the same text."""
+def rewind_to(session: Session, *, owner: str, conversation_id: str, message_id: str, content: str) -> bool:
+    """Makes a user message of `conversation_id` its last, with new content: every message after it goes,
+    with its tool steps and events. Regenerating an answer is rewinding to its question with the same text."""
     if not is_id(message_id):
         return False
     row = session.get(MessageRow, message_id)
-    if row is None or row.role != "user" or owned_row(session, owner, row.conversation_id) is None:
+    if row is None or row.role != "user" or row.conversation_id != conversation_id:
+        return False
+    if owned_row(session, owner, row.conversation_id) is None:
         return False
     later = select(MessageRow.id).where(
         col(MessageRow.conversation_id) == row.conversation_id, col(MessageRow.position) > row.position

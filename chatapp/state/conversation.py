@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +61,10 @@ def _is_urgent(update: TurnUpdate) -> bool:
     return isinstance(update, AnswerStarted | ToolStepUpdate | AnswerDone)
 
 
+# The sidebar's first page as read for the category filter of that moment: (filter, page, cursor).
+SidebarPage = tuple[str, list[Conversation], str]
+
+
 def _version(moment: datetime) -> float:
     """A timestamp to compare, whether the database gave it back with its zone or without (SQLite)."""
     return moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
@@ -87,6 +92,8 @@ class ConversationState(SessionState):
     _streaming_conversation: str = ""
     _turn_id: str = ""  # the job this tab shows (its own answer, or another tab's in the same conversation)
     _following: str = ""  # the job whose updates this tab's background task is applying now
+    _follower: str = ""  # that task's own mark: a task that no longer holds it stops at its next update
+    _taking_over: bool = False  # on a reload mid-answer: follow the answer again, with a new task
     _shown_version: float = 0.0  # when a message was last added to the conversation shown, as it was shown
     # What the browser was sent of the answer in flight, so a snapshot matches the feed exactly.
     _answer_id: str = ""
@@ -103,9 +110,15 @@ class ConversationState(SessionState):
         self._streaming = job is not None and job.answering
         if not self._streaming and self.status in BUSY:
             self.status = "idle"  # the server restarted under this tab; its answer was saved as interrupted
+        # A reload or a reconnect: the task that followed this tab's answer may have died with its worker.
+        # The tab follows it afresh (from a snapshot without the answer, then its updates from the first).
+        self._taking_over = self._streaming
         (await self.get_state(MonitorState)).show_provider()
         await (await self.get_state(SidebarState)).reload()
-        return await self._show_conversation(self.conversation_id)
+        follow = await self._show_conversation(self.conversation_id)
+        if follow is None and self._taking_over and job is not None:  # it streams in another conversation
+            follow = ConversationState.follow_turn(job.id)  # type: ignore[misc]  # see _start_turn
+        return follow
 
     @rx.event
     async def new_chat(self) -> Any:
@@ -142,9 +155,11 @@ class ConversationState(SessionState):
         if self._streaming or not self.conversation_id:
             return None
         found = await self._find(self.conversation_id)
-        if found is not None and _version(found.updated_at) == self._shown_version:
-            return None
-        return await self._show_conversation(self.conversation_id)
+        if found is None or _version(found.updated_at) != self._shown_version:
+            return await self._show_conversation(self.conversation_id)
+        if (found.title, found.category_id) != (self.title, self.category_id):  # renamed or filed elsewhere
+            self._show_header(found)
+        return None
 
     @rx.event
     async def refresh_header(self, form: dict[str, Any]) -> None:
@@ -189,8 +204,9 @@ class ConversationState(SessionState):
         messages = [presenters.message_view(m) for m in saved]
         event_views = [presenters.event_view(e, with_message=True) for e in events]
         follow = None
-        if job is not None and job.id != self._turn_id:
-            # Another tab's answer streams here: follow it. Its events come again, from the first.
+        if job is not None and (job.id != self._turn_id or self._taking_over):
+            # Another tab's answer streams here (or this tab's, taken over): follow it. Its events come
+            # again, from the first.
             event_views = [e for e in event_views if e["message_id"] not in job.message_ids]
             follow = ConversationState.follow_turn(job.id)  # type: ignore[misc]  # see _start_turn
         elif conversation_id and conversation_id == self._streaming_conversation:
@@ -248,7 +264,12 @@ class ConversationState(SessionState):
             self.notice = STILL_STREAMING
             return None
         rewound = await db.run(
-            get_settings().db_url, db.rewind_to, owner=self.owner_key, message_id=message_id, content=text
+            get_settings().db_url,
+            db.rewind_to,
+            owner=self.owner_key,
+            conversation_id=self.conversation_id,  # the one that isn't streaming, as checked above
+            message_id=message_id,
+            content=text,
         )
         if not rewound:
             self.notice = "That message can't be answered again."
@@ -293,10 +314,13 @@ class ConversationState(SessionState):
         async with self:
             owner = self.owner_key
         job = await registry().get(turn_id, owner)
+        mine = secrets.token_hex(8)
         async with self:
-            if job is None or self._following == turn_id:
+            if job is None or (self._following == turn_id and not self._taking_over):
                 return  # not this owner's, or followed already
+            # A tab follows one job, with one task: any task still at it stops at its next update.
             self._turn_id = self._following = turn_id
+            self._follower, self._taking_over = mine, False
             self._streaming = job.answering
             self._streaming_conversation = job.conversation_id
         updates = registry().follow(turn_id, owner)
@@ -305,34 +329,36 @@ class ConversationState(SessionState):
             async for batch in in_batches(updates, 1 / settings.flush_hz, _is_urgent):
                 batch = unsent + batch
                 try:
-                    history = await self._history_if_reordered(batch)
+                    sidebar_page = await self._sidebar_if_reordered(batch)
                     async with self:
-                        if self._turn_id != turn_id:
-                            break  # the tab follows another answer now
+                        if self._follower != mine:
+                            break  # the tab follows another answer now, or this one with another task
                         # After a failed flush the feed skips a number: the browser sees the gap and asks
                         # for one snapshot, in case the failed one reached it and this state didn't keep it.
                         self._seq += 1 if unsent else 0
                         await self._apply(batch)
-                        if history is not None:
-                            (await self.get_state(SidebarState)).history = history
+                        if sidebar_page is not None:
+                            (await self.get_state(SidebarState)).show_first_page(*sidebar_page)
                     unsent = []
                 except Exception:  # a lock timeout, a state store hiccup: the answer goes on regardless
                     log.exception("a flush to a tab failed; its updates go with the next one")
                     unsent = batch
         finally:
             async with self:
-                if unsent and self._turn_id == turn_id:  # the last flush failed: one more try
-                    self._seq += 1
-                    await self._apply(unsent)
-                if self._following == turn_id:
-                    self._following = ""
-                # Normally done by the answer's last flush; else its job ended without one (its worker died).
-                if self._turn_id == turn_id and self._streaming:
-                    self._show_cut_off()
+                if self._follower == mine:
+                    if unsent:  # the last flush failed: one more try
+                        self._seq += 1
+                        await self._apply(unsent)
+                    self._following = self._follower = ""
+                    # Normally done by the answer's last flush; else its job ended without one (its worker
+                    # died).
+                    if self._streaming:
+                        self._show_cut_off()
 
-    async def _history_if_reordered(self, batch: list[TurnUpdate]) -> list[dict[str, str]] | None:
-        """The sidebar is sent again only when a turn changes its order: a new or an older conversation.
-        Read outside the tab's lock."""
+    async def _sidebar_if_reordered(self, batch: list[TurnUpdate]) -> SidebarPage | None:
+        """The sidebar's first page again, only when a turn changes its order (a new or an older
+        conversation), read outside the tab's lock: (the category filter it was read with, the page, its
+        cursor)."""
         moved = next((u.conversation.id for u in batch if isinstance(u, ConversationReady)), None)
         if moved is None:
             return None
@@ -341,8 +367,8 @@ class ConversationState(SessionState):
             if sidebar.on_top(moved):
                 return None
             owner, category_id = sidebar.owner_key, sidebar.category_filter
-        page, _ = await conversations_page(owner, category_id)
-        return presenters.history_view(page, db.utcnow())
+        page, cursor = await conversations_page(owner, category_id)
+        return category_id, page, cursor or ""
 
     async def _apply(self, batch: list[TurnUpdate]) -> None:
         """Copies one flush of the turn into the tab: feed operations, status, and what the monitor and the

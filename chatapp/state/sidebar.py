@@ -81,6 +81,13 @@ class SidebarState(SessionState):
     def on_top(self, conversation_id: str) -> bool:
         return bool(self.history) and self.history[0]["id"] == conversation_id
 
+    def show_first_page(self, category_id: str, page: list[Conversation], cursor: str) -> None:
+        """A first page read meanwhile, unless the list was filtered otherwise since. Scrolling on starts
+        after it again."""
+        if category_id == self.category_filter:
+            self.history = presenters.history_view(page, db.utcnow())
+            self.history_cursor = cursor
+
     def show_label(self, conversation: Conversation, category: str) -> None:
         """A new conversation was named (and perhaps filed under a new category)."""
         if category and all(c["id"] != conversation.category_id for c in self.categories):
