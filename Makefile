@@ -11,7 +11,7 @@ export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
 .PHONY: run run-scaled test lint deps test-deps llama llama-rebuild model-check node chromium postgres redis migrate static \
-	benchmark benchmark-local benchmark-stop clean
+	benchmark benchmark-local benchmark-stop load clean
 
 run: deps node migrate model-check
 	@echo "chatapp starts at http://localhost:3000 (backend and REST API at http://localhost:8000)"
@@ -113,6 +113,11 @@ benchmark: test-deps node chromium
 benchmark-local: test-deps node chromium
 	$(BIN)/python benchmarks/local_model.py raw
 	$(BIN)/python benchmarks/local_model.py app
+
+# Many tabs streaming at once over socket.io, on one worker (SQLite) and on run-scaled's two (Redis, PostgreSQL).
+load: test-deps node redis postgres
+	$(BIN)/python benchmarks/load.py one 1 20 50 100
+	$(BIN)/python benchmarks/load.py scaled 1 50 100 200 400
 
 # Stop pressed on one worker, the answer running on another, through Redis.
 benchmark-stop: test-deps redis

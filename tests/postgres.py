@@ -9,6 +9,7 @@ requirement, and a skip would hide that it went untested.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -52,9 +53,8 @@ def _server_program(name: str) -> str:
     newest = max(debian, key=lambda path: int(Path(path).parts[-3].split(".")[0]), default=None)
     found = shutil.which(name) or newest
     if found is None:
-        pytest.fail(
-            f"PostgreSQL's {name} was not found: install Debian's postgresql package (`make postgres`).",
-            pytrace=False,
+        raise RuntimeError(
+            f"PostgreSQL's {name} was not found: install Debian's postgresql package (`make postgres`)."
         )
     return found
 
@@ -67,11 +67,21 @@ def _run(command: list[str], log: Path | None = None) -> None:
     done = subprocess.run(_as_server_user(command), capture_output=True, text=True)
     if done.returncode != 0:
         server_log = log.read_text() if log is not None and log.exists() else ""
-        pytest.fail(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}{server_log}", pytrace=False)
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}{server_log}")
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        with running_postgres() as server:
+            yield server
+    except RuntimeError as error:  # a missing or broken server fails the tests rather than skips them
+        pytest.fail(str(error), pytrace=False)
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """Starts a new cluster for the block (also used by benchmarks); yields the server."""
     initdb, pg_ctl = _server_program("initdb"), _server_program("pg_ctl")
     root = Path(tempfile.mkdtemp(prefix="chatapp-postgres-"))
     if os.geteuid() == 0:

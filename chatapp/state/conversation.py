@@ -399,7 +399,9 @@ class ConversationState(SessionState):
                 ops.append(["t", step])
             elif isinstance(update, StatusEvent):  # the seed's `backend_status`
                 self._answer_events = [*self._answer_events, presenters.event_view(update, with_message=True)]
-                self.status = STATUS_BY_EVENT.get(update.kind, self.status)
+                status = STATUS_BY_EVENT.get(update.kind, self.status)
+                if status != self.status:  # usage, tool and label events leave it as it is
+                    self.status = status
                 event = presenters.event_view(update)
                 ops.append(["e", event["kind"], event["time"], event["detail"]])
             elif isinstance(update, AnswerDone):
