@@ -168,8 +168,9 @@ def _p(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def _check_stored(db_url: str, tabs: list[Tab]) -> tuple[int, int]:
-    """(answers stored complete with the exact text and token count, answers left streaming)."""
+def _check_stored(db_url: str) -> tuple[int, int]:
+    """(answers stored complete with the exact text and token count, answers left streaming), over all
+    rounds so far."""
     expected_tokens = tokens.count(EXPECTED, tokens.encoding_for("mock-1"))
     exact = streaming = 0
     engine = db.engine(db_url)
@@ -203,7 +204,7 @@ def report(mode: str, url: str, db_url: str, counts: list[int]) -> None:
         gaps = [t.worst_gap_s * 1000 for t in finished]
         streamed = sum(len(t.text.split()) for t in tabs)
         time.sleep(2)  # the last final saves land
-        exact, streaming = _check_stored(db_url, tabs)
+        exact, streaming = _check_stored(db_url)
         cells = [
             f"{count}",
             f"{len(finished)}",
