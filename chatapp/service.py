@@ -231,11 +231,15 @@ class Turn:
     def _emit(self, update: object) -> None:
         self._queue.put_nowait(update)
 
-    async def _status(self, kind: StatusKind, assistant: Message, detail: str = "") -> None:
-        """Reports a backend event at once, then keeps it with the conversation."""
+    @property
+    def _writes(self) -> db.WriteBehind:
+        return db.write_behind(self._settings.db_url)
+
+    def _status(self, kind: StatusKind, assistant: Message, detail: str = "") -> None:
+        """Reports a backend event at once; it is stored with the worker's next group of writes."""
         event = StatusEvent(kind=kind, at=db.utcnow(), message_id=assistant.id, detail=detail)
         self._emit(event)
-        await self._db(db.add_event, conversation_id=assistant.conversation_id, event=event)
+        self._writes.add_event(assistant.conversation_id, event)
 
     async def _run(self) -> None:
         try:
@@ -243,7 +247,10 @@ class Turn:
             if first is not None:
                 await self._label(*first)
         finally:
-            self._emit(_END)
+            try:
+                await self._writes.flush()  # when a turn's updates end, all it wrote is stored
+            finally:
+                self._emit(_END)
 
     async def _exchange(self) -> tuple[Conversation, Message, Message] | None:
         """Saves the question, streams and saves the answer. For a new conversation whose answer completed,
@@ -328,7 +335,7 @@ class Turn:
         renamed, category = labelled
         self._emit(ConversationLabelled(renamed, category))
         source = "suggested by the model" if label.by_model else "made from your message"
-        await self._status(
+        self._status(
             "labelled", answer, f"“{renamed.title}” {source}" + (f" · {category}" if category else "")
         )
 
@@ -373,7 +380,7 @@ class Turn:
                 detail = ""
                 if round_number:
                     detail = f"round {round_number + 1}" + ("" if allowed else " · tools withheld")
-                await self._status("request_sent", assistant, detail)
+                self._status("request_sent", assistant, detail)
                 if parts and not parts[-1][-1:].isspace():
                     # The text of a new round starts a new paragraph, not the middle of the last sentence.
                     parts.append("\n\n")
@@ -416,9 +423,7 @@ class Turn:
                 calls.append(event)
             elif isinstance(event, UsageReport):
                 meter.usage(event)
-                await self._status(
-                    "usage", assistant, f"{event.prompt_tokens} + {event.completion_tokens} tokens"
-                )
+                self._status("usage", assistant, f"{event.prompt_tokens} + {event.completion_tokens} tokens")
             elif isinstance(event, TextDelta) and event.text:
                 first = meter.first_token_at is None
                 # Counted piece by piece: the cost per token stays constant, however long the answer.
@@ -426,13 +431,13 @@ class Turn:
                 parts.append(event.text)
                 self._emit(AnswerDelta(event.text))
                 if first:
-                    await self._status("first_token", assistant, f"{meter.ttft_ms:.0f} ms")
+                    self._status("first_token", assistant, f"{meter.ttft_ms:.0f} ms")
                 if self._clock() >= next_live:
                     next_live = self._clock() + LIVE_EVERY_S
                     self._emit(LiveMetrics(meter.snapshot()))
                 if self._clock() >= next_save:
                     next_save = self._clock() + SAVE_EVERY_S
-                    await self._db(db.save_partial_answer, message_id=assistant.id, content="".join(parts))
+                    self._writes.save_partial(assistant.id, "".join(parts))
         return calls
 
     async def _run_tool(self, assistant: Message, call: ToolCall) -> str:
@@ -447,7 +452,7 @@ class Turn:
         self._emit(ToolStepUpdate(step))
         started = self._clock()
         try:
-            await self._status("tool_started", assistant, f"{call.name} {_shorten(call.arguments)}")
+            self._status("tool_started", assistant, f"{call.name} {_shorten(call.arguments)}")
             outcome = await tools.call(
                 call.name, call.arguments, tools.ToolContext(self._owner, self._settings.db_url)
             )
@@ -458,7 +463,7 @@ class Turn:
             )
             raise
         await self._end_step(step, outcome.status, outcome.result, outcome.duration_ms)
-        await self._status(
+        self._status(
             "tool_finished", assistant, f"{call.name} {outcome.status} in {outcome.duration_ms:.0f} ms"
         )
         return outcome.result if outcome.status == "ok" else f"Error: {outcome.result}"
@@ -489,7 +494,8 @@ class Turn:
         )
         self._saved = saved
         kind: StatusKind = "finished" if status == "complete" else status  # type: ignore[assignment]
-        await self._status(kind, assistant, error)
+        self._status(kind, assistant, error)
+        await self._writes.flush()  # the answer's events are all stored once it is done
         self._emit(AnswerDone(saved, error))
 
 

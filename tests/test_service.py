@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from chatapp import db, service
+from chatapp.db.write_behind import FLUSH_EVERY_S
 from chatapp.domain import ChatOptions, InputError, PromptMessage, TextDelta, UsageReport
 from chatapp.providers.mock import MockProvider
 from chatapp.service import (
@@ -51,6 +52,7 @@ class InspectingProvider:
         for word in ["one ", "two ", "three "]:
             yield TextDelta(word)
             await asyncio.sleep(0.01)
+        await asyncio.sleep(FLUSH_EVERY_S + 0.3)  # partial saves are stored with the worker's next group
         self.seen_mid_answer = _messages(self.db_url, self.conversation_id)
         yield UsageReport(prompt_tokens=7, completion_tokens=3)
 

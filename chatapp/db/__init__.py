@@ -41,6 +41,7 @@ from .messages import (
 )
 from .schema import CategoryRow, ConversationRow, EventRow, MessageRow, ToolCallRow, is_id, new_id, utcnow
 from .search import create_search_index, drop_search_index, search_messages
+from .write_behind import WriteBehind, write_behind
 
 __all__ = [
     "apply_label",
@@ -79,6 +80,8 @@ __all__ = [
     "run",
     "save_answer",
     "save_partial_answer",
+    "WriteBehind",
+    "write_behind",
     "search_messages",
     "session_for",
     "set_options",

@@ -134,14 +134,21 @@ def rewind_to(session: Session, *, owner: str, conversation_id: str, message_id:
 
 
 def save_partial_answer(session: Session, *, message_id: str, content: str) -> None:
-    """Saves the text so far of an answer still streaming. A save that lands after the final one (a thread
-    can't be cancelled) changes nothing, since by then the answer is no longer streaming."""
-    session.execute(
-        sa.update(MessageRow)
-        .where(col(MessageRow.id) == message_id, col(MessageRow.status) == "streaming")
-        .values(content=content, updated_at=utcnow())
-    )
-    session.commit()
+    save_partial_answers(session, {message_id: content})
+
+
+def save_partial_answers(session: Session, partials: dict[str, str], *, commit: bool = True) -> None:
+    """Saves the text so far of answers still streaming, by message id. A save that lands after the final
+    one changes nothing, since by then the answer is no longer streaming."""
+    now = utcnow()
+    for message_id, content in partials.items():
+        session.execute(
+            sa.update(MessageRow)
+            .where(col(MessageRow.id) == message_id, col(MessageRow.status) == "streaming")
+            .values(content=content, updated_at=now)
+        )
+    if commit:
+        session.commit()
 
 
 def mark_unfinished_as_interrupted(
@@ -180,7 +187,12 @@ def finish_tool_step(
 
 
 def add_event(session: Session, *, conversation_id: str, event: StatusEvent) -> None:
-    session.add(
+    add_events(session, [(conversation_id, event)])
+
+
+def add_events(session: Session, events: list[tuple[str, StatusEvent]], *, commit: bool = True) -> None:
+    """Stores monitor events, each with its conversation's id."""
+    session.add_all(
         EventRow(
             conversation_id=conversation_id,
             message_id=event.message_id,
@@ -188,8 +200,10 @@ def add_event(session: Session, *, conversation_id: str, event: StatusEvent) -> 
             at=event.at,
             detail=event.detail,
         )
+        for conversation_id, event in events
     )
-    session.commit()
+    if commit:
+        session.commit()
 
 
 def list_events(session: Session, *, conversation_id: str, limit: int = 200) -> list[StatusEvent]:
