@@ -173,7 +173,7 @@ def test_an_answer_saved_while_it_streams_is_found_by_its_latest_text_only(any_d
             session, conversation_id=conversation, role="assistant", content="", status="streaming"
         )
         for text in ("Probably", "Probably sunshine", "Probably sunshine tomorrow"):
-            db.save_partial_answer(session, message_id=answer.id, content=text)
+            db.save_partial_answers(session, {answer.id: text})
         db.save_answer(session, message_id=answer.id, content="Drizzle, then sun.", status="complete")
 
     [hit] = search(any_db_url, "drizzle")

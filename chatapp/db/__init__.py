@@ -27,7 +27,6 @@ from .conversations import (
 )
 from .engine import create_tables, engine, run, session_for
 from .messages import (
-    add_event,
     add_message,
     add_tool_step,
     finish_tool_step,
@@ -35,9 +34,10 @@ from .messages import (
     list_events,
     list_messages,
     mark_unfinished_as_interrupted,
+    open_conversation,
     rewind_to,
     save_answer,
-    save_partial_answer,
+    save_partial_answers,
 )
 from .schema import CategoryRow, ConversationRow, EventRow, MessageRow, ToolCallRow, is_id, new_id, utcnow
 from .search import create_search_index, drop_search_index, search_messages
@@ -55,7 +55,6 @@ __all__ = [
     "EventRow",
     "MessageRow",
     "ToolCallRow",
-    "add_event",
     "add_message",
     "add_tool_step",
     "create_conversation",
@@ -79,7 +78,8 @@ __all__ = [
     "rewind_to",
     "run",
     "save_answer",
-    "save_partial_answer",
+    "open_conversation",
+    "save_partial_answers",
     "WriteBehind",
     "write_behind",
     "search_messages",

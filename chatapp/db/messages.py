@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from ..domain import (
+    Conversation,
     Message,
     MessageStatus,
     Metrics,
@@ -14,7 +15,7 @@ from ..domain import (
     ToolStatus,
     ToolStep,
 )
-from .conversations import owned_row
+from .conversations import get_conversation, owned_row
 from .schema import (
     ConversationRow,
     EventRow,
@@ -133,10 +134,6 @@ def rewind_to(session: Session, *, owner: str, conversation_id: str, message_id:
     return True
 
 
-def save_partial_answer(session: Session, *, message_id: str, content: str) -> None:
-    save_partial_answers(session, {message_id: content})
-
-
 def save_partial_answers(session: Session, partials: dict[str, str], *, commit: bool = True) -> None:
     """Saves the text so far of answers still streaming, by message id. A save that lands after the final
     one changes nothing, since by then the answer is no longer streaming."""
@@ -186,10 +183,6 @@ def finish_tool_step(
     return step_of(row)
 
 
-def add_event(session: Session, *, conversation_id: str, event: StatusEvent) -> None:
-    add_events(session, [(conversation_id, event)])
-
-
 def add_events(session: Session, events: list[tuple[str, StatusEvent]], *, commit: bool = True) -> None:
     """Stores monitor events, each with its conversation's id."""
     session.add_all(
@@ -218,3 +211,18 @@ def list_events(session: Session, *, conversation_id: str, limit: int = 200) -> 
         StatusEvent(kind=row.kind, at=row.at, message_id=row.message_id, detail=row.detail)  # type: ignore[arg-type]
         for row in reversed(rows)
     ]
+
+
+def open_conversation(
+    session: Session, *, owner: str, conversation_id: str
+) -> tuple[Conversation, list[Message], list[StatusEvent]] | None:
+    """What a tab shows of a conversation of `owner`: the conversation, its messages and its latest events,
+    in one call; None if it isn't theirs or doesn't exist."""
+    found = get_conversation(session, owner=owner, conversation_id=conversation_id)
+    if found is None:
+        return None
+    return (
+        found,
+        list_messages(session, conversation_id=found.id),
+        list_events(session, conversation_id=found.id),
+    )

@@ -18,7 +18,7 @@ import reflex as rx
 
 from .. import db, presenters, service
 from ..config import get_settings
-from ..domain import Conversation, InputError, Message
+from ..domain import Conversation, InputError
 from ..jobs import Refused, registry
 from ..providers import provider_for
 from ..service import (
@@ -184,12 +184,12 @@ class ConversationState(SessionState):
         """Replaces what the tab shows with the saved conversation, in one snapshot. Returns the event that
         follows the answer streaming in it, if there is one this tab doesn't follow yet."""
         url = get_settings().db_url
-        saved: list[Message] = []
-        events = []
-        found = await self._find(conversation_id) if conversation_id else None
-        if found is not None:
-            saved = await db.run(url, db.list_messages, conversation_id=found.id)
-            events = await db.run(url, db.list_events, conversation_id=found.id)
+        opened = None
+        if conversation_id:
+            opened = await db.run(
+                url, db.open_conversation, owner=self.owner_key, conversation_id=conversation_id
+            )
+        found, saved, events = opened or (None, [], [])
         conversation_id = found.id if found else ""
         self.conversation_id = conversation_id
         self._shown_version = _version(found.updated_at) if found else 0.0
