@@ -258,32 +258,13 @@ class Turn:
         assistant: Message | None = None
         first = None
         try:
-            conversation, created = await self._conversation()
-            self._options = conversation.options
-            self._model = self._options.model or self._provider.model
-            self._emit(ConversationReady(conversation, created))
-            history = await self._db(db.list_messages, conversation_id=conversation.id)
-            if self._answer_again:
-                if not history or history[-1].role != "user":
-                    raise InputError("There is no question left to answer in this conversation.")
-                *history, user = history
-                self._text = user.content
-            else:
-                user = await self._db(
-                    db.add_message, conversation_id=conversation.id, role="user", content=self._text
-                )
-            assistant = await self._db(
-                db.add_message,
-                conversation_id=conversation.id,
-                role="assistant",
-                content="",
-                status="streaming",
-                metrics=Metrics(model=self._model, provider=self._provider.name),
-            )
+            begun = await self._begin()
+            conversation, user, assistant = begun.conversation, begun.question, begun.answer
+            self._emit(ConversationReady(conversation, begun.created))
             self._emit(AnswerStarted(user, assistant))
-            await self._answer(assistant, self._prompt(history))
+            await self._answer(assistant, self._prompt(begun.history))
             answer = self._saved
-            if created and not history and answer is not None and answer.status == "complete":
+            if begun.created and answer is not None and answer.status == "complete":
                 first = (conversation, user, answer)
         except InputError as error:
             self._emit(AnswerDone(None, str(error)))
@@ -295,19 +276,27 @@ class Turn:
                 await self._finish(assistant, "interrupted", "Something went wrong on the server.")
         return first
 
-    async def _conversation(self) -> tuple[Conversation, bool]:
-        if self._conversation_id:
-            found = await self._db(
-                db.get_conversation, owner=self._owner, conversation_id=self._conversation_id
+    async def _begin(self) -> db.AnswerBegun:
+        """Stores the question (or finds it, to answer it again) and the empty answer, in one write: a new
+        conversation's too."""
+        try:
+            begun = await self._writes.write_now(
+                db.begin_answer,
+                owner=self._owner,
+                conversation_id=self._conversation_id,
+                title=title_from(self._text),
+                options=self._options,
+                question=self._text,
+                answer_again=self._answer_again,
+                default_model=self._provider.model,
+                provider=self._provider.name,
             )
-            if found is None:
-                raise InputError("This conversation no longer exists.")
-            return found, False
-        title = title_from(self._text)
-        created = await self._db(
-            db.create_conversation, owner=self._owner, title=title, options=self._options
-        )
-        return created, True
+        except db.NothingToAnswer as missing:
+            raise InputError(str(missing)) from None
+        self._options = begun.conversation.options
+        self._model = begun.answer.metrics.model
+        self._text = begun.question.content
+        return begun
 
     async def _label(self, conversation: Conversation, question: Message, answer: Message) -> None:
         """Names a new conversation after its first exchange: the model suggests a title and a category, and
@@ -484,7 +473,7 @@ class Turn:
             metrics = self._meter.snapshot()
             if not content and not self._meter.reported:
                 metrics = replace(metrics, cost_usd=0.0, price="nothing generated, nothing billed")
-        saved = await self._db(
+        saved = await self._writes.write_now(
             db.save_answer,
             message_id=assistant.id,
             content=content,

@@ -4,12 +4,13 @@ stored together, in one transaction, and nothing of one answer is lost because a
 from __future__ import annotations
 
 import asyncio
+import time
 
 import sqlalchemy as sa
 
 from chatapp import db
 from chatapp.db.write_behind import FLUSH_EVERY_S, WriteBehind
-from chatapp.domain import StatusEvent
+from chatapp.domain import DEFAULT_OPTIONS, StatusEvent
 
 OWNER = "owner-key-0123456789"
 
@@ -26,6 +27,8 @@ def _streaming_answer(url: str) -> tuple[str, str]:
 
 
 def _event(message_id: str, kind: str = "first_token") -> StatusEvent:
+    # Events are listed by their time; two made within one microsecond would come back in either order.
+    time.sleep(0.000_01)
     return StatusEvent(kind=kind, at=db.utcnow(), message_id=message_id, detail="")  # type: ignore[arg-type]
 
 
@@ -92,5 +95,69 @@ async def test_a_partial_save_after_the_final_one_changes_nothing(any_db_url):
     writes.save_partial(answer_id, "the who")
     await writes.flush()
 
+    with db.session_for(any_db_url) as session:
+        assert db.list_messages(session, conversation_id=conversation_id)[-1].content == "the whole answer"
+
+
+def _begin(writes: WriteBehind, owner: str, conversation_id: str | None = None, **fields):
+    return writes.write_now(
+        db.begin_answer,
+        owner=owner,
+        conversation_id=conversation_id,
+        title="Packing list",
+        options=DEFAULT_OPTIONS,
+        question="What do I pack for a week of rain?",
+        answer_again=fields.get("answer_again", False),
+        default_model="mock-1",
+        provider="mock",
+    )
+
+
+async def test_questions_asked_at_once_are_stored_together_and_each_gets_its_own(any_db_url):
+    writes = WriteBehind(any_db_url)
+    commits = _commits(any_db_url)
+    begun = await asyncio.gather(*(_begin(writes, f"{OWNER}-{i}") for i in range(30)))
+
+    # The first goes alone; the others gather while it commits.
+    assert commits[0] <= 2
+    assert len({b.conversation.id for b in begun}) == 30
+    with db.session_for(any_db_url) as session:
+        for i, b in enumerate(begun):
+            found = db.get_conversation(session, owner=f"{OWNER}-{i}", conversation_id=b.conversation.id)
+            assert found is not None and found.message_count == 2
+            question, answer = db.list_messages(session, conversation_id=b.conversation.id)
+            assert (question.id, question.content) == (b.question.id, "What do I pack for a week of rain?")
+            assert (answer.id, answer.status, answer.metrics.model) == (b.answer.id, "streaming", "mock-1")
+
+
+async def test_a_question_that_cannot_be_stored_fails_alone(any_db_url):
+    writes = WriteBehind(any_db_url)
+    someone_elses, _ = _streaming_answer(any_db_url)
+    first = await _begin(writes, OWNER)
+    results = await asyncio.gather(
+        _begin(writes, OWNER),
+        _begin(writes, "another-owner-0123456789", conversation_id=someone_elses),  # not theirs
+        _begin(writes, OWNER, conversation_id=first.conversation.id, answer_again=True),  # no question left
+        _begin(writes, OWNER, conversation_id=first.conversation.id),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[1], db.NothingToAnswer) and "no longer exists" in str(results[1])
+    assert isinstance(results[2], db.NothingToAnswer) and "no question left" in str(results[2])
+    with db.session_for(any_db_url) as session:
+        assert len(db.list_messages(session, conversation_id=results[0].conversation.id)) == 2
+        assert len(db.list_messages(session, conversation_id=first.conversation.id)) == 4
+        assert len(db.list_messages(session, conversation_id=someone_elses)) == 2
+
+
+async def test_a_final_save_in_the_same_transaction_as_a_late_partial_one_wins(any_db_url):
+    conversation_id, answer_id = _streaming_answer(any_db_url)
+    writes = WriteBehind(any_db_url)
+    writes.save_partial(answer_id, "the who")
+    saved = await writes.write_now(
+        db.save_answer, message_id=answer_id, content="the whole answer", status="complete"
+    )
+
+    assert saved is not None and saved.content == "the whole answer"
     with db.session_for(any_db_url) as session:
         assert db.list_messages(session, conversation_id=conversation_id)[-1].content == "the whole answer"

@@ -41,9 +41,13 @@ from .messages import (
 )
 from .schema import CategoryRow, ConversationRow, EventRow, MessageRow, ToolCallRow, is_id, new_id, utcnow
 from .search import create_search_index, drop_search_index, search_messages
+from .turns import AnswerBegun, NothingToAnswer, begin_answer
 from .write_behind import WriteBehind, write_behind
 
 __all__ = [
+    "AnswerBegun",
+    "NothingToAnswer",
+    "begin_answer",
     "apply_label",
     "CategoryRow",
     "delete_category",

@@ -20,6 +20,9 @@ def _on_sqlite_connect(dbapi_connection, _record) -> None:
     # WAL lets the REST API read while a turn writes; the busy timeout waits out short write locks.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode, NORMAL syncs at checkpoints, not at every commit: a commit survives the app crashing, and
+    # only a power cut can lose the last ones. FULL made each commit wait for the disk.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -95,8 +95,9 @@ def save_answer(
     status: MessageStatus,
     metrics: Metrics | None = None,
     error: str = "",
+    commit: bool = True,
 ) -> Message | None:
-    """Saves the answer so far; called while it streams and once more when it ends."""
+    """Saves the answer, whole, when it ends (`commit=False`: the caller commits)."""
     row = session.get(MessageRow, message_id)
     if row is None:
         return None
@@ -107,7 +108,10 @@ def save_answer(
     if metrics is not None:
         apply_metrics(row, metrics)
     session.add(row)
-    session.commit()
+    if commit:
+        session.commit()
+    else:
+        session.flush()
     return message_of(row)
 
 

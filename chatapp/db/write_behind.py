@@ -1,10 +1,15 @@
-"""The small writes of answers in flight, committed together: every turn of this process queues its monitor
-events and its partial answers here, and one transaction per FLUSH_EVERY_S stores them all.
+"""The worker's one writer for answers: every turn of this process writes through it, and it commits in
+groups.
+
+- Monitor events and partial answers are queued, and one transaction per FLUSH_EVERY_S stores them all. A
+  crash loses what is queued: at most FLUSH_EVERY_S of events, plus the partial saves' own second.
+- What a turn must see stored before it goes on (its question, before the provider is called; its final
+  save) is written at once with `write_now`, in the next transaction, together with every other turn's write
+  waiting at that moment and whatever is queued. While one transaction commits, the next group gathers.
 
 One commit per event and per partial save was a third of the backend's time with a hundred answers
-streaming. What must be durable at once stays out of here: the user's message (saved before the provider is
-called) and an answer's final save, before which its turn calls `flush()`. A crash loses what is queued, at
-most FLUSH_EVERY_S of events plus the partial saves' own second.
+streaming, and four commits per question made a hundred people asking at once wait a second and a half for
+their first word.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -23,11 +31,24 @@ from .messages import add_events, save_partial_answers
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY_S = 0.5
+T = TypeVar("T")
+
+
+@dataclass
+class _Write:
+    """A write someone waits for: `fn(session, **kwargs, commit=...)`, and how it went."""
+
+    fn: Callable[..., Any]
+    kwargs: dict[str, Any]
+    result: Any = None
+    error: Exception | None = None
+    done: bool = False
 
 
 class WriteBehind:
     def __init__(self, url: str) -> None:
         self._url = url
+        self._now: list[_Write] = []
         self._events: list[tuple[str, StatusEvent]] = []
         self._partials: dict[str, str] = {}  # by message id: only the latest text matters
         self._writing = asyncio.Lock()  # one transaction at a time, in the order they were taken
@@ -41,13 +62,31 @@ class WriteBehind:
         self._partials[message_id] = content
         self._wake()
 
+    async def write_now(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """Runs `fn(session, **kwargs, commit=False)` in the next transaction and returns its result once it
+        is committed. If the group fails, each of its writes is tried alone, so only a bad one raises."""
+        write = _Write(fn, kwargs)
+        self._now.append(write)
+        await self.flush()  # stores it, or waits for the transaction that took it
+        if write.error is not None:
+            raise write.error
+        return write.result
+
     async def flush(self) -> None:
         """Stores what is queued now, and returns once it is stored, with whatever was being stored."""
         async with self._writing:
-            events, partials = self._events, self._partials
-            self._events, self._partials = [], {}
-            if events or partials:
-                await run(self._url, _write, events=events, partials=partials)
+            now, events, partials = self._now, self._events, self._partials
+            self._now, self._events, self._partials = [], [], {}
+            if not (now or events or partials):
+                return
+            try:
+                await run(self._url, _write, now=now, events=events, partials=partials)
+            except Exception as error:  # the database is out of reach
+                for write in now:
+                    if not write.done:
+                        write.error, write.done = error, True
+                if events or partials:
+                    log.exception("storing answers' events and partial texts failed")
 
     def _wake(self) -> None:
         if self._timer is None or self._timer.done():
@@ -56,26 +95,40 @@ class WriteBehind:
     async def _flush_soon(self) -> None:
         while self._events or self._partials:  # what came while a flush ran waits for the next one
             await asyncio.sleep(FLUSH_EVERY_S)
-            try:
-                await self.flush()
-            except Exception:  # the database hiccuped: what was taken is lost; the turns stream on
-                log.exception("storing answers' events and partial texts failed")
+            await self.flush()
 
 
-def _write(session: Session, *, events: list[tuple[str, StatusEvent]], partials: dict[str, str]) -> None:
+def _write(
+    session: Session, *, now: list[_Write], events: list[tuple[str, StatusEvent]], partials: dict[str, str]
+) -> None:
     try:
+        # The waited-for writes first: an answer's final save ends its partial saves (they only touch an
+        # answer still streaming).
+        for write in now:
+            write.result = write.fn(session, **write.kwargs, commit=False)
         add_events(session, events, commit=False)
         save_partial_answers(session, partials, commit=False)
         session.commit()
-    except sa.exc.IntegrityError:
-        # A conversation deleted meanwhile takes its events' rows with it: the others are stored one by one.
+        for write in now:
+            write.done = True
+        return
+    except Exception:
         session.rollback()
-        save_partial_answers(session, partials)
-        for event in events:
-            try:
-                add_events(session, [event])
-            except sa.exc.IntegrityError:
-                session.rollback()
+    # One write failed (a conversation deleted meanwhile takes its events' rows with it, a question may have
+    # nothing left to answer): each goes alone, so only that one fails.
+    for write in now:
+        try:
+            write.result, write.error = write.fn(session, **write.kwargs), None
+        except Exception as error:
+            session.rollback()
+            write.result, write.error = None, error
+        write.done = True
+    save_partial_answers(session, partials)
+    for event in events:
+        try:
+            add_events(session, [event])
+        except sa.exc.IntegrityError:
+            session.rollback()
 
 
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, WriteBehind]] = (
