@@ -1,3 +1,5 @@
+import os
+
 import reflex as rx
 
 from chatapp.config import SettingsError, get_settings
@@ -6,6 +8,13 @@ try:
     settings = get_settings()
 except SettingsError as error:  # a mistyped variable: say which, before Reflex starts anything
     raise SystemExit(str(error)) from None
+
+# One process keeps its tabs' states in memory. Reflex's default for it, the disk manager, pickles every
+# changed state every two seconds on the event loop, for nothing: `reflex run` empties its directory at each
+# start. With REFLEX_REDIS_URL set, Reflex picks Redis itself (only while this is left unset).
+state_manager = (
+    {} if os.environ.get("REFLEX_REDIS_URL") else {"state_manager_mode": rx.constants.StateManagerMode.MEMORY}
+)
 
 config = rx.Config(
     app_name="chatapp",
@@ -16,4 +25,5 @@ config = rx.Config(
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
     disable_plugins=[rx.plugins.SitemapPlugin],
+    **state_manager,
 )

@@ -80,6 +80,32 @@ def history_view(
     return rows
 
 
+def history_with_on_top(
+    rows: list[dict[str, str]], conversation: Conversation, now: datetime, shown: bool
+) -> list[dict[str, str]]:
+    """The sidebar's rows after `conversation` was asked in: it moves to the top of its group (the pinned
+    ones, or the unpinned ones, as "Today"). `shown`: whether the list's filter includes it. Rows already
+    loaded keep their place, so a page scrolled in meanwhile stays valid."""
+    groups, group = [], ""
+    for row in rows:
+        group = row["heading"] or group
+        groups.append(group)
+    kept = [(row, group) for row, group in zip(rows, groups, strict=True) if row["id"] != conversation.id]
+    if shown:
+        at = sum(1 for _, group in kept if group == "Pinned") if not conversation.pinned else 0
+        moved = {"id": conversation.id, "title": conversation.title, "heading": ""}
+        if conversation.pinned:
+            moved["pinned"] = "1"
+        kept.insert(
+            at, (moved, "Pinned" if conversation.pinned else date_group(conversation.updated_at, now))
+        )
+    updated, previous = [], None
+    for row, group in kept:
+        updated.append({**row, "heading": group if group != previous else ""})
+        previous = group
+    return updated
+
+
 def options_view(options: ChatOptions) -> dict[str, str]:
     """A conversation's settings as the settings form shows them: "" where the default applies."""
     return {

@@ -9,7 +9,6 @@ answer is still saved.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -342,7 +341,7 @@ class Turn:
     async def _answer(self, assistant: Message, prompt: list[PromptMessage]) -> None:
         """Requests until the model answers in words; a round may call tools whose results go back to it."""
         provider = self._provider
-        encoding = await asyncio.to_thread(tokens.encoding_for, self._model)
+        encoding = await tokens.load_encoding(self._model)
         self._meter = AnswerMeter(
             model=self._model,
             provider=provider.name,
@@ -351,7 +350,7 @@ class Turn:
             context_window=provider.context_window or costs.context_window(self._model),
         )
         offered = tools.specs() if provider.supports_tools else []
-        tool_tokens = tokens.count(json.dumps(offered), encoding) if offered else 0
+        tool_tokens = tools.spec_tokens(encoding) if offered else 0
         parts = self._parts
         status: MessageStatus = "complete"
         error = ""

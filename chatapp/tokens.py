@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import threading
@@ -46,6 +47,17 @@ def encoding_for(model: str) -> tiktoken.Encoding:
     worker.start()
     worker.join(LOAD_TIMEOUT_S)
     return loaded[0] if loaded else _offline()
+
+
+_loaded: dict[str, tiktoken.Encoding] = {}
+
+
+async def load_encoding(model: str) -> tiktoken.Encoding:
+    """`encoding_for`, from a worker thread the first time for a model; after that at once, without
+    queueing behind the storage calls in the thread pool."""
+    if model not in _loaded:
+        _loaded[model] = await asyncio.to_thread(encoding_for, model)
+    return _loaded[model]
 
 
 def encoding_label(encoding: tiktoken.Encoding) -> str:

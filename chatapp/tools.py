@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
 import json
 import operator
 import time
@@ -20,7 +21,9 @@ from fractions import Fraction
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import db
+import tiktoken
+
+from . import db, tokens
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -81,6 +84,12 @@ def tool(name: str, description: str, properties: dict[str, Any], required: tupl
 
 def specs() -> list[dict[str, Any]]:
     return [registered.spec() for registered in REGISTRY.values()]
+
+
+@functools.cache
+def spec_tokens(encoding: tiktoken.Encoding) -> int:
+    """What the tool definitions add to a prompt, counted once per encoding: they never change."""
+    return tokens.count(json.dumps(specs()), encoding)
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float)}

@@ -287,3 +287,30 @@ def test_the_migration_indexes_rows_already_there_and_its_downgrade_drops_the_in
     assert search_objects(empty_database) == set()
     chat(empty_database, "After the downgrade", "no trigger is left to fail this")
     db.engine(empty_database).dispose()
+
+
+def test_answers_still_streaming_leave_the_index_when_the_database_is_migrated(empty_database):
+    alembic(empty_database, upgrade, "d1f3a5c7e9b2")  # where every save of a streaming answer was indexed
+    conversation, _ = chat(empty_database, "Weather", "Will it rain?")
+    with db.session_for(empty_database) as session:
+        answer = db.add_message(
+            session, conversation_id=conversation, role="assistant", content="Probably", status="streaming"
+        )
+    if empty_database.startswith("sqlite"):  # the old triggers indexed it
+        assert [hit.message_id for hit in search(empty_database, "probably")] == [answer.id]
+
+    outcome = migrate(empty_database)
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+    assert search(empty_database, "probably") == []
+    with db.session_for(empty_database) as session:
+        db.save_partial_answers(session, {answer.id: "Probably sunshine"})
+        assert search(empty_database, "sunshine") == []  # not while it streams
+        db.save_answer(session, message_id=answer.id, content="Drizzle, then sun.", status="complete")
+
+    assert [hit.message_id for hit in search(empty_database, "drizzle")] == [answer.id]
+    if empty_database.startswith("sqlite"):
+        with db.engine(empty_database).begin() as connection:  # raises if the index and the table disagree
+            connection.exec_driver_sql(
+                "INSERT INTO message_fts(message_fts, rank) VALUES ('integrity-check', 1)"
+            )
+    db.engine(empty_database).dispose()

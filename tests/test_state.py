@@ -351,20 +351,21 @@ async def test_a_turn_that_reorders_a_scrolled_sidebar_keeps_its_paging(mock_set
         await tab.send(ConversationState.on_load)
         owner = (await tab.state()).owner_key
         with db.session_for(mock_settings.db_url) as session:
-            oldest = db.create_conversation(session, owner=owner, title="the oldest")
-            for i in range(HISTORY_PAGE + 10):
+            oldest = db.create_conversation(session, owner=owner, title="the oldest")  # not loaded yet
+            for i in range(2 * HISTORY_PAGE + 10):
                 db.create_conversation(session, owner=owner, title=f"conversation {i}")
         await tab.send(ConversationState.on_load)
-        await tab.send(SidebarState.load_more_history((await tab.state(SidebarState)).history_cursor))
         await tab.send(ConversationState.open_chat(oldest.id))
         await _send(tab, "/mock tokens=3 latency=0\nbring it up")  # the oldest moves to the top
         reordered = await tab.state(SidebarState)
         first_page = [row["title"] for row in reordered.history]
-        await tab.send(SidebarState.load_more_history(reordered.history_cursor))
+        while cursor := (await tab.state(SidebarState)).history_cursor:
+            await tab.send(SidebarState.load_more_history(cursor))
         titles = [row["title"] for row in (await tab.state(SidebarState)).history]
 
-    assert len(first_page) == HISTORY_PAGE and first_page[0] == "the oldest"
-    assert len(titles) == len(set(titles)) == HISTORY_PAGE + 11  # scrolling on loses and repeats nothing
+    assert first_page[0] == "the oldest" and len(first_page) == HISTORY_PAGE + 1
+    assert titles[: len(first_page)] == first_page
+    assert len(titles) == len(set(titles)) == 2 * HISTORY_PAGE + 11  # scrolling on loses and repeats nothing
 
 
 async def test_settings_chosen_for_a_new_chat_stay_with_the_conversation(mock_settings):

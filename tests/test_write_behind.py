@@ -161,3 +161,17 @@ async def test_a_final_save_in_the_same_transaction_as_a_late_partial_one_wins(a
     assert saved is not None and saved.content == "the whole answer"
     with db.session_for(any_db_url) as session:
         assert db.list_messages(session, conversation_id=conversation_id)[-1].content == "the whole answer"
+
+
+async def test_a_question_whose_turn_was_cancelled_meanwhile_is_stored_whole(any_db_url):
+    writes = WriteBehind(any_db_url)
+    asking = asyncio.create_task(_begin(writes, OWNER))
+    await asyncio.sleep(0)  # queued, then the turn goes away (Stop, a closing worker)
+    asking.cancel()
+    await writes.flush()
+
+    with db.engine(any_db_url).connect() as connection:
+        [(conversations, messages)] = connection.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM conversation), (SELECT count(*) FROM message)"
+        ).all()
+    assert (conversations, messages) == (1, 2)

@@ -24,6 +24,7 @@ from .schema import (
     apply_metrics,
     is_id,
     message_of,
+    new_id,
     step_of,
     utcnow,
 )
@@ -189,16 +190,21 @@ def finish_tool_step(
 
 def add_events(session: Session, events: list[tuple[str, StatusEvent]], *, commit: bool = True) -> None:
     """Stores monitor events, each with its conversation's id."""
-    session.add_all(
-        EventRow(
-            conversation_id=conversation_id,
-            message_id=event.message_id,
-            kind=event.kind,
-            at=event.at,
-            detail=event.detail,
+    if events:  # one INSERT of plain rows: the ORM's objects cost more than the statement
+        session.execute(
+            sa.insert(EventRow),
+            [
+                {
+                    "id": new_id(),
+                    "conversation_id": conversation_id,
+                    "message_id": event.message_id,
+                    "kind": event.kind,
+                    "at": event.at,
+                    "detail": event.detail,
+                }
+                for conversation_id, event in events
+            ],
         )
-        for conversation_id, event in events
-    )
     if commit:
         session.commit()
 

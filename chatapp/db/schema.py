@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -186,6 +187,41 @@ def message_of(row: MessageRow, steps: tuple[ToolStep, ...] = ()) -> Message:
             context_window=row.context_window,
         ),
     )
+
+
+def message_columns(message: Message, position: int) -> dict[str, Any]:
+    """A new message's row, as the columns of an INSERT: the inverse of `message_of`."""
+    metrics = {name: getattr(message.metrics, name) for name in Metrics.__dataclass_fields__}
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "position": position,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "error": message.error,
+        "created_at": message.created_at,
+        "updated_at": message.updated_at,
+        **metrics,
+    }
+
+
+def conversation_columns(conversation: Conversation, owner: str) -> dict[str, Any]:
+    """A new conversation's row, as the columns of an INSERT: the inverse of `conversation_of`."""
+    options = conversation.options
+    return {
+        "id": conversation.id,
+        "owner": owner,
+        "title": conversation.title,
+        "pinned": conversation.pinned,
+        "category_id": conversation.category_id or None,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+        "model": options.model,
+        "system_prompt": options.system_prompt,
+        "temperature": options.temperature,
+        "max_tokens": options.max_tokens,
+    }
 
 
 def apply_metrics(row: MessageRow, metrics: Metrics) -> None:

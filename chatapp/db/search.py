@@ -35,7 +35,7 @@ def is_search_index_object(name: str | None) -> bool:
     )
 
 
-def _fts5(table: str, column: str) -> list[str]:
+def _fts5(table: str, column: str, final_only: bool = False) -> list[str]:
     # External content: the FTS5 table keeps only the index; the text stays in the table's own rows, where
     # FTS5 can read it back, so 'rebuild' fills the index from rows already there (the migration's backfill)
     # and 'integrity-check' can compare the two. A contentless table would be as small but could do neither.
@@ -43,28 +43,61 @@ def _fts5(table: str, column: str) -> list[str]:
     # table without an INTEGER PRIMARY KEY; if that ever happens, a 'rebuild' puts the index right.
     # unicode61 with remove_diacritics 2: case- and accent-insensitive in any script.
     fts = f"{table}_fts"
+    created = (
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5("
+        f"{column}, content='{table}', tokenize='unicode61 remove_diacritics 2')"
+    )
+    rebuilt = f"INSERT INTO {fts}({fts}) VALUES ('rebuild')"
+    if final_only:
+        return [created, *_final_only_triggers(table, column), rebuilt, *_unindex_streaming(table, column)]
     # FTS5's 'delete' needs the text as it was indexed; the triggers pass the old row's.
     remove = f"INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.rowid, old.{column});"
     add = f"INSERT INTO {fts}(rowid, {column}) VALUES (new.rowid, new.{column});"
     return [
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5("
-        f"{column}, content='{table}', tokenize='unicode61 remove_diacritics 2')",
+        created,
         f"CREATE TRIGGER IF NOT EXISTS {fts}_insert AFTER INSERT ON {table} BEGIN {add} END",
         f"CREATE TRIGGER IF NOT EXISTS {fts}_delete AFTER DELETE ON {table} BEGIN {remove} END",
-        # An answer is saved again and again while it streams; only a change of this column (not of status
-        # or metrics) re-indexes the row, and only that row.
         f"CREATE TRIGGER IF NOT EXISTS {fts}_update AFTER UPDATE OF {column} ON {table}"
         f" WHEN old.{column} IS NOT new.{column} BEGIN {remove} {add} END",
-        f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",
+        rebuilt,
     ]
 
 
-def _gin(table: str, column: str) -> list[str]:
+def _final_only_triggers(table: str, column: str) -> list[str]:
+    """Triggers that keep a row out of the index while its status is 'streaming': an answer is saved every
+    second as it streams, and re-indexing its whole growing text each time was most of a partial save's
+    cost. It is indexed once, when it is final."""
+    fts = f"{table}_fts"
+    was, now = "old.status <> 'streaming'", "new.status <> 'streaming'"
+    remove = (
+        f"INSERT INTO {fts}({fts}, rowid, {column}) SELECT 'delete', old.rowid, old.{column} WHERE {was};"
+    )
+    add = f"INSERT INTO {fts}(rowid, {column}) SELECT new.rowid, new.{column} WHERE {now};"
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_insert AFTER INSERT ON {table} BEGIN {add} END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_delete AFTER DELETE ON {table} BEGIN {remove} END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_update AFTER UPDATE OF {column}, status ON {table}"
+        f" WHEN old.{column} IS NOT new.{column} OR ({was}) IS NOT ({now}) BEGIN {remove} {add} END",
+    ]
+
+
+def _unindex_streaming(table: str, column: str) -> list[str]:
+    """'rebuild' indexes every row; the ones still streaming come out again."""
+    fts = f"{table}_fts"
+    return [
+        f"INSERT INTO {fts}({fts}, rowid, {column})"
+        f" SELECT 'delete', rowid, {column} FROM {table} WHERE status = 'streaming'"
+    ]
+
+
+def _gin(table: str, column: str, final_only: bool = False) -> list[str]:
     # 'simple' lowercases and stems nothing: chats are in any language, and one language's stemmer and stop
-    # words would garble the others. Postgres keeps an expression index current by itself: no trigger needed.
+    # words would garble the others. Postgres keeps an expression index current by itself: no trigger needed,
+    # and a partial one leaves streaming answers out until they are final.
+    where = " WHERE status <> 'streaming'" if final_only else ""
     return [
         f"CREATE INDEX IF NOT EXISTS ix_{table}_{column}_fts ON {table}"
-        f" USING gin (to_tsvector('simple', {column}))"
+        f" USING gin (to_tsvector('simple', {column})){where}"
     ]
 
 
@@ -77,7 +110,8 @@ def _drop_gin(table: str, column: str) -> list[str]:
     return [f"DROP INDEX IF EXISTS ix_{table}_{column}_fts"]
 
 
-# The DDL lives here, next to the queries that depend on it; the migration and create_tables both run it.
+# The DDL lives here, next to the queries that depend on it: create_tables runs it, and each migration keeps a
+# copy of the statements of its day.
 _DDL = {
     ("sqlite", "create"): _fts5,
     ("sqlite", "drop"): _drop_fts5,
@@ -90,8 +124,10 @@ def _run_ddl(connection: sa.Connection, action: str) -> None:
     dialect = connection.dialect.name
     if (dialect, action) not in _DDL:
         raise ValueError(f"Search needs SQLite or PostgreSQL, not {dialect}.")
-    for searched in (MESSAGES, TITLES):
-        for statement in _DDL[dialect, action](*searched):
+    for table, column in (MESSAGES, TITLES):
+        # Messages are indexed once final; titles as they are.
+        options = {"final_only": (table, column) == MESSAGES} if action == "create" else {}
+        for statement in _DDL[dialect, action](table, column, **options):
             connection.exec_driver_sql(statement)
 
 
@@ -128,9 +164,11 @@ def _newest_messages_holding(dialect: str, words: list[str]) -> sa.Select:
     """(conversation id, message id, created_at) of the messages that hold every word, newest first."""
     columns = (col(MessageRow.conversation_id), col(MessageRow.id), col(MessageRow.created_at))
     if dialect != "sqlite":
+        # The index's own condition, written out as a literal so the planner can see it applies.
+        final = col(MessageRow.status) != sa.literal_column("'streaming'")
         return (
             sa.select(*columns)
-            .where(_tsvector_holds(MESSAGES, words))
+            .where(_tsvector_holds(MESSAGES, words), final)
             .order_by(col(MessageRow.created_at).desc())
         )
     # Read from the FTS5 table, in its own order (rowid), so a LIMIT stops it early; written as `rowid IN

@@ -2,20 +2,30 @@
 one transaction.
 
 Four calls, each with its own commit, were most of the time to an answer's first word when many people
-asked at once; one transaction of a few statements is a fraction of it, and the worker's writer
-(write_behind) can commit many turns' beginnings together.
+asked at once. Here it is one transaction of plain INSERTs (the ORM's row objects cost more than the
+statements), and the worker's writer (write_behind) commits many turns' beginnings together.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from ..domain import ChatOptions, Conversation, Message, Metrics
+from ..domain import DEFAULT_OPTIONS, ChatOptions, Conversation, Message, MessageStatus, Metrics, Role
 from .conversations import owned_row
 from .messages import list_messages
-from .schema import ConversationRow, MessageRow, apply_metrics, conversation_of, message_of, utcnow
+from .schema import (
+    ConversationRow,
+    MessageRow,
+    conversation_columns,
+    conversation_of,
+    message_columns,
+    new_id,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -37,9 +47,9 @@ def begin_answer(
     owner: str,
     conversation_id: str | None,
     title: str,
-    options: ChatOptions,
+    options: ChatOptions = DEFAULT_OPTIONS,
     question: str,
-    answer_again: bool,
+    answer_again: bool = False,
     default_model: str,
     provider: str,
     commit: bool = True,
@@ -49,51 +59,61 @@ def begin_answer(
     conversation is made with `title` and `options`."""
     now = utcnow()
     if conversation_id:
-        conversation = owned_row(session, owner, conversation_id)
-        if conversation is None:
+        row = owned_row(session, owner, conversation_id)
+        if row is None:
             raise NothingToAnswer("This conversation no longer exists.")
-        history = list_messages(session, conversation_id=conversation.id)
-        last = session.exec(
+        row.updated_at = now
+        session.add(row)
+        history = list_messages(session, conversation_id=row.id)
+        position = session.exec(
             select(MessageRow.position)
-            .where(MessageRow.conversation_id == conversation.id)
+            .where(MessageRow.conversation_id == row.id)
             .order_by(col(MessageRow.position).desc())
             .limit(1)
         ).first()
-        position = -1 if last is None else last
+        conversation = conversation_of(row)
+        next_position = 0 if position is None else position + 1
     else:
-        conversation = ConversationRow(owner=owner, title=title, created_at=now, updated_at=now)
-        conversation.model, conversation.system_prompt = options.model, options.system_prompt
-        conversation.temperature, conversation.max_tokens = options.temperature, options.max_tokens
-        session.add(conversation)
-        history, position = [], -1
+        conversation = Conversation(id=new_id(), title=title, created_at=now, updated_at=now, options=options)
+        session.execute(sa.insert(ConversationRow), [conversation_columns(conversation, owner)])
+        history, next_position = [], 0
+    new: list[Message] = []
     if answer_again:
         if not history or history[-1].role != "user":
             raise NothingToAnswer("There is no question left to answer in this conversation.")
         *history, asked = history
     else:
-        position += 1
-        row = MessageRow(
-            conversation_id=conversation.id, position=position, role="user", content=question, created_at=now
-        )
-        session.add(row)
-        asked = message_of(row)
-    answer = MessageRow(
-        conversation_id=conversation.id,
-        position=position + 1,
-        role="assistant",
-        status="streaming",
-        created_at=now,
-        updated_at=now,
+        asked = _message(conversation.id, "user", "complete", now, content=question)
+        new.append(asked)
+    model = conversation.options.model or default_model
+    answer = _message(conversation.id, "assistant", "streaming", now, metrics=Metrics(model, provider))
+    new.append(answer)
+    session.execute(
+        sa.insert(MessageRow),
+        [message_columns(message, next_position + i) for i, message in enumerate(new)],
     )
-    apply_metrics(answer, Metrics(model=conversation.model or default_model, provider=provider))
-    session.add(answer)
-    conversation.updated_at = now
-    session.add(conversation)
     if commit:
         session.commit()
-    else:
-        session.flush()
-    counted = len(history) + 2
-    return AnswerBegun(
-        conversation_of(conversation, counted), not conversation_id, history, asked, message_of(answer)
+    conversation = replace(conversation, message_count=len(history) + 2)
+    return AnswerBegun(conversation, not conversation_id, history, asked, answer)
+
+
+def _message(
+    conversation_id: str,
+    role: Role,
+    status: MessageStatus,
+    now: datetime,
+    *,
+    content: str = "",
+    metrics: Metrics | None = None,
+) -> Message:
+    return Message(
+        id=new_id(),
+        conversation_id=conversation_id,
+        role=role,
+        content=content,
+        status=status,
+        created_at=now,
+        updated_at=now,
+        metrics=metrics or Metrics(),
     )

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -41,8 +41,9 @@ class _Write:
     fn: Callable[..., Any]
     kwargs: dict[str, Any]
     result: Any = None
-    error: Exception | None = None
+    error: BaseException | None = None
     done: bool = False
+    stored: asyncio.Event = field(default_factory=asyncio.Event)  # set once it is done, either way
 
 
 class WriteBehind:
@@ -53,6 +54,7 @@ class WriteBehind:
         self._partials: dict[str, str] = {}  # by message id: only the latest text matters
         self._writing = asyncio.Lock()  # one transaction at a time, in the order they were taken
         self._timer: asyncio.Task[None] | None = None
+        self._drainer: asyncio.Task[None] | None = None
 
     def add_event(self, conversation_id: str, event: StatusEvent) -> None:
         self._events.append((conversation_id, event))
@@ -67,26 +69,45 @@ class WriteBehind:
         is committed. If the group fails, each of its writes is tried alone, so only a bad one raises."""
         write = _Write(fn, kwargs)
         self._now.append(write)
-        await self.flush()  # stores it, or waits for the transaction that took it
+        if self._drainer is None or self._drainer.done() or self._drainer.cancelling():
+            self._drainer = asyncio.create_task(self._drain())
+        # Its own signal, not the writer's lock: a write already stored doesn't wait for the next group. And
+        # a caller cancelled meanwhile leaves the write to finish.
+        await write.stored.wait()
         if write.error is not None:
             raise write.error
         return write.result
 
     async def flush(self) -> None:
-        """Stores what is queued now, and returns once it is stored, with whatever was being stored."""
+        """Returns once everything queued now is stored."""
+        await self.write_now(_nothing)
+
+    async def _store(self) -> None:
+        """One transaction of everything waiting; only the writer's own tasks run it, so a cancelled caller
+        never leaves a group half told."""
         async with self._writing:
             now, events, partials = self._now, self._events, self._partials
             self._now, self._events, self._partials = [], [], {}
             if not (now or events or partials):
                 return
+            storing = asyncio.ensure_future(run(self._url, _write, now=now, events=events, partials=partials))
             try:
-                await run(self._url, _write, now=now, events=events, partials=partials)
-            except Exception as error:  # the database is out of reach
-                for write in now:
-                    if not write.done:
-                        write.error, write.done = error, True
+                await asyncio.shield(storing)
+            except asyncio.CancelledError:
+                await asyncio.wait([storing])  # it goes on in its thread: its writers hear how it ended
+                raise
+            except Exception:  # the database is out of reach
                 if events or partials:
                     log.exception("storing answers' events and partial texts failed")
+            finally:
+                for write in now:
+                    if not write.done:  # only when the whole call failed
+                        write.error, write.done = storing.exception(), True
+                    write.stored.set()
+
+    async def _drain(self) -> None:
+        while self._now:
+            await self._store()
 
     def _wake(self) -> None:
         if self._timer is None or self._timer.done():
@@ -95,7 +116,11 @@ class WriteBehind:
     async def _flush_soon(self) -> None:
         while self._events or self._partials:  # what came while a flush ran waits for the next one
             await asyncio.sleep(FLUSH_EVERY_S)
-            await self.flush()
+            await self._store()
+
+
+def _nothing(_session: Session, *, commit: bool = True) -> None:
+    """The write of a flush: it only joins the next group."""
 
 
 def _write(

@@ -37,7 +37,7 @@ from .batching import in_batches
 from .monitor import MonitorState
 from .session import SessionState
 from .settings import SettingsState
-from .sidebar import SidebarState, conversations_page
+from .sidebar import SidebarState
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,6 @@ def _is_urgent(update: TurnUpdate) -> bool:
     if isinstance(update, StatusEvent):
         return update.kind == "first_token"
     return isinstance(update, AnswerStarted | ToolStepUpdate | AnswerDone)
-
-
-# The sidebar's first page as read for the category filter of that moment: (filter, page, cursor).
-SidebarPage = tuple[str, list[Conversation], str]
 
 
 def _version(moment: datetime) -> float:
@@ -329,7 +325,6 @@ class ConversationState(SessionState):
             async for batch in in_batches(updates, 1 / settings.flush_hz, _is_urgent):
                 batch = unsent + batch
                 try:
-                    sidebar_page = await self._sidebar_if_reordered(batch)
                     async with self:
                         if self._follower != mine:
                             break  # the tab follows another answer now, or this one with another task
@@ -337,8 +332,6 @@ class ConversationState(SessionState):
                         # for one snapshot, in case the failed one reached it and this state didn't keep it.
                         self._seq += 1 if unsent else 0
                         await self._apply(batch)
-                        if sidebar_page is not None:
-                            (await self.get_state(SidebarState)).show_first_page(*sidebar_page)
                     unsent = []
                 except Exception:  # a lock timeout, a state store hiccup: the answer goes on regardless
                     log.exception("a flush to a tab failed; its updates go with the next one")
@@ -355,21 +348,6 @@ class ConversationState(SessionState):
                     if self._streaming:
                         self._show_cut_off()
 
-    async def _sidebar_if_reordered(self, batch: list[TurnUpdate]) -> SidebarPage | None:
-        """The sidebar's first page again, only when a turn changes its order (a new or an older
-        conversation), read outside the tab's lock: (the category filter it was read with, the page, its
-        cursor)."""
-        moved = next((u.conversation.id for u in batch if isinstance(u, ConversationReady)), None)
-        if moved is None:
-            return None
-        async with self:
-            sidebar = await self.get_state(SidebarState)
-            if sidebar.on_top(moved):
-                return None
-            owner, category_id = sidebar.owner_key, sidebar.category_filter
-        page, cursor = await conversations_page(owner, category_id)
-        return category_id, page, cursor or ""
-
     async def _apply(self, batch: list[TurnUpdate]) -> None:
         """Copies one flush of the turn into the tab: feed operations, status, and what the monitor and the
         sidebar show of it (their states are loaded only for the updates that change them)."""
@@ -378,6 +356,7 @@ class ConversationState(SessionState):
         for update in batch:
             if isinstance(update, ConversationReady):
                 turn_conversation = self._streaming_conversation = update.conversation.id
+                (await self.get_state(SidebarState)).show_on_top(update.conversation)
                 if update.created and not self.conversation_id:
                     self.conversation_id = update.conversation.id
                     self.title = update.conversation.title

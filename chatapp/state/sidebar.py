@@ -78,15 +78,12 @@ class SidebarState(SessionState):
 
     # --- what a turn changes (called by ConversationState's stream) -------------------------------
 
-    def on_top(self, conversation_id: str) -> bool:
-        return bool(self.history) and self.history[0]["id"] == conversation_id
-
-    def show_first_page(self, category_id: str, page: list[Conversation], cursor: str) -> None:
-        """A first page read meanwhile, unless the list was filtered otherwise since. Scrolling on starts
-        after it again."""
-        if category_id == self.category_filter:
-            self.history = presenters.history_view(page, db.utcnow())
-            self.history_cursor = cursor
+    def show_on_top(self, conversation: Conversation) -> None:
+        """A turn began in `conversation`: it is the newest now. No query: the rows move in memory."""
+        shown = not self.category_filter or conversation.category_id == self.category_filter
+        history = presenters.history_with_on_top(self.history, conversation, db.utcnow(), shown)
+        if history != self.history:
+            self.history = history
 
     def show_label(self, conversation: Conversation, category: str) -> None:
         """A new conversation was named (and perhaps filed under a new category)."""
