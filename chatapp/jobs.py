@@ -87,6 +87,8 @@ class JobRegistry(Protocol):
 
 @dataclass(eq=False)
 class _Job:
+    """A job of this process: what it published, kept for late followers, and who follows it now."""
+
     turn: Turn
     conversation_id: str
     answering: bool = True
@@ -98,6 +100,44 @@ class _Job:
     def info(self) -> JobInfo:
         turn = self.turn
         return JobInfo(turn.id, turn.owner, self.conversation_id, self.answering, self.message_ids)
+
+    def publish(self, update: TurnUpdate) -> None:
+        # Kept short for a late follower: pieces of text in a row as one, and only the latest numbers.
+        merge_into(self.published, update)
+        for queue in self.listeners:
+            queue.put_nowait(update)
+
+    def finish(self) -> None:
+        self.answering, self.finished = False, True
+        for queue in self.listeners:
+            queue.put_nowait(_END)
+
+    async def follow(self) -> AsyncIterator[TurnUpdate]:
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        # The story so far and the subscription in one step, with no await between: no gap, no repeat.
+        for earlier in self.published:
+            queue.put_nowait(earlier)
+        if self.finished:
+            queue.put_nowait(_END)
+        else:
+            self.listeners.add(queue)
+        try:
+            while (update := await queue.get()) is not _END:
+                yield update  # type: ignore[misc]
+        finally:
+            self.listeners.discard(queue)
+
+
+def merge_into(updates: list[TurnUpdate], update: TurnUpdate) -> None:
+    """Appends `update`, joined with the last one where only the sum matters: text to text, the latest
+    numbers instead of the previous ones."""
+    last = updates[-1] if updates else None
+    if isinstance(update, AnswerDelta) and isinstance(last, AnswerDelta):
+        updates[-1] = AnswerDelta(last.text + update.text)
+    elif isinstance(update, LiveMetrics) and isinstance(last, LiveMetrics):
+        updates[-1] = update
+    else:
+        updates.append(update)
 
 
 class MemoryJobRegistry:
@@ -151,21 +191,9 @@ class MemoryJobRegistry:
 
     async def follow(self, job_id: str, owner: str) -> AsyncIterator[TurnUpdate]:
         job = self._find(job_id, owner)
-        if job is None:
-            return
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        # The story so far and the subscription in one step, with no await between: no gap, no repeat.
-        for earlier in job.published:
-            queue.put_nowait(earlier)
-        if job.finished:
-            queue.put_nowait(_END)
-        else:
-            job.listeners.add(queue)
-        try:
-            while (update := await queue.get()) is not _END:
-                yield update  # type: ignore[misc]
-        finally:
-            job.listeners.discard(queue)
+        if job is not None:
+            async for update in job.follow():
+                yield update
 
     async def live_conversations(self) -> frozenset[str]:
         return frozenset(self._answering)
@@ -174,12 +202,10 @@ class MemoryJobRegistry:
         try:
             async for update in job.turn.updates():
                 self._note(job, update)
-                self._publish(job, update)
+                job.publish(update)
         finally:
             self._end_answer(job)
-            job.finished = True
-            for queue in job.listeners:
-                queue.put_nowait(_END)
+            job.finish()
             asyncio.get_running_loop().call_later(KEEP_FINISHED_S, self._jobs.pop, job.turn.id, None)
 
     def _note(self, job: _Job, update: TurnUpdate) -> None:
@@ -190,19 +216,6 @@ class MemoryJobRegistry:
             job.message_ids = (update.user.id, update.assistant.id)
         elif isinstance(update, AnswerDone):
             self._end_answer(job)
-
-    def _publish(self, job: _Job, update: TurnUpdate) -> None:
-        published = job.published
-        last = published[-1] if published else None
-        # Kept short for a late follower: pieces of text in a row as one, and only the latest numbers.
-        if isinstance(update, AnswerDelta) and isinstance(last, AnswerDelta):
-            published[-1] = AnswerDelta(last.text + update.text)
-        elif isinstance(update, LiveMetrics) and isinstance(last, LiveMetrics):
-            published[-1] = update
-        else:
-            published.append(update)
-        for queue in job.listeners:
-            queue.put_nowait(update)
 
     def _end_answer(self, job: _Job) -> None:
         job.answering = False

@@ -7,8 +7,11 @@ A job runs on the worker that admitted it; what every worker must agree on lives
 - `chatapp:owner:<owner>`, a sorted set of that owner's answering jobs, scored by when each one's heartbeat
   runs out: the per-owner cap counts the live ones. One Lua script admits a job, so two workers can't both
   take the last place, or the same conversation.
-- `chatapp:job:<id>:updates`, a stream of every update the job published, in order, as JSON: a follower on
-  any worker reads it from the start, then blocks for what comes next. Its last entry says the job ended.
+- `chatapp:job:<id>:updates`, a stream of every update the job published, in order, as JSON lists: a
+  follower on another worker reads it from the start, then blocks for what comes next. Its last entry says
+  the job ended. Updates that come while one entry is being written go in the next, together.
+A follower on the worker that runs the job (most often the tab that asked) follows it in memory, as with
+one worker: no round trip and no decoding.
 - `chatapp:stop`, a channel: Stop from any worker reaches the worker that runs the job.
 """
 
@@ -28,7 +31,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from pydantic import TypeAdapter
 
-from .jobs import BUSY, KEEP_FINISHED_S, JobInfo, Refused, past_the_cap
+from .jobs import BUSY, KEEP_FINISHED_S, JobInfo, Refused, _Job, merge_into, past_the_cap
 from .service import AnswerDone, AnswerStarted, ConversationReady, Turn, TurnUpdate
 
 log = logging.getLogger(__name__)
@@ -63,15 +66,18 @@ _UPDATE_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(T
 ANSWERING_PREFIX = "chatapp:answering:"
 
 
-def encode(update: TurnUpdate) -> str:
-    """An update as JSON that names its type, for the stream."""
+def encode(updates: list[TurnUpdate]) -> str:
+    """Updates as one stream entry: JSON that names each one's type."""
+    return json.dumps([_item(update) for update in updates])
+
+
+def decode(raw: str) -> list[TurnUpdate]:
+    return [_adapter(item["type"]).validate_python(item["data"]) for item in json.loads(raw)]
+
+
+def _item(update: TurnUpdate) -> dict[str, Any]:
     kind = type(update).__name__
-    return json.dumps({"type": kind, "data": _adapter(kind).dump_python(update, mode="json")})
-
-
-def decode(raw: str) -> TurnUpdate:
-    item = json.loads(raw)
-    return _adapter(item["type"]).validate_python(item["data"])
+    return {"type": kind, "data": _adapter(kind).dump_python(update, mode="json")}
 
 
 @functools.cache
@@ -99,7 +105,7 @@ class RedisJobRegistry:
     def __init__(self, url: str, max_answers_per_owner: int) -> None:
         self.max_answers_per_owner = max_answers_per_owner
         self._redis = aioredis.Redis.from_url(url, decode_responses=True)
-        self._running: dict[str, Turn] = {}  # the jobs this worker runs
+        self._running: dict[str, _Job] = {}  # the jobs this worker runs, kept KEEP_FINISHED_S once done
         self._tasks: set[asyncio.Task[None]] = set()
         self._listening: asyncio.Future[None] | None = None
 
@@ -126,11 +132,15 @@ class RedisJobRegistry:
             raise Refused(BUSY)
         if verdict == "cap":
             raise Refused(past_the_cap(self.max_answers_per_owner))
-        self._running[turn.id] = turn
-        self._spawn(self._run(turn, conversation_id))
+        job = _Job(turn=turn, conversation_id=conversation_id)
+        self._running[turn.id] = job
+        self._spawn(self._run(job))
         return JobInfo(turn.id, turn.owner, conversation_id, True, ())
 
     async def get(self, job_id: str, owner: str) -> JobInfo | None:
+        local = self._running.get(job_id)
+        if local is not None:  # this worker runs it: its own copy is the latest
+            return local.info() if local.turn.owner == owner else None
         fields = await self._redis.hgetall(_job_key(job_id))  # type: ignore[misc]
         if not fields or fields.get("owner") != owner:
             return None
@@ -147,7 +157,7 @@ class RedisJobRegistry:
         if job is None or not job.answering:
             return False
         if job_id in self._running:
-            self._running[job_id].stop()
+            self._running[job_id].turn.stop()
         else:
             await self._redis.publish(STOP_CHANNEL, job_id)
         return True
@@ -158,6 +168,12 @@ class RedisJobRegistry:
             await self.stop(job.id, owner)
 
     async def follow(self, job_id: str, owner: str) -> AsyncIterator[TurnUpdate]:
+        local = self._running.get(job_id)
+        if local is not None:
+            if local.turn.owner == owner:
+                async for update in local.follow():
+                    yield update
+            return
         if await self.get(job_id, owner) is None:
             return
         last = "0-0"
@@ -172,7 +188,8 @@ class RedisJobRegistry:
                     last = entry_id
                     if "end" in fields:
                         return
-                    yield decode(fields["u"])
+                    for update in decode(fields["u"]):
+                        yield update
 
     async def live_conversations(self) -> frozenset[str]:
         keys = self._redis.scan_iter(match=ANSWERING_PREFIX + "*", count=500)
@@ -191,33 +208,37 @@ class RedisJobRegistry:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _run(self, turn: Turn, conversation_id: str) -> None:
-        job, updates = _job_key(turn.id), _updates_key(turn.id)
-        held = [conversation_id]  # the conversation, once it exists
+    async def _run(self, local: _Job) -> None:
+        turn = local.turn
+        job = _job_key(turn.id)
+        held = [local.conversation_id]  # the conversation, once it exists
         answered = False
         beating = self._spawn(self._beat(turn, held))
+        stream = _Stream(self._redis, _updates_key(turn.id))
         try:
             async for update in turn.updates():
                 if isinstance(update, ConversationReady) and not held[0]:
-                    held[0] = update.conversation.id
+                    held[0] = local.conversation_id = update.conversation.id
                     ttl = int(JOB_TTL_S * 1000)
                     await self._redis.set(_answering_key(held[0]), turn.id, px=ttl, nx=True)
                     await self._redis.hset(job, "conversation_id", held[0])  # type: ignore[misc]
                 elif isinstance(update, AnswerStarted):
-                    ids = f"{update.user.id},{update.assistant.id}"
-                    await self._redis.hset(job, "message_ids", ids)  # type: ignore[misc]
+                    local.message_ids = (update.user.id, update.assistant.id)
+                    await self._redis.hset(job, "message_ids", ",".join(local.message_ids))  # type: ignore[misc]
                 elif isinstance(update, AnswerDone):
                     await self._end_answer(turn, held[0])
-                    answered = True
-                await self._redis.xadd(updates, {"u": encode(update)})
+                    local.answering, answered = False, True
+                local.publish(update)
+                stream.add(update)
         finally:
             beating.cancel()
-            self._running.pop(turn.id, None)
+            local.finish()
+            asyncio.get_running_loop().call_later(KEEP_FINISHED_S, self._running.pop, turn.id, None)
             with contextlib.suppress(aioredis.RedisError):
                 if not answered:  # it ended without an answer: cancelled, say
                     await self._end_answer(turn, held[0])
-                await self._redis.xadd(updates, {"end": "1"})
-                for key in (job, updates):
+                await stream.close()
+                for key in (job, stream.key):
                     await self._redis.expire(key, int(KEEP_FINISHED_S))
 
     async def _end_answer(self, turn: Turn, conversation_id: str) -> None:
@@ -256,6 +277,37 @@ class RedisJobRegistry:
                 pass
             subscribed.set_result(None)
             async for message in pubsub.listen():
-                turn = self._running.get(message.get("data", "")) if message["type"] == "message" else None
-                if turn is not None:
-                    turn.stop()
+                job = self._running.get(message.get("data", "")) if message["type"] == "message" else None
+                if job is not None:
+                    job.turn.stop()
+
+
+class _Stream:
+    """A job's stream of updates, for followers on other workers: one entry per write, holding every update
+    that came while the previous write was on its way (merged where only the sum matters)."""
+
+    def __init__(self, redis: aioredis.Redis, key: str) -> None:
+        self.key = key
+        self._redis = redis
+        self._waiting: list[TurnUpdate] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    def add(self, update: TurnUpdate) -> None:
+        merge_into(self._waiting, update)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._redis.xadd(self.key, {"u": encode(batch)})
+            except aioredis.RedisError:  # followers elsewhere miss these; the tab that asked does not
+                log.warning("updates for followers on other workers were lost", exc_info=True)
+
+    async def close(self) -> None:
+        """Writes what waits, then the entry that says the job ended."""
+        if self._writer is not None:
+            await self._writer
+        await self._write()
+        await self._redis.xadd(self.key, {"end": "1"})

@@ -171,7 +171,7 @@ async def test_every_kind_of_update_crosses_workers_intact(mock_settings):
     updates = await follow_all(registry, job.id)
 
     assert len({type(u) for u in updates}) >= 6
-    assert [decode(encode(u)) for u in updates] == updates
+    assert decode(encode(updates)) == updates
 
 
 async def test_recovery_is_told_where_live_jobs_are_still_writing(mock_settings, new_registry):
