@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 JOB_TTL_S = 10.0
 HEARTBEAT_S = 2.0
 FOLLOW_BLOCK_MS = 1000
+# A job's stream gets at most one entry per this interval: fewer, fuller entries to encode and send, for
+# followers whose tabs are flushed every 50 ms at best anyway.
+STREAM_EVERY_S = 0.1
 STOP_CHANNEL = "chatapp:stop"
 
 # KEYS: the conversation's key ("" for a new conversation), the owner's set, the job's hash.
@@ -283,14 +286,15 @@ class RedisJobRegistry:
 
 
 class _Stream:
-    """A job's stream of updates, for followers on other workers: one entry per write, holding every update
-    that came while the previous write was on its way (merged where only the sum matters)."""
+    """A job's stream of updates, for followers on other workers: the first update at once, then one entry
+    per STREAM_EVERY_S holding every update that came meanwhile (merged where only the sum matters)."""
 
     def __init__(self, redis: aioredis.Redis, key: str) -> None:
         self.key = key
         self._redis = redis
         self._waiting: list[TurnUpdate] = []
         self._writer: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
 
     def add(self, update: TurnUpdate) -> None:
         merge_into(self._waiting, update)
@@ -304,9 +308,12 @@ class _Stream:
                 await self._redis.xadd(self.key, {"u": encode(batch)})
             except aioredis.RedisError:  # followers elsewhere miss these; the tab that asked does not
                 log.warning("updates for followers on other workers were lost", exc_info=True)
+            with contextlib.suppress(TimeoutError):  # the pause between entries, cut short by close()
+                await asyncio.wait_for(self._closing.wait(), STREAM_EVERY_S)
 
     async def close(self) -> None:
         """Writes what waits, then the entry that says the job ended."""
+        self._closing.set()
         if self._writer is not None:
             await self._writer
         await self._write()

@@ -132,9 +132,11 @@ def model_label(metrics: Metrics) -> str:
     return f"{metrics.provider} · {metrics.model}" if metrics.provider else "—"
 
 
-def live_view(metrics: Metrics) -> dict[str, str]:
-    """The few numbers that change while an answer streams; kept small, since they go out twice a second."""
+def live_view(metrics: Metrics, updates_per_s: int = 0) -> dict[str, str]:
+    """The few numbers that change while an answer streams; kept small, since they go out twice a second.
+    `updates_per_s`: how often the tab is sent the answer now (fewer when the server is busy)."""
     return {
+        "updates": f"updates: {updates_per_s}/s" if updates_per_s else "",
         "ttft": _ms(metrics.ttft_ms),
         "tokens_per_s": _rate(metrics.tokens_per_s),
         "completion_tokens": _count(metrics.estimated_completion_tokens),

@@ -46,3 +46,21 @@ async def test_an_urgent_update_goes_out_at_once_with_what_waits_before_it():
     ((sent_at, batch),) = batches
     assert batch == ["a", "b", "FIRST TOKEN"]
     assert sent_at < INTERVAL
+
+
+async def test_the_interval_is_asked_again_after_each_flush():
+    asked = []
+
+    def interval() -> float:  # as chatapp.state.pace does when the worker falls behind: longer and longer
+        asked.append(0.05 * (len(asked) + 1))
+        return asked[-1]
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    flushed = [
+        loop.time() - start async for _ in in_batches(_paced([(0.01, "x")] * 40), interval, lambda _: False)
+    ]
+
+    assert len(asked) == len(flushed)  # the last flush is the end of the stream
+    gaps = [later - earlier for earlier, later in zip([0.0, *flushed], flushed, strict=False)]
+    assert all(gap >= wanted - 0.01 for gap, wanted in zip(gaps[:-1], asked, strict=False))

@@ -9,6 +9,7 @@ job of the registry, apart from any tab: this tab only starts one (`user_message
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import secrets
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from ..service import (
 )
 from .batching import in_batches
 from .monitor import MonitorState
+from .pace import pace
 from .session import SessionState
 from .settings import SettingsState
 from .sidebar import SidebarState
@@ -322,7 +324,8 @@ class ConversationState(SessionState):
         updates = registry().follow(turn_id, owner)
         unsent: list[TurnUpdate] = []  # a flush that failed: its updates go with the next one
         try:
-            async for batch in in_batches(updates, 1 / settings.flush_hz, _is_urgent):
+            paced = functools.partial(pace().interval, settings.flush_hz)
+            async for batch in in_batches(updates, paced, _is_urgent):
                 batch = unsent + batch
                 try:
                     async with self:
@@ -371,7 +374,8 @@ class ConversationState(SessionState):
                 else:
                     ops.append(["+", update.text])
             elif isinstance(update, LiveMetrics):
-                (await self.get_state(MonitorState)).show_live(update.metrics)
+                rate = pace().rate(get_settings().flush_hz)
+                (await self.get_state(MonitorState)).show_live(update.metrics, updates_per_s=rate)
             elif isinstance(update, ToolStepUpdate):
                 step = presenters.step_view(update.step)
                 self._answer_steps = [s for s in self._answer_steps if s["id"] != step["id"]] + [step]

@@ -93,8 +93,8 @@ class MonitorState(SessionState):
         if label != self.model_label:
             self.model_label = label
 
-    def show_live(self, metrics: Metrics) -> None:
-        self.live = presenters.live_view(metrics)
+    def show_live(self, metrics: Metrics, updates_per_s: int) -> None:
+        self.live = presenters.live_view(metrics, updates_per_s)
         # The first few tokens make a noisy rate: the chart starts once there is something to measure.
         enough = (metrics.estimated_completion_tokens or 0) >= MIN_TOKENS_TO_CHART
         if enough and metrics.tokens_per_s is not None and metrics.duration_ms is not None:

@@ -90,7 +90,8 @@ def _answer_section() -> rx.Component:
         rx.text(MonitorState.answer_heading, class_name="section-label"),
         rx.grid(
             _answer_stat("Time to first token", "ttft"),
-            _answer_stat("Tokens/s", "tokens_per_s"),
+            # While it streams: how often this tab is sent the answer (fewer when the server is busy).
+            _answer_stat("Tokens/s", "tokens_per_s", rx.cond(busy, MonitorState.live["updates"], "")),
             _answer_stat("Inter-token p50 / p95", "itl"),
             _answer_stat("Total time", "duration"),
             _tokens_stat("Prompt tokens", "prompt"),
