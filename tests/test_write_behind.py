@@ -128,6 +128,8 @@ async def test_questions_asked_at_once_are_stored_together_and_each_gets_its_own
             question, answer = db.list_messages(session, conversation_id=b.conversation.id)
             assert (question.id, question.content) == (b.question.id, "What do I pack for a week of rain?")
             assert (answer.id, answer.status, answer.metrics.model) == (b.answer.id, "streaming", "mock-1")
+            # Newest first never ties the two, and the conversation was last changed by the answer.
+            assert question.created_at < answer.created_at == found.updated_at
 
 
 async def test_a_question_that_cannot_be_stored_fails_alone(any_db_url):

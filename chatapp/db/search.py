@@ -169,7 +169,7 @@ def _newest_messages_holding(dialect: str, words: list[str]) -> sa.Select:
         return (
             sa.select(*columns)
             .where(_tsvector_holds(MESSAGES, words), final)
-            .order_by(col(MessageRow.created_at).desc())
+            .order_by(col(MessageRow.created_at).desc(), col(MessageRow.position).desc())
         )
     # Read from the FTS5 table, in its own order (rowid), so a LIMIT stops it early; written as `rowid IN
     # (subquery)` instead, SQLite was seen to probe the subquery's rows once per conversation. Messages are

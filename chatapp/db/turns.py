@@ -9,7 +9,7 @@ statements), and the worker's writer (write_behind) commits many turns' beginnin
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -58,11 +58,14 @@ def begin_answer(
     streaming answer, by the conversation's model or else `default_model`. With no `conversation_id`, a new
     conversation is made with `title` and `options`."""
     now = utcnow()
+    # The answer is a microsecond younger than its question, so "newest first" (search) never ties them;
+    # the conversation was last changed by it.
+    answered_at = now + timedelta(microseconds=1)
     if conversation_id:
         row = owned_row(session, owner, conversation_id)
         if row is None:
             raise NothingToAnswer("This conversation no longer exists.")
-        row.updated_at = now
+        row.updated_at = answered_at
         session.add(row)
         history = list_messages(session, conversation_id=row.id)
         position = session.exec(
@@ -74,7 +77,9 @@ def begin_answer(
         conversation = conversation_of(row)
         next_position = 0 if position is None else position + 1
     else:
-        conversation = Conversation(id=new_id(), title=title, created_at=now, updated_at=now, options=options)
+        conversation = Conversation(
+            id=new_id(), title=title, created_at=now, updated_at=answered_at, options=options
+        )
         session.execute(sa.insert(ConversationRow), [conversation_columns(conversation, owner)])
         history, next_position = [], 0
     new: list[Message] = []
@@ -86,7 +91,9 @@ def begin_answer(
         asked = _message(conversation.id, "user", "complete", now, content=question)
         new.append(asked)
     model = conversation.options.model or default_model
-    answer = _message(conversation.id, "assistant", "streaming", now, metrics=Metrics(model, provider))
+    answer = _message(
+        conversation.id, "assistant", "streaming", answered_at, metrics=Metrics(model, provider)
+    )
     new.append(answer)
     session.execute(
         sa.insert(MessageRow),
