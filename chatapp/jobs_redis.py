@@ -220,19 +220,24 @@ class RedisJobRegistry:
         stream = _Stream(self._redis, _updates_key(turn.id))
         try:
             async for update in turn.updates():
-                if isinstance(update, ConversationReady) and not held[0]:
-                    held[0] = local.conversation_id = update.conversation.id
-                    ttl = int(JOB_TTL_S * 1000)
-                    await self._redis.set(_answering_key(held[0]), turn.id, px=ttl, nx=True)
-                    await self._redis.hset(job, "conversation_id", held[0])  # type: ignore[misc]
-                elif isinstance(update, AnswerStarted):
-                    local.message_ids = (update.user.id, update.assistant.id)
-                    await self._redis.hset(job, "message_ids", ",".join(local.message_ids))  # type: ignore[misc]
-                elif isinstance(update, AnswerDone):
+                if isinstance(update, AnswerDone):  # the conversation is free before any tab hears it
                     await self._end_answer(turn, held[0])
                     local.answering, answered = False, True
+                # Tabs here hear it first; Redis, which only tabs elsewhere and other workers read, next.
+                named = ""  # a new conversation's id, once it exists
+                if isinstance(update, ConversationReady) and not held[0]:
+                    named = held[0] = local.conversation_id = update.conversation.id
+                elif isinstance(update, AnswerStarted):
+                    local.message_ids = (update.user.id, update.assistant.id)
                 local.publish(update)
                 stream.add(update)
+                if named:
+                    async with self._redis.pipeline(transaction=False) as note:
+                        note.set(_answering_key(named), turn.id, px=int(JOB_TTL_S * 1000), nx=True)
+                        note.hset(job, "conversation_id", named)
+                        await note.execute()
+                elif isinstance(update, AnswerStarted):
+                    await self._redis.hset(job, "message_ids", ",".join(local.message_ids))  # type: ignore[misc]
         finally:
             beating.cancel()
             local.finish()
