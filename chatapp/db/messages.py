@@ -98,22 +98,21 @@ def save_answer(
     error: str = "",
     commit: bool = True,
 ) -> Message | None:
-    """Saves the answer, whole, when it ends (`commit=False`: the caller commits)."""
-    row = session.get(MessageRow, message_id)
-    if row is None:
-        return None
-    row.content = content
-    row.status = status
-    row.error = error
-    row.updated_at = utcnow()
+    """Saves the answer, whole, when it ends (`commit=False`: the caller commits). One UPDATE that returns
+    the row: when a hundred answers end together, a read before each write doubled the round trips."""
+    values: dict[str, object] = {"content": content, "status": status, "error": error, "updated_at": utcnow()}
     if metrics is not None:
-        apply_metrics(row, metrics)
-    session.add(row)
+        values |= {name: getattr(metrics, name) for name in Metrics.__dataclass_fields__}
+    saved = session.execute(
+        sa.update(MessageRow)
+        .where(col(MessageRow.id) == message_id)
+        .values(**values)
+        .returning(MessageRow)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
     if commit:
         session.commit()
-    else:
-        session.flush()
-    return message_of(row)
+    return message_of(saved) if saved is not None else None
 
 
 def rewind_to(session: Session, *, owner: str, conversation_id: str, message_id: str, content: str) -> bool:

@@ -15,34 +15,49 @@ async def in_batches(
 ) -> AsyncIterator[list[T]]:
     """Yields lists of updates. An urgent update goes out at once, with whatever waits before it; others wait
     until `interval_s` after the previous flush (or the start), even if nothing else arrives meanwhile.
-    `interval_s` may be a function, asked again after each flush (chatapp.state.pace)."""
+    `interval_s` may be a function, asked again after each flush (chatapp.state.pace).
+
+    One task reads the updates for the whole stream; an update costs an append, not a task of its own (that
+    was a tenth of a busy worker's event loop)."""
     loop = asyncio.get_running_loop()
     next_interval = interval_s if callable(interval_s) else (lambda: interval_s)
-    interval = next_interval()
-    batch: list[T] = []
-    last_flush = loop.time()
-    next_item: asyncio.Future[T] = asyncio.ensure_future(anext(updates))
+    pending: list[T] = []
+    arrived, urgent = asyncio.Event(), asyncio.Event()
+
+    async def read() -> None:
+        try:
+            async for item in updates:
+                pending.append(item)
+                arrived.set()
+                if is_urgent(item):
+                    urgent.set()
+        finally:
+            arrived.set()  # the end wakes the batcher too
+            urgent.set()
+
+    reader = asyncio.create_task(read())
+    last_flush, interval = loop.time(), next_interval()
     try:
         while True:
-            timeout = None if not batch else max(0.0, last_flush + interval - loop.time())
-            done, _ = await asyncio.wait({next_item}, timeout=timeout)
-            if next_item in done:
-                try:
-                    item = next_item.result()
-                except StopAsyncIteration:
+            arrived.clear()
+            if not pending:
+                if reader.done():
                     break
-                batch.append(item)
-                next_item = asyncio.ensure_future(anext(updates))
-                if not (is_urgent(item) or loop.time() - last_flush >= interval):
-                    continue
+                await arrived.wait()
+                continue
+            wait = last_flush + interval - loop.time()
+            if wait > 0 and not urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await urgent.wait()
+            urgent.clear()
+            batch = pending[:]
+            pending.clear()
             yield batch
-            batch = []
-            last_flush = loop.time()
-            interval = next_interval()
-        if batch:
-            yield batch
+            last_flush, interval = loop.time(), next_interval()
+        reader.result()  # the stream's own error, if it ended with one
     finally:
-        if not next_item.done():
-            next_item.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await next_item
+        if not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
