@@ -214,19 +214,18 @@ class RedisJobRegistry:
     async def _run(self, local: _Job) -> None:
         turn = local.turn
         job = _job_key(turn.id)
-        held = [local.conversation_id]  # the conversation, once it exists
         answered = False
-        beating = self._spawn(self._beat(turn, held))
+        beating = self._spawn(self._beat(local))
         stream = _Stream(self._redis, _updates_key(turn.id))
         try:
             async for update in turn.updates():
                 if isinstance(update, AnswerDone):  # the conversation is free before any tab hears it
-                    await self._end_answer(turn, held[0])
+                    await self._end_answer(turn, local.conversation_id)
                     local.answering, answered = False, True
                 # Tabs here hear it first; Redis, which only tabs elsewhere and other workers read, next.
                 named = ""  # a new conversation's id, once it exists
-                if isinstance(update, ConversationReady) and not held[0]:
-                    named = held[0] = local.conversation_id = update.conversation.id
+                if isinstance(update, ConversationReady) and not local.conversation_id:
+                    named = local.conversation_id = update.conversation.id
                 elif isinstance(update, AnswerStarted):
                     local.message_ids = (update.user.id, update.assistant.id)
                 local.publish(update)
@@ -244,7 +243,7 @@ class RedisJobRegistry:
             asyncio.get_running_loop().call_later(KEEP_FINISHED_S, self._running.pop, turn.id, None)
             with contextlib.suppress(aioredis.RedisError):
                 if not answered:  # it ended without an answer: cancelled, say
-                    await self._end_answer(turn, held[0])
+                    await self._end_answer(turn, local.conversation_id)
                 await stream.close()
                 for key in (job, stream.key):
                     await self._redis.expire(key, int(KEEP_FINISHED_S))
@@ -255,7 +254,8 @@ class RedisJobRegistry:
         if conversation_id:
             await self._redis.eval(_RELEASE, 1, _answering_key(conversation_id), turn.id)  # type: ignore[misc]
 
-    async def _beat(self, turn: Turn, held: list[str]) -> None:
+    async def _beat(self, local: _Job) -> None:
+        turn = local.turn
         ttl_ms = int(JOB_TTL_S * 1000)
         while True:
             await asyncio.sleep(HEARTBEAT_S)
@@ -265,8 +265,8 @@ class RedisJobRegistry:
                     beat.pexpire(_updates_key(turn.id), ttl_ms)
                     beat.zadd(_owner_key(turn.owner), {turn.id: time.time() * 1000 + ttl_ms}, xx=True)
                     beat.pexpire(_owner_key(turn.owner), ttl_ms)
-                    if held[0]:
-                        beat.pexpire(_answering_key(held[0]), ttl_ms)
+                    if local.conversation_id:  # once it exists
+                        beat.pexpire(_answering_key(local.conversation_id), ttl_ms)
                     await beat.execute()
             except aioredis.RedisError:
                 log.warning("a job's heartbeat missed Redis; it tries again", exc_info=True)

@@ -24,6 +24,7 @@ from .schema import (
     apply_metrics,
     is_id,
     message_of,
+    metrics_columns,
     new_id,
     step_of,
     utcnow,
@@ -102,7 +103,7 @@ def save_answer(
     the row: when a hundred answers end together, a read before each write doubled the round trips."""
     values: dict[str, object] = {"content": content, "status": status, "error": error, "updated_at": utcnow()}
     if metrics is not None:
-        values |= {name: getattr(metrics, name) for name in Metrics.__dataclass_fields__}
+        values |= metrics_columns(metrics)
     saved = session.execute(
         sa.update(MessageRow)
         .where(col(MessageRow.id) == message_id)

@@ -189,9 +189,13 @@ def message_of(row: MessageRow, steps: tuple[ToolStep, ...] = ()) -> Message:
     )
 
 
+def metrics_columns(metrics: Metrics) -> dict[str, Any]:
+    """An answer's numbers as its row's columns (they have the same names)."""
+    return {name: getattr(metrics, name) for name in Metrics.__dataclass_fields__}
+
+
 def message_columns(message: Message, position: int) -> dict[str, Any]:
     """A new message's row, as the columns of an INSERT: the inverse of `message_of`."""
-    metrics = {name: getattr(message.metrics, name) for name in Metrics.__dataclass_fields__}
     return {
         "id": message.id,
         "conversation_id": message.conversation_id,
@@ -202,7 +206,7 @@ def message_columns(message: Message, position: int) -> dict[str, Any]:
         "error": message.error,
         "created_at": message.created_at,
         "updated_at": message.updated_at,
-        **metrics,
+        **metrics_columns(message.metrics),
     }
 
 
@@ -225,5 +229,5 @@ def conversation_columns(conversation: Conversation, owner: str) -> dict[str, An
 
 
 def apply_metrics(row: MessageRow, metrics: Metrics) -> None:
-    for name in Metrics.__dataclass_fields__:
-        setattr(row, name, getattr(metrics, name))
+    for name, value in metrics_columns(metrics).items():
+        setattr(row, name, value)

@@ -42,52 +42,36 @@ def _fts5(table: str, column: str, final_only: bool = False) -> list[str]:
     # Rows are keyed by the table's rowid. VACUUM keeps rowids here, though SQLite allows it to renumber a
     # table without an INTEGER PRIMARY KEY; if that ever happens, a 'rebuild' puts the index right.
     # unicode61 with remove_diacritics 2: case- and accent-insensitive in any script.
+    #
+    # `final_only`: a row stays out of the index while its status is 'streaming'. An answer is saved every
+    # second as it streams, and re-indexing its whole growing text each time was most of a partial save's
+    # cost; it is indexed once, when it is final.
     fts = f"{table}_fts"
-    created = (
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5("
-        f"{column}, content='{table}', tokenize='unicode61 remove_diacritics 2')"
-    )
-    rebuilt = f"INSERT INTO {fts}({fts}) VALUES ('rebuild')"
-    if final_only:
-        return [created, *_final_only_triggers(table, column), rebuilt, *_unindex_streaming(table, column)]
+    was = "old.status <> 'streaming'" if final_only else "1"
+    now = "new.status <> 'streaming'" if final_only else "1"
     # FTS5's 'delete' needs the text as it was indexed; the triggers pass the old row's.
-    remove = f"INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.rowid, old.{column});"
-    add = f"INSERT INTO {fts}(rowid, {column}) VALUES (new.rowid, new.{column});"
-    return [
-        created,
-        f"CREATE TRIGGER IF NOT EXISTS {fts}_insert AFTER INSERT ON {table} BEGIN {add} END",
-        f"CREATE TRIGGER IF NOT EXISTS {fts}_delete AFTER DELETE ON {table} BEGIN {remove} END",
-        f"CREATE TRIGGER IF NOT EXISTS {fts}_update AFTER UPDATE OF {column} ON {table}"
-        f" WHEN old.{column} IS NOT new.{column} BEGIN {remove} {add} END",
-        rebuilt,
-    ]
-
-
-def _final_only_triggers(table: str, column: str) -> list[str]:
-    """Triggers that keep a row out of the index while its status is 'streaming': an answer is saved every
-    second as it streams, and re-indexing its whole growing text each time was most of a partial save's
-    cost. It is indexed once, when it is final."""
-    fts = f"{table}_fts"
-    was, now = "old.status <> 'streaming'", "new.status <> 'streaming'"
     remove = (
         f"INSERT INTO {fts}({fts}, rowid, {column}) SELECT 'delete', old.rowid, old.{column} WHERE {was};"
     )
     add = f"INSERT INTO {fts}(rowid, {column}) SELECT new.rowid, new.{column} WHERE {now};"
-    return [
+    watched, changed = column, f"old.{column} IS NOT new.{column}"
+    if final_only:
+        watched, changed = f"{column}, status", f"{changed} OR ({was}) IS NOT ({now})"
+    statements = [
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5("
+        f"{column}, content='{table}', tokenize='unicode61 remove_diacritics 2')",
         f"CREATE TRIGGER IF NOT EXISTS {fts}_insert AFTER INSERT ON {table} BEGIN {add} END",
         f"CREATE TRIGGER IF NOT EXISTS {fts}_delete AFTER DELETE ON {table} BEGIN {remove} END",
-        f"CREATE TRIGGER IF NOT EXISTS {fts}_update AFTER UPDATE OF {column}, status ON {table}"
-        f" WHEN old.{column} IS NOT new.{column} OR ({was}) IS NOT ({now}) BEGIN {remove} {add} END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_update AFTER UPDATE OF {watched} ON {table}"
+        f" WHEN {changed} BEGIN {remove} {add} END",
+        f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",
     ]
-
-
-def _unindex_streaming(table: str, column: str) -> list[str]:
-    """'rebuild' indexes every row; the ones still streaming come out again."""
-    fts = f"{table}_fts"
-    return [
-        f"INSERT INTO {fts}({fts}, rowid, {column})"
-        f" SELECT 'delete', rowid, {column} FROM {table} WHERE status = 'streaming'"
-    ]
+    if final_only:  # 'rebuild' indexes every row; the ones still streaming come out again
+        statements.append(
+            f"INSERT INTO {fts}({fts}, rowid, {column})"
+            f" SELECT 'delete', rowid, {column} FROM {table} WHERE status = 'streaming'"
+        )
+    return statements
 
 
 def _gin(table: str, column: str, final_only: bool = False) -> list[str]:
