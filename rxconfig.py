@@ -15,6 +15,12 @@ except SettingsError as error:  # a mistyped variable: say which, before Reflex 
 state_manager = (
     {} if os.environ.get("REFLEX_REDIS_URL") else {"state_manager_mode": rx.constants.StateManagerMode.MEMORY}
 )
+if os.environ.get("REFLEX_REDIS_URL"):
+    # Several workers share Redis. Each keeps a tab's state lock while it streams to it, instead of a Redis
+    # round trip per update. Its Redis commands share a few connections: a burst of questions opening one
+    # each cost more than it waited.
+    os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "1")
+    os.environ.setdefault("REFLEX_REDIS_MAX_CONNECTIONS", "16")
 
 config = rx.Config(
     app_name="chatapp",

@@ -253,7 +253,7 @@ def app(mode: str, workdir: Path) -> Iterator[tuple[str, str]]:
         return
     with running_postgres() as postgres, running_redis() as redis_url:
         db_url = postgres.create_database("load")
-        env |= {"REFLEX_REDIS_URL": redis_url, "GRANIAN_WORKERS": "2", "REFLEX_OPLOCK_ENABLED": "1"}
+        env |= {"REFLEX_REDIS_URL": redis_url, "GRANIAN_WORKERS": "2"}
         with running_app(workdir, env, db_url, REFLEX_RESPAWNING) as url:
             yield url, db_url
 

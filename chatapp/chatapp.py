@@ -8,7 +8,7 @@ import logging
 
 import reflex as rx
 
-from . import db
+from . import db, tokens
 from .api import create_api
 from .config import get_settings
 from .jobs import registry
@@ -31,6 +31,15 @@ async def start_local_model():
     yield
     if isinstance(provider, LocalProvider):
         await asyncio.to_thread(provider.process.close)
+
+
+@contextlib.asynccontextmanager
+async def load_default_encoding():
+    """The default model's token encoding loads in the background at start, so the first question after a
+    start doesn't wait for it (a tenth of a second, and more when many ask at once)."""
+    loading = asyncio.create_task(tokens.load_encoding(provider_for(get_settings()).model))
+    yield
+    loading.cancel()
 
 
 async def recover_once() -> None:
@@ -67,3 +76,4 @@ app = rx.App(
 app.add_page(page, route="/", title="chatapp", image="/favicon.svg", on_load=ConversationState.on_load)
 app.register_lifespan_task(recover_interrupted_answers)
 app.register_lifespan_task(start_local_model)
+app.register_lifespan_task(load_default_encoding)

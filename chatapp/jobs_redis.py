@@ -9,7 +9,7 @@ A job runs on the worker that admitted it; what every worker must agree on lives
   take the last place, or the same conversation.
 - `chatapp:job:<id>:updates`, a stream of every update the job published, in order, as JSON lists: a
   follower on another worker reads it from the start, then blocks for what comes next. Its last entry says
-  the job ended. Updates that come while one entry is being written go in the next, together.
+  the job ended. A worker writes its jobs' new entries together, one pipeline per STREAM_EVERY_S.
 A follower on the worker that runs the job (most often the tab that asked) follows it in memory, as with
 one worker: no round trip and no decoding.
 - `chatapp:stop`, a channel: Stop from any worker reaches the worker that runs the job.
@@ -43,6 +43,10 @@ FOLLOW_BLOCK_MS = 1000
 # followers whose tabs are flushed every 50 ms at best anyway.
 STREAM_EVERY_S = 0.1
 STOP_CHANNEL = "chatapp:stop"
+# Quick commands share this many connections per worker: a burst of questions waits a moment for a free one
+# instead of opening one each (a new connection costs handshakes, and redis-py reads its own package
+# metadata for it: a third of a worker's time when a hundred people asked at once).
+COMMAND_CONNECTIONS = 16
 
 # KEYS: the conversation's key ("" for a new conversation), the owner's set, the job's hash.
 # ARGV: job id, owner, conversation id, now (ms), heartbeat deadline (ms), the cap, the TTL (ms), the pid.
@@ -107,7 +111,14 @@ def _owner_key(owner: str) -> str:
 class RedisJobRegistry:
     def __init__(self, url: str, max_answers_per_owner: int) -> None:
         self.max_answers_per_owner = max_answers_per_owner
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=COMMAND_CONNECTIONS, decode_responses=True
+        )
+        self._redis = aioredis.Redis.from_pool(pool)
+        # What waits has connections of its own, so it never holds up the quick commands: Stop's channel,
+        # and a follower on another worker blocking on its job's stream for up to FOLLOW_BLOCK_MS.
+        self._waits = aioredis.Redis.from_url(url, decode_responses=True)
+        self._streams = _Streams(self._redis)
         self._running: dict[str, _Job] = {}  # the jobs this worker runs, kept KEEP_FINISHED_S once done
         self._tasks: set[asyncio.Task[None]] = set()
         self._listening: asyncio.Future[None] | None = None
@@ -181,7 +192,7 @@ class RedisJobRegistry:
             return
         last = "0-0"
         while True:
-            read = await self._redis.xread({_updates_key(job_id): last}, block=FOLLOW_BLOCK_MS, count=1000)
+            read = await self._waits.xread({_updates_key(job_id): last}, block=FOLLOW_BLOCK_MS, count=1000)
             if not read:
                 if not await self._redis.exists(_job_key(job_id)):
                     return  # its worker died: nothing more will come
@@ -201,7 +212,9 @@ class RedisJobRegistry:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        self._streams.close()
         await self._redis.aclose()
+        await self._waits.aclose()
 
     # The worker's side: running its jobs, keeping them alive, hearing Stop.
 
@@ -216,7 +229,7 @@ class RedisJobRegistry:
         job = _job_key(turn.id)
         answered = False
         beating = self._spawn(self._beat(local))
-        stream = _Stream(self._redis, _updates_key(turn.id))
+        stream = _updates_key(turn.id)
         try:
             async for update in turn.updates():
                 if isinstance(update, AnswerDone):  # the conversation is free before any tab hears it
@@ -229,7 +242,7 @@ class RedisJobRegistry:
                 elif isinstance(update, AnswerStarted):
                     local.message_ids = (update.user.id, update.assistant.id)
                 local.publish(update)
-                stream.add(update)
+                self._streams.add(stream, update)
                 if named:
                     async with self._redis.pipeline(transaction=False) as note:
                         note.set(_answering_key(named), turn.id, px=int(JOB_TTL_S * 1000), nx=True)
@@ -244,8 +257,8 @@ class RedisJobRegistry:
             with contextlib.suppress(aioredis.RedisError):
                 if not answered:  # it ended without an answer: cancelled, say
                     await self._end_answer(turn, local.conversation_id)
-                await stream.close()
-                for key in (job, stream.key):
+                await self._streams.end(stream)
+                for key in (job, stream):
                     await self._redis.expire(key, int(KEEP_FINISHED_S))
 
     async def _end_answer(self, turn: Turn, conversation_id: str) -> None:
@@ -279,7 +292,7 @@ class RedisJobRegistry:
         await asyncio.shield(self._listening)
 
     async def _hear_stops(self, subscribed: asyncio.Future[None]) -> None:
-        async with self._redis.pubsub() as pubsub:
+        async with self._waits.pubsub() as pubsub:
             await pubsub.subscribe(STOP_CHANNEL)
             while await pubsub.get_message(timeout=1.0) is None:  # the server's word that it is subscribed
                 pass
@@ -290,36 +303,60 @@ class RedisJobRegistry:
                     job.turn.stop()
 
 
-class _Stream:
-    """A job's stream of updates, for followers on other workers: the first update at once, then one entry
-    per STREAM_EVERY_S holding every update that came meanwhile (merged where only the sum matters)."""
+class _Streams:
+    """Every job stream of this worker, written together, for followers on other workers: a job's first
+    update goes out at once; after that, each STREAM_EVERY_S, one pipeline holds one entry per job with news
+    (every update that came meanwhile, merged where only the sum matters). A hundred answers streaming cost
+    one round trip per interval, not a hundred."""
 
-    def __init__(self, redis: aioredis.Redis, key: str) -> None:
-        self.key = key
+    def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
-        self._waiting: list[TurnUpdate] = []
+        self._waiting: dict[str, list[TurnUpdate]] = {}
+        self._ending: dict[str, asyncio.Future[None]] = {}
+        self._open: set[str] = set()
+        self._soon = asyncio.Event()  # cuts the pause short: a new stream's first update, or an end
         self._writer: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
 
-    def add(self, update: TurnUpdate) -> None:
-        merge_into(self._waiting, update)
+    def add(self, key: str, update: TurnUpdate) -> None:
+        merge_into(self._waiting.setdefault(key, []), update)
+        if key not in self._open:
+            self._open.add(key)
+            self._soon.set()
+        self._wake()
+
+    async def end(self, key: str) -> None:
+        """Writes what waits for this stream, then the entry that says its job ended."""
+        ended = self._ending.setdefault(key, asyncio.get_running_loop().create_future())
+        self._soon.set()
+        self._wake()
+        await asyncio.shield(ended)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+
+    def _wake(self) -> None:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
 
     async def _write(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
+        while self._waiting or self._ending:
+            waiting, self._waiting = self._waiting, {}
+            ending, self._ending = self._ending, {}
+            self._soon.clear()
             try:
-                await self._redis.xadd(self.key, {"u": encode(batch)})
-            except aioredis.RedisError:  # followers elsewhere miss these; the tab that asked does not
+                async with self._redis.pipeline(transaction=False) as entries:
+                    for key, updates in waiting.items():
+                        entries.xadd(key, {"u": encode(updates)})
+                    for key in ending:  # after the key's last updates, in the same pipeline
+                        entries.xadd(key, {"end": "1"})
+                    await entries.execute()
+            except aioredis.RedisError:  # followers elsewhere miss these; the tabs that asked do not
                 log.warning("updates for followers on other workers were lost", exc_info=True)
-            with contextlib.suppress(TimeoutError):  # the pause between entries, cut short by close()
-                await asyncio.wait_for(self._closing.wait(), STREAM_EVERY_S)
-
-    async def close(self) -> None:
-        """Writes what waits, then the entry that says the job ended."""
-        self._closing.set()
-        if self._writer is not None:
-            await self._writer
-        await self._write()
-        await self._redis.xadd(self.key, {"end": "1"})
+            finally:
+                self._open.difference_update(ending)
+                for ended in ending.values():
+                    if not ended.done():
+                        ended.set_result(None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._soon.wait(), STREAM_EVERY_S)

@@ -36,8 +36,6 @@ as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tc "SELECT 1 FROM p
 export CHATAPP_DB_URL=${CHATAPP_DB_URL:-postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/chatapp}
 export REFLEX_REDIS_URL=${REFLEX_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}
 export GRANIAN_WORKERS=$WORKERS
-# Each worker keeps a tab's state lock while it streams to it, instead of a Redis round trip per update.
-export REFLEX_OPLOCK_ENABLED=${REFLEX_OPLOCK_ENABLED:-1}
 .venv/bin/reflex db migrate
 echo "chatapp on $WORKERS workers at http://localhost:${PORT:-3000} (Redis :$REDIS_PORT, PostgreSQL :$PG_PORT)"
 exec .venv/bin/python scripts/reflex-respawning run --env prod --frontend-port "${PORT:-3000}" --backend-port "${PORT:-3000}"

@@ -56,7 +56,7 @@ def app_url(request, app_dir, app_mode, app_db_url) -> str:
 
 def scaled_env(redis_url: str) -> dict[str, str]:
     """What scripts/run-scaled.sh sets, on two workers."""
-    return {"REFLEX_REDIS_URL": redis_url, "GRANIAN_WORKERS": "2", "REFLEX_OPLOCK_ENABLED": "1"}
+    return {"REFLEX_REDIS_URL": redis_url, "GRANIAN_WORKERS": "2"}
 
 
 @pytest.fixture(scope="session")
