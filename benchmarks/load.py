@@ -5,9 +5,10 @@ page's load event (hydrate and on_load), then sends one message, `/mock tokens=2
 ideal 5-second answer), and reads the deltas until the answer is done. All tabs send at the same moment.
 
 Per tab count it prints how many answers finished, how long they took from send to done, how long until the
-first text, the worst gap between two updates of a tab while its answer streamed, and the backend's CPU time
-per streamed token (the server's own processes, from /proc). Then it checks every stored answer against what
-the mock sent: its text and its reported token count.
+first text, the worst gap between two updates of a tab while its answer streamed, how many updates a tab got
+per second meanwhile (the app's pace), and the backend's CPU time per streamed token (the server's own
+processes, from /proc). Then it checks every stored answer against what the mock sent: its text and its
+reported token count.
 
 The app starts the way the README says: `one` is `make run` (one process, SQLite), `scaled` is
 `make run-scaled` (two workers, Redis and PostgreSQL, through its launcher). Loopback only, and bounded:
@@ -93,8 +94,19 @@ class Tab:
             self.done.set()
 
     @property
+    def _while_streaming(self) -> list[float]:
+        return [t for t in self.updates_at if self.first_text_at <= t <= (self.done_at or t)]
+
+    @property
+    def updates_per_s(self) -> float:
+        """How often the tab was sent its answer while it streamed (the app's pace: 20 at most)."""
+        streaming = self._while_streaming
+        span = streaming[-1] - streaming[0] if len(streaming) > 1 else 0.0
+        return (len(streaming) - 1) / span if span else 0.0
+
+    @property
     def worst_gap_s(self) -> float:
-        streaming = [t for t in self.updates_at if self.first_text_at <= t <= (self.done_at or t)]
+        streaming = self._while_streaming
         return max((b - a for a, b in zip(streaming, streaming[1:], strict=False)), default=0.0)
 
 
@@ -211,9 +223,9 @@ def report(mode: str, url: str, db_url: str, counts: list[int]) -> None:
     print(f"\n{mode}: {TOKENS}-token answers at {RATE} tokens/s (ideal {IDEAL_S:.1f} s), all tabs at once")
     print(
         "| tabs | finished | answer took p50 / p99 | first text p50 / p99 | worst gap p50 / p99 "
-        "| CPU per token | stored exactly | left streaming | generator's worst lag |"
+        "| updates per s | CPU per token | stored exactly | left streaming | generator's worst lag |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     stored_before = 0
     for count in counts:
         pids = _server_pids(port)
@@ -224,6 +236,7 @@ def report(mode: str, url: str, db_url: str, counts: list[int]) -> None:
         took = [t.done_at - t.sent_at for t in finished]
         first = [(t.first_text_at - t.sent_at) * 1000 for t in finished if t.first_text_at]
         gaps = [t.worst_gap_s * 1000 for t in finished]
+        rates = [t.updates_per_s for t in finished]
         streamed = sum(len(t.text.split()) for t in tabs)
         time.sleep(2)  # the last final saves land
         exact, streaming = _check_stored(db_url)
@@ -233,6 +246,7 @@ def report(mode: str, url: str, db_url: str, counts: list[int]) -> None:
             f"{_p(took, 0.5):.1f} / {_p(took, 0.99):.1f} s",
             f"{_p(first, 0.5):.0f} / {_p(first, 0.99):.0f} ms",
             f"{_p(gaps, 0.5):.0f} / {_p(gaps, 0.99):.0f} ms",
+            f"{_p(rates, 0.5):.1f}",
             f"{cpu / max(streamed, 1) * 1000:.2f} ms",
             f"{exact - stored_before} of {count}",
             f"{streaming}",

@@ -38,6 +38,16 @@ def _commits(url: str) -> list[int]:
     return counted
 
 
+def _inserts(url: str) -> list[int]:
+    counted = [0]
+
+    def count(_connection, _cursor, statement: str, *_args) -> None:
+        counted[0] += statement.lstrip().upper().startswith("INSERT")
+
+    sa.event.listen(db.engine(url), "before_cursor_execute", count)
+    return counted
+
+
 async def test_many_answers_writes_are_stored_in_one_transaction(any_db_url):
     answers = [_streaming_answer(any_db_url) for _ in range(20)]
     writes = WriteBehind(any_db_url)
@@ -115,11 +125,13 @@ def _begin(writes: WriteBehind, owner: str, conversation_id: str | None = None, 
 
 async def test_questions_asked_at_once_are_stored_together_and_each_gets_its_own(any_db_url):
     writes = WriteBehind(any_db_url)
-    commits = _commits(any_db_url)
+    commits, inserts = _commits(any_db_url), _inserts(any_db_url)
     begun = await asyncio.gather(*(_begin(writes, f"{OWNER}-{i}") for i in range(30)))
 
-    # The first goes alone; the others gather while it commits.
+    # The first goes alone; the others gather while it commits. Each group's new rows go in with one INSERT
+    # per table (conversations, messages), not one per question.
     assert commits[0] <= 2
+    assert inserts[0] <= 4
     assert len({b.conversation.id for b in begun}) == 30
     with db.session_for(any_db_url) as session:
         for i, b in enumerate(begun):

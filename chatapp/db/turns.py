@@ -3,7 +3,8 @@ one transaction.
 
 Four calls, each with its own commit, were most of the time to an answer's first word when many people
 asked at once. Here it is one transaction of plain INSERTs (the ORM's row objects cost more than the
-statements), and the worker's writer (write_behind) commits many turns' beginnings together.
+statements), and the worker's writer (write_behind) commits many turns' beginnings together, with one INSERT
+per table for all of them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from ..domain import DEFAULT_OPTIONS, ChatOptions, Conversation, Message, MessageStatus, Metrics, Role
@@ -26,6 +26,7 @@ from .schema import (
     new_id,
     utcnow,
 )
+from .write_behind import insert_rows
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def begin_answer(
         conversation = Conversation(
             id=new_id(), title=title, created_at=now, updated_at=answered_at, options=options
         )
-        session.execute(sa.insert(ConversationRow), [conversation_columns(conversation, owner)])
+        insert_rows(session, ConversationRow, [conversation_columns(conversation, owner)])
         history, next_position = [], 0
     new: list[Message] = []
     if answer_again:
@@ -95,9 +96,8 @@ def begin_answer(
         conversation.id, "assistant", "streaming", answered_at, metrics=Metrics(model, provider)
     )
     new.append(answer)
-    session.execute(
-        sa.insert(MessageRow),
-        [message_columns(message, next_position + i) for i, message in enumerate(new)],
+    insert_rows(
+        session, MessageRow, [message_columns(message, next_position + i) for i, message in enumerate(new)]
     )
     if commit:
         session.commit()

@@ -9,7 +9,8 @@ groups.
 
 One commit per event and per partial save was a third of the backend's time with a hundred answers
 streaming, and four commits per question made a hundred people asking at once wait a second and a half for
-their first word.
+their first word. Within a group, new rows wait too (`insert_rows`): one INSERT per table for all the
+group's questions, not two statements for each (on PostgreSQL, 150 ms for a hundred questions).
 """
 
 from __future__ import annotations
@@ -27,11 +28,35 @@ from sqlmodel import Session
 from ..domain import StatusEvent
 from .engine import run
 from .messages import add_events, save_partial_answers
+from .schema import ConversationRow, MessageRow
 
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY_S = 0.5
 T = TypeVar("T")
+# Where a group keeps its writes' new rows, and the order the tables take them in (a message refers to its
+# conversation).
+_GROUP_ROWS = "chatapp_group_rows"
+_INSERT_ORDER = (ConversationRow, MessageRow)
+
+
+def insert_rows(
+    session: Session, table: type[ConversationRow | MessageRow], rows: list[dict[str, Any]]
+) -> None:
+    """New rows of a write: at once when the write runs alone, else with the rest of its group's rows of
+    that table, after the group's writes ran. The write must not read them back before it commits."""
+    waiting = session.info.get(_GROUP_ROWS)
+    if waiting is None:
+        session.execute(sa.insert(table), rows)
+    else:
+        waiting.setdefault(table, []).extend(rows)
+
+
+def _insert_group_rows(session: Session) -> None:
+    waiting = session.info.pop(_GROUP_ROWS, {})
+    for table in _INSERT_ORDER:
+        if waiting.get(table):
+            session.execute(sa.insert(table), waiting[table])
 
 
 @dataclass
@@ -129,8 +154,10 @@ def _write(
     try:
         # The waited-for writes first: an answer's final save ends its partial saves (they only touch an
         # answer still streaming).
+        session.info[_GROUP_ROWS] = {}
         for write in now:
             write.result = write.fn(session, **write.kwargs, commit=False)
+        _insert_group_rows(session)
         add_events(session, events, commit=False)
         save_partial_answers(session, partials, commit=False)
         session.commit()
@@ -138,6 +165,7 @@ def _write(
             write.done = True
         return
     except Exception:
+        session.info.pop(_GROUP_ROWS, None)
         session.rollback()
     # One write failed (a conversation deleted meanwhile takes its events' rows with it, a question may have
     # nothing left to answer): each goes alone, so only that one fails.
