@@ -472,6 +472,11 @@ class Turn:
             metrics = self._meter.snapshot()
             if not content and not self._meter.reported:
                 metrics = replace(metrics, cost_usd=0.0, price="nothing generated, nothing billed")
+        kind: StatusKind = "finished" if status == "complete" else status  # type: ignore[assignment]
+        ended = StatusEvent(kind=kind, at=db.utcnow(), message_id=assistant.id, detail=error)
+        # Stored with the final save, in its group, as is every event queued before it: once the save is
+        # in, all the answer's events are, and the tabs hear that it ended.
+        self._writes.add_event(assistant.conversation_id, ended)
         saved = await self._writes.write_now(
             db.save_answer,
             message_id=assistant.id,
@@ -481,9 +486,7 @@ class Turn:
             error=error,
         )
         self._saved = saved
-        kind: StatusKind = "finished" if status == "complete" else status  # type: ignore[assignment]
-        self._status(kind, assistant, error)
-        await self._writes.flush()  # the answer's events are all stored once it is done
+        self._emit(ended)
         self._emit(AnswerDone(saved, error))
 
 
