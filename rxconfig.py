@@ -19,12 +19,10 @@ if os.environ.get("REFLEX_REDIS_URL"):
     # Several workers share Redis. Each keeps a tab's state lock while it streams to it, instead of a Redis
     # round trip per update, for 80 % of the lock's lifetime (Reflex's default is half): giving a lease back
     # stores the tab's state and takes it again, and when many tabs' leases ran out together their answers
-    # stalled for a few hundred milliseconds. Redis commands share a few connections: a burst of questions
-    # opening one each cost more than it waited.
+    # stalled for a few hundred milliseconds.
     lock_ms = int(os.environ.get("REFLEX_REDIS_LOCK_EXPIRATION", "10000"))
     os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "1")
     os.environ.setdefault("REFLEX_OPLOCK_HOLD_TIME", f"{lock_ms * 4 // 5}ms")
-    os.environ.setdefault("REFLEX_REDIS_MAX_CONNECTIONS", "16")
 
 config = rx.Config(
     app_name="chatapp",

@@ -142,12 +142,13 @@ def rewind_to(session: Session, *, owner: str, conversation_id: str, message_id:
 def save_partial_answers(session: Session, partials: dict[str, str], *, commit: bool = True) -> None:
     """Saves the text so far of answers still streaming, by message id. A save that lands after the final
     one changes nothing, since by then the answer is no longer streaming."""
-    now = utcnow()
-    for message_id, content in partials.items():
+    if partials:  # one statement for all of them (a batch on PostgreSQL): not a round trip each
+        table = MessageRow.__table__  # type: ignore[attr-defined]
         session.execute(
-            sa.update(MessageRow)
-            .where(col(MessageRow.id) == message_id, col(MessageRow.status) == "streaming")
-            .values(content=content, updated_at=now)
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("message_id"), table.c.status == "streaming")
+            .values(content=sa.bindparam("text"), updated_at=utcnow()),
+            [{"message_id": message_id, "text": content} for message_id, content in partials.items()],
         )
     if commit:
         session.commit()
