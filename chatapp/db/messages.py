@@ -89,6 +89,13 @@ def add_message(
     return message_of(row)
 
 
+# The values go in as parameters, and the SET clause follows their names: the statement is built and compiled
+# once per shape. Written into the statement, they made each save a new statement to build, a millisecond of
+# the database thread's time: a tenth of a second when a hundred answers ended together.
+_MESSAGES = MessageRow.__table__  # type: ignore[attr-defined]
+_SAVE_ANSWER = sa.update(_MESSAGES).where(_MESSAGES.c.id == sa.bindparam("answer_id")).returning(*_MESSAGES.c)
+
+
 def save_answer(
     session: Session,
     *,
@@ -104,13 +111,7 @@ def save_answer(
     values: dict[str, object] = {"content": content, "status": status, "error": error, "updated_at": utcnow()}
     if metrics is not None:
         values |= metrics_columns(metrics)
-    saved = session.execute(
-        sa.update(MessageRow)
-        .where(col(MessageRow.id) == message_id)
-        .values(**values)
-        .returning(MessageRow)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
+    saved = session.execute(_SAVE_ANSWER, {"answer_id": message_id, **values}).one_or_none()
     if commit:
         session.commit()
     return message_of(saved) if saved is not None else None
@@ -143,10 +144,9 @@ def save_partial_answers(session: Session, partials: dict[str, str], *, commit: 
     """Saves the text so far of answers still streaming, by message id. A save that lands after the final
     one changes nothing, since by then the answer is no longer streaming."""
     if partials:  # one statement for all of them (a batch on PostgreSQL): not a round trip each
-        table = MessageRow.__table__  # type: ignore[attr-defined]
         session.execute(
-            sa.update(table)
-            .where(table.c.id == sa.bindparam("message_id"), table.c.status == "streaming")
+            sa.update(_MESSAGES)
+            .where(_MESSAGES.c.id == sa.bindparam("message_id"), _MESSAGES.c.status == "streaming")
             .values(content=sa.bindparam("text"), updated_at=utcnow()),
             [{"message_id": message_id, "text": content} for message_id, content in partials.items()],
         )

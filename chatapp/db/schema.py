@@ -156,7 +156,8 @@ def step_of(row: ToolCallRow) -> ToolStep:
     )
 
 
-def message_of(row: MessageRow, steps: tuple[ToolStep, ...] = ()) -> Message:
+def message_of(row: MessageRow | sa.Row[Any], steps: tuple[ToolStep, ...] = ()) -> Message:
+    """A message from its row, as the ORM loads it or as a statement returns it (same names)."""
     return Message(
         id=row.id,
         conversation_id=row.conversation_id,
