@@ -258,14 +258,19 @@ class RedisJobRegistry:
                 if not answered:  # it ended without an answer: cancelled, say
                     await self._end_answer(turn, local.conversation_id)
                 await self._streams.end(stream)
-                for key in (job, stream):
-                    await self._redis.expire(key, int(KEEP_FINISHED_S))
+                async with self._redis.pipeline(transaction=False) as keep:
+                    for key in (job, stream):
+                        keep.expire(key, int(KEEP_FINISHED_S))
+                    await keep.execute()
 
     async def _end_answer(self, turn: Turn, conversation_id: str) -> None:
-        await self._redis.hset(_job_key(turn.id), "answering", "0")  # type: ignore[misc]
-        await self._redis.zrem(_owner_key(turn.owner), turn.id)
-        if conversation_id:
-            await self._redis.eval(_RELEASE, 1, _answering_key(conversation_id), turn.id)  # type: ignore[misc]
+        # One round trip: a hundred answers ending together on a worker make a hundred of these at once.
+        async with self._redis.pipeline(transaction=False) as end:
+            end.hset(_job_key(turn.id), "answering", "0")
+            end.zrem(_owner_key(turn.owner), turn.id)
+            if conversation_id:
+                end.eval(_RELEASE, 1, _answering_key(conversation_id), turn.id)
+            await end.execute()
 
     async def _beat(self, local: _Job) -> None:
         turn = local.turn

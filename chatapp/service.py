@@ -236,9 +236,13 @@ class Turn:
 
     def _status(self, kind: StatusKind, assistant: Message, detail: str = "") -> None:
         """Reports a backend event at once; it is stored with the worker's next group of writes."""
+        self._emit(self._record(kind, assistant, detail))
+
+    def _record(self, kind: StatusKind, assistant: Message, detail: str = "") -> StatusEvent:
+        """A backend event, queued to be stored with the worker's next group of writes."""
         event = StatusEvent(kind=kind, at=db.utcnow(), message_id=assistant.id, detail=detail)
-        self._emit(event)
         self._writes.add_event(assistant.conversation_id, event)
+        return event
 
     async def _run(self) -> None:
         try:
@@ -473,10 +477,9 @@ class Turn:
             if not content and not self._meter.reported:
                 metrics = replace(metrics, cost_usd=0.0, price="nothing generated, nothing billed")
         kind: StatusKind = "finished" if status == "complete" else status  # type: ignore[assignment]
-        ended = StatusEvent(kind=kind, at=db.utcnow(), message_id=assistant.id, detail=error)
         # Stored with the final save, in its group, as is every event queued before it: once the save is
         # in, all the answer's events are, and the tabs hear that it ended.
-        self._writes.add_event(assistant.conversation_id, ended)
+        ended = self._record(kind, assistant, error)
         saved = await self._writes.write_now(
             db.save_answer,
             message_id=assistant.id,
