@@ -206,6 +206,9 @@ class ConversationState(SessionState):
             # Another tab's answer streams here (or this tab's, taken over): follow it. Its events come
             # again, from the first.
             event_views = [e for e in event_views if e["message_id"] not in job.message_ids]
+            # The task that followed so far stops now, not once the new one starts: a flush of it in between
+            # would show events that the new one shows again.
+            self._follower = ""
             follow = ConversationState.follow_turn(job.id)  # type: ignore[misc]  # see _start_turn
         elif conversation_id and conversation_id == self._streaming_conversation:
             # The saved copy of the answer in flight may be behind or ahead of what the tab was sent.
