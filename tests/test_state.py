@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 import redis
 from reflex.istate.manager.token import BaseStateToken
 
 from chatapp import db, jobs, tokens
 from chatapp.config import get_settings
+from chatapp.domain import MessageDraft
 from chatapp.jobs_redis import RedisJobRegistry
 from chatapp.providers.mock import word_tokens
 from chatapp.state.conversation import ConversationState
@@ -255,6 +259,32 @@ async def _conversation_messages(tab, settings):
     state = await tab.state()
     with db.session_for(settings.db_url) as session:
         return db.list_messages(session, conversation_id=state.conversation_id)
+
+
+async def test_a_page_load_that_finds_the_first_answer_starting_shows_each_event_once(
+    mock_settings, monkeypatch
+):
+    # A browser may send its first message before its on_load has run: the load then finds the answer
+    # starting, followed by this process's own task, and must not follow it a second time.
+    list_categories = db.list_categories
+
+    def slow_categories(*args, **kwargs):  # the load takes a while: the answer's first words wait for it
+        time.sleep(0.3)
+        return list_categories(*args, **kwargs)
+
+    monkeypatch.setattr(db, "list_categories", slow_categories)
+    async with open_tab() as tab:
+        asking = await tab.start(ConversationState.user_message({"message": "/mock tokens=20 rate=400\nhi"}))
+        async with asyncio.timeout(5):
+            while not (await tab.state())._following:
+                await asyncio.sleep(0.001)
+        await tab.send(ConversationState.on_load)
+        await asking.wait_all()
+        messages, events = shown_messages(tab.deltas())
+
+    kinds = [event["kind"] for event in events]
+    assert kinds[:2] == ["request_sent", "first_token"] and kinds.count("request_sent") == 1
+    assert [m["content"] for m in messages] == ["/mock tokens=20 rate=400\nhi", numbered(20)]
 
 
 async def test_regenerate_replaces_the_last_answer(mock_settings):

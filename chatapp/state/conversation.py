@@ -54,6 +54,8 @@ STATUS_BY_EVENT = {
     "error": "error",
 }
 STILL_STREAMING = "An answer is still streaming. Wait for it, or press Stop."
+# The marks of the follow_turn tasks alive in this process: a tab whose mark is here is followed already.
+_LIVE_FOLLOWERS: set[str] = set()
 
 
 def _is_urgent(update: TurnUpdate) -> bool:
@@ -109,13 +111,14 @@ class ConversationState(SessionState):
         if not self._streaming and self.status in BUSY:
             self.status = "idle"  # the server restarted under this tab; its answer was saved as interrupted
         # A reload or a reconnect: the task that followed this tab's answer may have died with its worker.
-        # The tab follows it afresh (from a snapshot without the answer, then its updates from the first).
-        self._taking_over = self._streaming
+        # The tab follows it afresh (from a snapshot without the answer, then its updates from the first),
+        # unless a task of this process follows it still (a first message sent before this load ran).
+        self._taking_over = self._streaming and self._follower not in _LIVE_FOLLOWERS
         (await self.get_state(MonitorState)).show_provider()
         await (await self.get_state(SidebarState)).reload()
         follow = await self._show_conversation(self.conversation_id)
         if follow is None and self._taking_over and job is not None:  # it streams in another conversation
-            follow = ConversationState.follow_turn(job.id)  # type: ignore[misc]  # see _start_turn
+            follow = self._follow_afresh(job.id)
         return follow
 
     @rx.event
@@ -206,10 +209,7 @@ class ConversationState(SessionState):
             # Another tab's answer streams here (or this tab's, taken over): follow it. Its events come
             # again, from the first.
             event_views = [e for e in event_views if e["message_id"] not in job.message_ids]
-            # The task that followed so far stops now, not once the new one starts: a flush of it in between
-            # would show events that the new one shows again.
-            self._follower = ""
-            follow = ConversationState.follow_turn(job.id)  # type: ignore[misc]  # see _start_turn
+            follow = self._follow_afresh(job.id)
         elif conversation_id and conversation_id == self._streaming_conversation:
             # The saved copy of the answer in flight may be behind or ahead of what the tab was sent.
             in_flight = {"content": self._answer_text, "steps": self._answer_steps}
@@ -219,6 +219,13 @@ class ConversationState(SessionState):
         self.snapshot = {"seq": self._seq, "messages": messages, "events": event_views}
         (await self.get_state(MonitorState)).show_conversation(saved, streaming=self._streaming)
         return follow
+
+    def _follow_afresh(self, job_id: str) -> Any:
+        """The event that follows the job with a new task, from its first update. The task that followed it
+        so far stops now, not once the new one starts: a flush of it in between would show events that the
+        new one shows again."""
+        self._follower = ""
+        return ConversationState.follow_turn(job_id)  # type: ignore[misc]  # see _start_turn
 
     def _show_header(self, conversation: Conversation | None) -> None:
         self.title = conversation.title if conversation else ""
@@ -324,6 +331,7 @@ class ConversationState(SessionState):
             self._follower, self._taking_over = mine, False
             self._streaming = job.answering
             self._streaming_conversation = job.conversation_id
+            _LIVE_FOLLOWERS.add(mine)
         updates = registry().follow(turn_id, owner)
         unsent: list[TurnUpdate] = []  # a flush that failed: its updates go with the next one
         try:
@@ -343,6 +351,7 @@ class ConversationState(SessionState):
                     log.exception("a flush to a tab failed; its updates go with the next one")
                     unsent = batch
         finally:
+            _LIVE_FOLLOWERS.discard(mine)
             async with self:
                 if self._follower == mine:
                     if unsent:  # the last flush failed: one more try
