@@ -303,6 +303,29 @@ async def test_regenerate_replaces_the_last_answer(mock_settings):
     assert [m["role"] for m in snapshot["messages"]] == ["user", "assistant", "user"]  # the old answer gone
 
 
+async def test_regenerating_a_question_over_the_length_limit_keeps_its_answer(mock_settings):
+    # An import may hold a question longer than the box allows: asking it again must not cost the answer.
+    question = "q" * (mock_settings.max_message_chars + 1)
+    async with open_tab() as tab:
+        await tab.send(ConversationState.on_load)
+        with db.session_for(mock_settings.db_url) as session:
+            imported = db.import_conversation(
+                session,
+                owner=(await tab.state()).owner_key,
+                title="imported",
+                drafts=[MessageDraft("user", question), MessageDraft("assistant", "the answer to keep")],
+            )
+        await tab.send(ConversationState.open_chat(imported.id))
+        await tab.send(ConversationState.regenerate)
+        notice = (await tab.state()).notice
+        after = await _conversation_messages(tab, mock_settings)
+
+    limit = mock_settings.max_message_chars
+    over = f"over the limit of {limit:,}"
+    assert notice == f"That question has {len(question):,} characters, {over}. Edit it to ask again."
+    assert [(m.role, m.content) for m in after] == [("user", question), ("assistant", "the answer to keep")]
+
+
 async def test_editing_a_question_replaces_everything_after_it(mock_settings):
     async with open_tab() as tab:
         await tab.send(ConversationState.on_load)

@@ -265,6 +265,12 @@ class ConversationState(SessionState):
         question = next((m for m in reversed(saved) if m.role == "user"), None)
         if question is None:
             return None
+        limit, length = get_settings().max_message_chars, len(question.content.strip())
+        if length > limit:  # an imported one may be: checked before anything is rewound
+            self.notice = (
+                f"That question has {length:,} characters, over the limit of {limit:,}. Edit it to ask again."
+            )
+            return None
         return await self._answer_again(question.id, question.content)
 
     async def _answer_again(self, message_id: str, text: str) -> Any:
