@@ -139,6 +139,31 @@ async def test_another_owners_conversation_cannot_be_continued(mock_settings):
     assert _messages(mock_settings.db_url, theirs.id) == []
 
 
+@pytest.mark.parametrize(
+    ("directive", "error"),
+    [
+        ("tokens=3000000", "/mock tokens is a number from 1 to 20,000."),
+        ("rate=0", "/mock rate is a number from 0.5 to 10,000."),
+        ("latency=nan", "/mock latency is a number from 0 to 60,000."),
+        ("rounds=1e9", "/mock rounds is a number from 1 to 10."),
+        ("tokens=2.5", "/mock tokens, after and rounds are whole numbers."),
+    ],
+)
+async def test_a_mock_directive_out_of_bounds_is_refused_at_once_with_why(mock_settings, directive, error):
+    turn = Turn(
+        settings=mock_settings,
+        provider=MockProvider(),
+        owner=OWNER,
+        conversation_id=None,
+        text=f"/mock {directive}",
+    )
+    async with asyncio.timeout(5):  # three million words would take the server minutes to build
+        updates = await _run(turn)
+
+    (done,) = [update for update in updates if isinstance(update, AnswerDone)]
+    assert (done.message.status, done.message.content, done.error) == ("error", "", error)
+
+
 def test_a_leading_command_line_is_not_the_title():
     assert service.title_from("/mock tokens=5\nPlan a trip") == "Plan a trip"
     assert service.title_from("/etc/hosts is broken") == "/etc/hosts is broken"

@@ -58,6 +58,17 @@ class Script:
     # Tools to call instead of answering, as (name, JSON arguments), for this many rounds in a row.
     tool_calls: tuple[tuple[str, str], ...] = ()
     tool_rounds: int = 1
+    refusal: str = ""  # a directive out of bounds: the answer is this error instead
+
+
+# What a directive may ask for: enough for any demo or load test, never enough to hold up the server.
+LIMITS = {
+    "tokens": (1, 20_000),
+    "rate": (0.5, 10_000),
+    "latency": (0, 60_000),
+    "after": (0, 20_000),
+    "rounds": (1, 10),
+}
 
 
 def word_tokens(text: str) -> list[str]:
@@ -92,6 +103,9 @@ def parse_directive(prompt: str) -> tuple[Script, str]:
         return Script(), prompt
     pairs = re.findall(r"(\w+)=(\S+)", first)
     options = dict(pairs)
+    for key, (low, high) in LIMITS.items():
+        if key in options and not _within(options[key], low, high):
+            return Script(refusal=f"/mock {key} is a number from {low:,} to {high:,}."), rest
     # `tool=NAME:VALUE` may repeat; VALUE becomes the tool's first argument when the script is played.
     calls = tuple((value.partition(":")[0], value.partition(":")[2]) for key, value in pairs if key == "tool")
     try:
@@ -106,9 +120,16 @@ def parse_directive(prompt: str) -> tuple[Script, str]:
             tool_calls=calls,
             tool_rounds=int(options.get("rounds", 1)),
         )
-    except ValueError:
-        script = Script()
+    except ValueError:  # a whole number written as a fraction
+        script = Script(refusal="/mock tokens, after and rounds are whole numbers.")
     return script, rest
+
+
+def _within(raw: str, low: float, high: float) -> bool:
+    try:
+        return low <= float(raw) <= high  # NaN is never within
+    except ValueError:
+        return False
 
 
 def _arguments(tool_name: str, value: str, tools: Sequence[dict[str, Any]]) -> str:
@@ -172,6 +193,8 @@ class MockProvider:
             self.options.append(options)
             self.offered.append([spec["function"]["name"] for spec in tools])
             script = self.queue.popleft() if self.queue else directive
+        if script.refusal:
+            raise ProviderError("bad_request", script.refusal)
         rate = script.tokens_per_s or self.tokens_per_s
         latency = self.latency_ms if script.latency_ms is None else script.latency_ms
         await asyncio.sleep(latency / 1000)
