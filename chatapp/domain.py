@@ -140,10 +140,11 @@ ProviderErrorKind = Literal["auth", "rate_limit", "server", "unreachable", "bad_
 class ProviderError(Exception):
     """A failure the user must be told about in plain words; `kind` says which one."""
 
-    def __init__(self, kind: ProviderErrorKind, message: str) -> None:
+    def __init__(self, kind: ProviderErrorKind, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.retry_after_s = retry_after_s  # a rate limit's advised wait, when the server gave one
 
 
 class InputError(ValueError):

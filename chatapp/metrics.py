@@ -53,6 +53,12 @@ class AnswerMeter:
         self.requests += 1
         self.estimated_prompt_tokens += prompt_tokens
 
+    def waited(self, seconds: float) -> None:
+        """The answer waited this long before its first token for a reason that isn't the model's (a rate
+        limit's advised delay): its timings leave the wait out."""
+        if self.first_token_at is None:
+            self.sent_at += seconds
+
     def text(self, piece: str) -> None:
         now = self.clock()
         if self.first_token_at is None:

@@ -378,7 +378,7 @@ class Turn:
                     parts.append("\n\n")
                     self._emit(AnswerDelta("\n\n"))
                 round_start = len(parts)
-                calls = await self._request(assistant, prompt, allowed, parts)
+                calls = await self._request_or_retry(assistant, prompt, allowed, parts)
                 if not calls:
                     break
                 if not allowed:
@@ -400,6 +400,28 @@ class Turn:
             status = "interrupted" if failure.kind == "interrupted" else "error"
             error = failure.message
         await self._finish(assistant, status, error)
+
+    async def _request_or_retry(
+        self, assistant: Message, prompt: list[PromptMessage], offered: list[dict], parts: list[str]
+    ) -> list[ToolCall]:
+        """A request; rate limited before the answer's first token, with a short advised wait, it is sent
+        once more after that wait, shown as it happens. Past the first token a retry would repeat text."""
+        try:
+            return await self._request(assistant, prompt, offered, parts)
+        except ProviderError as failure:
+            meter = self._meter
+            wait = failure.retry_after_s
+            if (
+                failure.kind != "rate_limit"
+                or wait is None
+                or meter is None
+                or meter.first_token_at is not None
+            ):
+                raise
+        self._status("retry", assistant, f"rate limited · trying again in {wait:g} s, as the server asked")
+        await asyncio.sleep(wait)  # Stop cancels the wait like any other
+        meter.waited(wait)
+        return await self._request(assistant, prompt, offered, parts)
 
     async def _request(
         self, assistant: Message, prompt: list[PromptMessage], offered: list[dict], parts: list[str]

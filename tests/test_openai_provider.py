@@ -22,6 +22,7 @@ from chatapp.domain import (
     Message,
     PromptMessage,
     ProviderError,
+    StatusEvent,
     TextDelta,
     ToolCall,
     UsageReport,
@@ -42,10 +43,15 @@ class Reply:
     """What the server does with the next request: an HTTP error, or an answer streamed piece by piece."""
 
     status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()  # with an error status: Retry-After, say
+    silent: bool = False  # accept the request, then send nothing at all (not even the status line)
     pieces: tuple[str, ...] = ()
+    # A chunk with no choices after this many pieces, as some servers send keep-alives or stray usage.
+    empty_chunk_after: int | None = None
     usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
-    # done: finish and [DONE]; drop: cut the socket; stall: wait; cut: end the body cleanly, unfinished
-    ending: Literal["done", "drop", "stall", "cut"] = "done"
+    # done: finish and [DONE]; drop: cut the socket; stall: wait; cut: end the body cleanly, unfinished;
+    # garbage: a line that isn't JSON; error: an `error` object instead of a chunk, as OpenAI sends mid-stream
+    ending: Literal["done", "drop", "stall", "cut", "garbage", "error"] = "done"
     # Tool calls after the text, as (id, name, JSON arguments); the arguments go a few characters a chunk.
     calls: tuple[tuple[str, str, str], ...] = ()
     argument_chars: int = 4
@@ -119,8 +125,11 @@ class _ChatCompletions(BaseHTTPRequestHandler):
         else:
             self.server.requests.append(body)
             reply = self.server.replies.popleft()
+        if reply.silent:
+            self.server.release.wait(timeout=30)
+            return
         if self.path != "/v1/chat/completions" or reply.status != 200:
-            self._send_error(reply.status if reply.status != 200 else 404)
+            self._send_error(reply.status if reply.status != 200 else 404, reply.headers)
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -128,7 +137,9 @@ class _ChatCompletions(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self._event(_chunk({"role": "assistant", "content": ""}))
-        for piece in reply.pieces:
+        for index, piece in enumerate(reply.pieces):
+            if index == reply.empty_chunk_after:
+                self._event(_chunk(None))
             self._event(_chunk({"content": piece}))
         for delta in _tool_call_deltas(reply):
             self.server.tool_call_deltas.append(delta)
@@ -140,6 +151,15 @@ class _ChatCompletions(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if reply.ending == "cut":
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if reply.ending in ("garbage", "error"):
+            overloaded = {
+                "error": {"message": "The model is overloaded.", "type": "server_error", "code": None}
+            }
+            self._event(
+                '{"choices": [{"delta": {"content": "unfinished' if reply.ending == "garbage" else overloaded
+            )
             self.wfile.write(b"0\r\n\r\n")
             return
         self._event(_chunk({}, finish="tool_calls" if reply.calls else "stop"))
@@ -167,9 +187,11 @@ class _ChatCompletions(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
         self.wfile.flush()
 
-    def _send_error(self, status: int) -> None:
+    def _send_error(self, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
         body = json.dumps({"error": {"message": f"scripted failure {status}", "type": "test", "code": None}})
         self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
@@ -382,6 +404,101 @@ async def test_stop_ends_a_stalled_answer_at_once_and_keeps_the_partial_text(ser
     assert final(updates).message.id == answer.id
 
 
+# --- provider faults: each ends as a saved answer that says what happened -----------------------
+
+OVERLOADED = "The model server reported an error: The model is overloaded."
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "content", "error"),
+    [
+        (Reply(silent=True), "error", "", "The model server did not answer in time."),
+        (Reply(pieces=("Half ",), ending="stall"), "interrupted", "Half ", "went silent mid-answer"),
+        (Reply(ending="garbage"), "error", "", "a line that isn't a chunk of an answer"),
+        (Reply(pieces=("Partly ",), ending="garbage"), "interrupted", "Partly ", "a line that isn't a chunk"),
+        (Reply(ending="error"), "error", "", OVERLOADED),
+        (Reply(pieces=("Some ",), ending="error"), "interrupted", "Some ", OVERLOADED),
+    ],
+    ids=[
+        "no_first_byte",
+        "stall_mid_answer",
+        "garbage_first",
+        "garbage_mid_answer",
+        "error_first",
+        "error_mid",
+    ],
+)
+async def test_a_faulty_server_ends_the_answer_saved_with_what_went_wrong(
+    server, db_url, monkeypatch, reply, status, content, error
+):
+    monkeypatch.setenv("CHATAPP_READ_TIMEOUT", "0.5")  # silence for this long is a failure
+    settings = openai_settings(monkeypatch, server.base_url)
+    server.replies.append(reply)
+
+    async with asyncio.timeout(10):
+        updates = await run_turn(settings, "Are you there?")
+
+    _user, answer = saved(db_url, updates)
+    assert (answer.status, answer.content) == (status, content)
+    assert error in answer.error
+    assert "Something went wrong" not in answer.error
+    assert_plain(answer.error)
+    assert final(updates).error == answer.error
+
+
+async def test_a_chunk_with_no_choices_mid_stream_is_passed_over(server, settings, db_url):
+    server.replies.append(Reply(pieces=("Still ", "here."), empty_chunk_after=1, usage=(12, 3)))
+
+    updates = await run_turn(settings, "Keep going")
+
+    _user, answer = saved(db_url, updates)
+    assert (answer.status, answer.content, answer.metrics.completion_tokens) == ("complete", "Still here.", 3)
+
+
+async def test_a_rate_limit_with_a_short_retry_after_is_waited_out_once_and_shown(server, settings, db_url):
+    server.replies.extend([Reply(status=429, headers=(("Retry-After", "1"),)), Reply(pieces=("At last.",))])
+
+    updates = await run_turn(settings, "Hello?")
+
+    _user, answer = saved(db_url, updates)
+    assert (answer.status, answer.content) == ("complete", "At last.")
+    assert len(server.requests) == 2
+    kinds = [(u.kind, u.detail) for u in updates if isinstance(u, StatusEvent)]
+    assert ("retry", "rate limited · trying again in 1 s, as the server asked") in kinds
+    assert [k for k, _ in kinds].index("retry") < [k for k, _ in kinds].index("first_token")
+    # The wait was the server's, not the model's: the time to the first token leaves it out.
+    assert answer.metrics.ttft_ms is not None and answer.metrics.ttft_ms < 1000
+
+
+@pytest.mark.parametrize("retry_after", ["30", "soon", None], ids=["too_long", "not_seconds", "none"])
+async def test_a_rate_limit_without_a_short_advised_wait_is_not_retried(
+    server, settings, db_url, retry_after
+):
+    headers = (("Retry-After", retry_after),) if retry_after else ()
+    server.replies.append(Reply(status=429, headers=headers))
+
+    updates = await run_turn(settings, "Hello?")
+
+    _user, answer = saved(db_url, updates)
+    assert (answer.status, len(server.requests)) == ("error", 1)
+    assert "rate limiting" in answer.error
+
+
+async def test_stop_while_waiting_out_a_rate_limit_ends_the_answer_at_once(server, settings, db_url):
+    server.replies.append(Reply(status=429, headers=(("Retry-After", "10"),)))
+    turn = new_turn(settings, "Hello?")
+    updates: list[TurnUpdate] = []
+
+    async with asyncio.timeout(5):
+        async for update in turn.updates():
+            updates.append(update)
+            if isinstance(update, StatusEvent) and update.kind == "retry":
+                turn.stop()
+
+    _user, answer = saved(db_url, updates)
+    assert (answer.status, answer.error, len(server.requests)) == ("stopped", "", 1)
+
+
 # --- tool calls ----------------------------------------------------------------------------------
 
 CALCULATE = ("call_calc", "calculator", '{"expression": "(2 + 3) * 7 / 4"}')
@@ -488,6 +605,24 @@ async def test_unknown_tool_from_the_server_becomes_an_error_step_the_model_sees
     (step,) = answer.steps
     assert (step.name, step.status) == ("web_search", "error")
     assert step.result.startswith("Unknown tool 'web_search'. Available tools: calculator")
+
+
+async def test_tool_arguments_that_are_not_json_become_an_error_step_the_model_sees(server, settings, db_url):
+    # Streamed in pieces like any call, but cut short: the model wrote half an object.
+    server.replies.extend(
+        [
+            Reply(calls=(("call_half", "calculator", '{"expression": "2 +'),)),
+            Reply(pieces=("Let me redo that.",)),
+        ]
+    )
+
+    updates = await run_turn(settings, "2 + 2?")
+
+    assert shown_steps(updates) == [("calculator", "running"), ("calculator", "error")]
+    tool_message = server.requests[1]["messages"][-1]
+    assert tool_message["content"].startswith("Error: The arguments are not valid JSON")
+    _user, answer = saved(db_url, updates)
+    assert (answer.status, answer.steps[0].arguments) == ("complete", '{"expression": "2 +')
 
 
 async def test_tool_calls_past_the_round_limit_are_not_run(server, settings, db_url):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import httpx
 import openai
 
 from ..config import Settings
@@ -19,18 +20,57 @@ from ..domain import (
     UsageReport,
 )
 
+# The longest wait a server's Retry-After may ask for that is still worth a retry; past it, the user decides.
+MAX_RETRY_AFTER_S = 10.0
+ERROR_TEXT_CHARS = 200
+
+
+def _server_words(error: openai.APIError) -> str:
+    """What the server said of its failure, as one short plain line (it may send anything)."""
+    words = " ".join(str(error.message).split())
+    words = "".join(c for c in words if c.isprintable() and c not in "{}")
+    return words[:ERROR_TEXT_CHARS].rstrip(" .") or "no reason given"
+
+
+def _retry_after_s(error: openai.RateLimitError) -> float | None:
+    """The delay a 429 advises, in seconds (its Retry-After header, in seconds only)."""
+    try:
+        delay = float(error.response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return delay if 0 <= delay <= MAX_RETRY_AFTER_S else None
+
 
 def _as_provider_error(error: Exception, *, started: bool) -> ProviderError:
-    """Turns an SDK or transport failure into a message a user can act on."""
+    """Turns an SDK or transport failure, or a stream the SDK couldn't read, into a message a user can act
+    on."""
+    if isinstance(error, openai.APIError) and not isinstance(
+        error, openai.APIStatusError | openai.APIConnectionError
+    ):  # an error the server sent inside the stream, in place of a chunk
+        return ProviderError(
+            "interrupted" if started else "server",
+            f"The model server reported an error: {_server_words(error)}.",
+        )
+    if isinstance(error, ValueError):  # a line of the stream that isn't JSON
+        return ProviderError(
+            "interrupted" if started else "server",
+            "The model server sent a line that isn't a chunk of an answer.",
+        )
     if started:
+        if isinstance(error, openai.APITimeoutError | httpx.TimeoutException):
+            return ProviderError("interrupted", "The model server went silent mid-answer.")
         return ProviderError("interrupted", "The connection to the model dropped mid-answer.")
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
         return ProviderError("auth", "The API key was rejected. Check OPENAI_API_KEY.")
     if isinstance(error, openai.RateLimitError):
-        return ProviderError("rate_limit", "The model server is rate limiting requests. Try again shortly.")
-    if isinstance(error, openai.APITimeoutError):
+        return ProviderError(
+            "rate_limit",
+            "The model server is rate limiting requests. Try again shortly.",
+            retry_after_s=_retry_after_s(error),
+        )
+    if isinstance(error, openai.APITimeoutError | httpx.TimeoutException):
         return ProviderError("unreachable", "The model server did not answer in time.")
-    if isinstance(error, openai.APIConnectionError):
+    if isinstance(error, openai.APIConnectionError | httpx.TransportError):
         return ProviderError("unreachable", "The model server could not be reached. Check OPENAI_BASE_URL.")
     if isinstance(error, openai.APIStatusError):
         if error.status_code >= 500:
@@ -150,7 +190,9 @@ class OpenAIProvider:
                             prompt_tokens=chunk.usage.prompt_tokens,
                             completion_tokens=chunk.usage.completion_tokens,
                         )
-        except openai.APIError as error:
+        # A malformed line (JSON) and a transport failure mid-stream (which the SDK passes on unwrapped) end
+        # the answer as the SDK's own errors do.
+        except (openai.APIError, httpx.HTTPError, ValueError) as error:
             raise _as_provider_error(error, started=started) from error
         if not finished:
             # A stream that just ends (a proxy closing it cleanly, a crashed upstream) is not a whole answer.
