@@ -18,10 +18,11 @@ from starlette.routing import Route
 
 from . import db
 from .config import get_settings
-from .domain import Conversation, Message, date_group
+from .domain import Conversation, Message, date_group, plain_text
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
+MAX_TEXT_PARAM = 1_000
 
 
 def is_valid_owner_key(key: str) -> bool:
@@ -148,6 +149,11 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
+def _text_param(request: Request, name: str) -> str:
+    """A query parameter as text the database takes (a NUL in it was a 500 on PostgreSQL)."""
+    return plain_text(request.query_params.get(name, ""))[:MAX_TEXT_PARAM]
+
+
 async def _read(fn, /, **kwargs):
     return await db.run(get_settings().db_url, fn, **kwargs)
 
@@ -155,7 +161,7 @@ async def _read(fn, /, **kwargs):
 async def list_chats(request: Request) -> JSONResponse:
     owner = _owner(request)
     limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    cursor = request.query_params.get("cursor") or None
+    cursor = request.query_params.get("cursor") or None  # checked whole: a cursor is ours or refused
     if cursor:
         try:
             db.decode_cursor(cursor)
@@ -164,10 +170,10 @@ async def list_chats(request: Request) -> JSONResponse:
     pinned = {None: None, "true": True, "false": False}.get(request.query_params.get("pinned"), ...)
     if pinned is ...:
         raise HTTPException(422, "'pinned' must be true or false.")
-    if query := request.query_params.get("q", "").strip():
+    if query := _text_param(request, "q").strip():
         return JSONResponse({"chats": await _search(owner, query, limit), "next_cursor": None})
     category_id = None
-    if name := request.query_params.get("category"):
+    if name := _text_param(request, "category"):
         category = await _read(db.find_category, owner=owner, name=name)
         if category is None:
             return JSONResponse({"chats": [], "next_cursor": None})

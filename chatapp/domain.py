@@ -151,6 +151,19 @@ class InputError(ValueError):
     """The user's input can't be accepted as it is (empty, too long, unknown conversation)."""
 
 
+def plain_text(value: object) -> str:
+    """Text a client sent, as every store and encoder takes it. Anything but a string is no text; NUL goes
+    (PostgreSQL refuses it in text); a lone surrogate, which no encoding takes, becomes U+FFFD."""
+    if not isinstance(value, str):
+        return ""
+    text = value.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
+
+
 # The seed's `backend_status`: what the backend is doing, as typed events for the monitor panel.
 StatusKind = Literal[
     "request_sent",

@@ -33,6 +33,7 @@ from .domain import (
     ToolStatus,
     ToolStep,
     UsageReport,
+    plain_text,
 )
 from .metrics import AnswerMeter
 from .providers import Provider
@@ -107,8 +108,8 @@ TurnUpdate = (
 )
 
 
-def validate_message(text: str, max_chars: int) -> str:
-    cleaned = text.strip()
+def validate_message(text: object, max_chars: int) -> str:
+    cleaned = plain_text(text).strip()
     if not cleaned:
         raise InputError("Type a message first.")
     if len(cleaned) > max_chars:
@@ -124,7 +125,8 @@ def options_from(form: dict[str, object], max_prompt_chars: int) -> ChatOptions:
     """A conversation's settings as the user typed them; an empty field keeps the default."""
 
     def field(name: str) -> str:
-        return str(form.get(name) or "").strip()
+        value = form.get(name)
+        return plain_text(value if isinstance(value, str) else str(value or "")).strip()
 
     model, system_prompt = field("model"), field("system_prompt")
     if len(model) > 200:

@@ -354,3 +354,24 @@ def test_chats_can_be_searched_with_q(client, db_url):
 
     assert [c["id"] for c in found["chats"]] == [about_puffins]
     assert "puffins nest" in found["chats"][0]["snippet"] and found["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/chats", {"category": "a\x00b"}),
+        ("/chats", {"q": "nul\x00word"}),
+        ("/chat/a%00b", {}),
+    ],
+    ids=["category", "q", "id"],
+)
+def test_a_nul_in_a_parameter_is_a_json_answer_not_a_server_error(client, any_db_url, path, params):
+    # PostgreSQL refuses NUL in text: passed on as it came, it was a 500 there.
+    new_conversation(any_db_url)
+
+    response = client.get(path, params=params, headers=bearer())
+
+    assert response.status_code in (200, 404, 422), response.text
+    assert response.headers["content-type"] == "application/json"
+    if path == "/chats":
+        assert response.json() == {"chats": [], "next_cursor": None}

@@ -92,6 +92,10 @@ def test_markdown_export_reads_as_the_conversation(db_url):
     assert "gpt-4o-mini" in text
 
 
+def _export(messages: list[dict]) -> bytes:
+    return json.dumps({"format": exchange.FORMAT, "messages": messages}).encode()
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
@@ -108,6 +112,25 @@ def test_markdown_export_reads_as_the_conversation(db_url):
             "text",
         ),
         (b" " * (exchange.MAX_IMPORT_BYTES + 1), "too large"),
+        (b'{"format": "chatapp.conversation/1", "messages": ' + b"[" * 200_000, "nests too deeply"),
+        (
+            _export([{"role": "user", "content": "x"}] * 2_001),
+            "2,001 messages; an import takes 2,000 at most",
+        ),
+        (
+            _export([{"role": "user"}, {"role": "assistant", "usage": "abc"}]),
+            r"messages\[1\].usage: expected an object",
+        ),
+        (_export([{"role": "assistant", "tool_calls": "abc"}]), r"messages\[0\].tool_calls: expected a list"),
+        (
+            _export([{"role": "assistant", "tool_calls": [{"name": "calculator", "duration_ms": "fast"}]}]),
+            r"messages\[0\].tool_calls\[0\].duration_ms: expected a number",
+        ),
+        (_export([{"role": "user", "content": "q" * 16_001}]), r"messages\[0\].content: longer than 16,000"),
+        (
+            _export([{"role": "assistant", "usage": {"prompt_tokens": -1}}]),
+            "prompt_tokens: expected a whole number",
+        ),
         (
             json.dumps({"format": exchange.FORMAT, "settings": {"temperature": 9}, "messages": []}).encode(),
             "Temperature",
@@ -117,3 +140,13 @@ def test_markdown_export_reads_as_the_conversation(db_url):
 def test_a_file_that_is_not_an_export_gets_a_plain_error(raw, message):
     with pytest.raises(InputError, match=message):
         exchange.from_json(raw)
+
+
+def test_an_import_keeps_text_as_the_database_can_store_it():
+    # NUL is refused by PostgreSQL, a lone surrogate by every encoder: both came through JSON escapes.
+    message = b'{"role": "user", "content": "a\\u0000b\\ud800c"}'
+    raw = b'{"format": "chatapp.conversation/1", "title": "nul\\u0000title", "messages": [' + message + b"]}"
+
+    title, _options, (draft,) = exchange.from_json(raw)
+
+    assert (title, draft.content) == ("nultitle", "ab\ufffdc")

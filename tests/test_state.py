@@ -711,3 +711,25 @@ async def test_a_message_sent_before_the_page_loaded_still_gets_an_owner(mock_se
     with db.session_for(mock_settings.db_url) as session:
         (conversation,), _ = db.list_conversations(session, owner=owner, limit=10)
     assert conversation.title == "In a hurry"  # named after its first answer
+
+
+async def test_text_no_database_takes_is_stored_cleaned_not_refused_with_a_server_error(mock_settings):
+    # A lone surrogate can't be encoded, and PostgreSQL refuses NUL; a client can send either in any field.
+    async with open_tab() as tab:
+        await tab.send(ConversationState.on_load)
+        await _send(tab, "/mock tokens=3 latency=0\nnul\x00 and \ud800 in a question")
+        conversation_id = (await tab.state()).conversation_id
+        await tab.send(SidebarState.rename_chat({"id": conversation_id, "title": "bad\ud800title\x00"}))
+        await tab.send(SidebarState.file_chat({"id": conversation_id, "category": "cat\x00\udc00"}))
+        notice = (await tab.state()).notice
+        question, _answer = await _conversation_messages(tab, mock_settings)
+        with db.session_for(mock_settings.db_url) as session:
+            conversation = db.get_conversation(
+                session, owner=(await tab.state()).owner_key, conversation_id=conversation_id
+            )
+            categories = db.list_categories(session, owner=(await tab.state()).owner_key)
+
+    assert notice == ""
+    assert question.content == "/mock tokens=3 latency=0\nnul and \ufffd in a question"
+    assert conversation.title == "bad\ufffdtitle"
+    assert [c.name for c in categories] == ["cat\ufffd"]

@@ -12,7 +12,7 @@ import reflex as rx
 
 from .. import db, presenters
 from ..config import get_settings
-from ..domain import Conversation
+from ..domain import Conversation, plain_text
 from ..jobs import registry
 from .session import SessionState
 
@@ -99,7 +99,8 @@ class SidebarState(SessionState):
 
     @rx.event
     async def search(self, query: str) -> None:
-        self.search_query = query[:200]
+        query = plain_text(query)[:200]
+        self.search_query = query
         if not query.strip():
             self.search_results = []
             return
@@ -120,7 +121,7 @@ class SidebarState(SessionState):
 
     @rx.event
     async def rename_chat(self, form: dict[str, Any]) -> None:
-        title = " ".join(str(form.get("title", "")).split())[:200]
+        title = " ".join(plain_text(form.get("title")).split())[:200]
         if not title:
             self.notice = "A title can't be empty."
             return
@@ -165,7 +166,7 @@ class SidebarState(SessionState):
             db.file_conversation,
             owner=self.owner_key,
             conversation_id=str(form.get("id", "")),
-            category=str(form.get("category", "")),
+            category=plain_text(form.get("category")),
         )
         await self.reload()
 
@@ -183,7 +184,7 @@ class SidebarState(SessionState):
             db.rename_category,
             owner=self.owner_key,
             category_id=str(form.get("id", "")),
-            name=str(form.get("name", "")),
+            name=plain_text(form.get("name")),
         )
         if not renamed:
             self.notice = "A category needs a name that no other category has."
