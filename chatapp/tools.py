@@ -11,7 +11,9 @@ import ast
 import asyncio
 import functools
 import json
+import logging
 import operator
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import tiktoken
 
 from . import db, tokens
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -134,7 +138,10 @@ async def call(name: str, raw_arguments: str, context: ToolContext, clock=time.p
     except TimeoutError:
         return outcome("error", f"The tool took longer than {registered.timeout_s:g} s and was abandoned.")
     except Exception as error:  # a tool bug must not end the answer
-        return outcome("error", f"The tool failed: {type(error).__name__}: {error}")
+        # Its text may name the server's files: the model (and the user) get its kind, the log the rest.
+        log.exception("tool %s failed", name)
+        kind = type(error).__name__
+        return outcome("error", f"The tool failed ({kind}); the details are in the server's log.")
     return outcome("ok", result)
 
 
@@ -221,6 +228,10 @@ def calculator(_context: ToolContext, arguments: dict[str, Any]) -> str:
 # --- current time --------------------------------------------------------------------------------------
 
 
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
+_ZONE_NAME_CHARS = 64
+
+
 @tool(
     "current_time",
     "The current date and time in a time zone (an IANA name such as 'Europe/Paris'; UTC when omitted).",
@@ -228,10 +239,15 @@ def calculator(_context: ToolContext, arguments: dict[str, Any]) -> str:
 )
 def current_time(_context: ToolContext, arguments: dict[str, Any]) -> str:
     name = arguments.get("timezone") or "UTC"
+    shown = name[:_ZONE_NAME_CHARS]
+    unknown = ToolError(f"Unknown time zone '{shown}'. Use an IANA name such as 'Europe/Paris'.")
+    # IANA names are short words and slashes: anything else is never looked up, so never a path to open.
+    if len(name) > _ZONE_NAME_CHARS or not _ZONE_NAME.fullmatch(name):
+        raise unknown
     try:
         zone = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ToolError(f"Unknown time zone '{name}'. Use an IANA name such as 'Europe/Paris'.") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise unknown from None
     now = datetime.now(zone)
     return f"{now:%A %Y-%m-%d %H:%M:%S} {now.tzname()} (UTC{now:%z}, {name})"
 
