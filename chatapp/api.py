@@ -16,17 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from . import db
+from . import db, owners
 from .config import get_settings
 from .domain import Conversation, Message, date_group, plain_text
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_TEXT_PARAM = 1_000
-
-
-def is_valid_owner_key(key: str) -> bool:
-    return 16 <= len(key) <= 64 and all(c.isalnum() or c in "-_" for c in key)
 
 
 def _iso(moment: datetime) -> str:
@@ -129,11 +125,11 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 def _owner(request: Request) -> str:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     key = key.strip()
-    if scheme.lower() != "bearer" or not is_valid_owner_key(key):
+    if scheme.lower() != "bearer" or not owners.is_valid_key(key):
         raise HTTPException(
             401, "Send your owner key as 'Authorization: Bearer <key>' (see Settings in the app)."
         )
-    return key
+    return owners.owner_id(key)
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from chatapp import db
 from chatapp.api import create_api
 from chatapp.domain import Metrics
+from chatapp.owners import owner_id
 
 OWNER = "owner-key-0123456789"
 OTHER = "other-key-9876543210"
@@ -30,8 +31,9 @@ def bearer(owner: str = OWNER) -> dict[str, str]:
 
 
 def new_conversation(url: str, owner: str = OWNER, title: str = "A chat") -> str:
+    """A conversation of the browser whose key is `owner` (stored, as the app stores it, by its id)."""
     with db.session_for(url) as session:
-        return db.create_conversation(session, owner=owner, title=title).id
+        return db.create_conversation(session, owner=owner_id(owner), title=title).id
 
 
 def add(url: str, conversation_id: str, content: str, role: str = "user") -> str:
@@ -319,7 +321,7 @@ def test_chat_totals_say_unknown_when_an_answer_has_no_known_price(client, db_ur
 def test_chats_can_be_filtered_by_pinned(client, db_url):
     plain, pinned = new_conversation(db_url), new_conversation(db_url)
     with db.session_for(db_url) as session:
-        db.set_pinned(session, owner=OWNER, conversation_id=pinned, pinned=True)
+        db.set_pinned(session, owner=owner_id(OWNER), conversation_id=pinned, pinned=True)
 
     only_pinned = client.get("/chats", params={"pinned": "true"}, headers=bearer()).json()["chats"]
     others = client.get("/chats", params={"pinned": "false"}, headers=bearer()).json()["chats"]
@@ -332,7 +334,7 @@ def test_chats_can_be_filtered_by_pinned(client, db_url):
 def test_chats_can_be_filtered_by_category_name(client, db_url):
     filed, other = new_conversation(db_url), new_conversation(db_url)
     with db.session_for(db_url) as session:
-        db.file_conversation(session, owner=OWNER, conversation_id=filed, category="Work")
+        db.file_conversation(session, owner=owner_id(OWNER), conversation_id=filed, category="Work")
 
     work = client.get("/chats", params={"category": "work"}, headers=bearer()).json()["chats"]
     unknown = client.get("/chats", params={"category": "Nope"}, headers=bearer())

@@ -7,11 +7,14 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from alembic import command
 from chatapp import db
 from chatapp.domain import Metrics
+from chatapp.owners import owner_id
 from tests.e2e.appserver import ROOT, migrate
 
 OWNER = "owner-key-0123456789"
@@ -263,3 +266,30 @@ def test_categories_file_filter_rename_and_delete_without_losing_conversations(a
     assert {c.id: c.category_id for c in everything} == {trip: "", budget: "", loose: work.id}
     with db.session_for(any_db_url) as session:
         assert db.get_conversation(session, owner=OWNER, conversation_id=loose).category_id == ""
+
+
+def test_the_owner_migration_keeps_every_conversation_reachable_by_its_key(empty_database):
+    # Before it, owners were stored as the browsers' keys themselves.
+    config = Config()
+    config.set_main_option("script_location", str(ROOT / "alembic"))
+    config.set_main_option("sqlalchemy.url", empty_database)
+    command.upgrade(config, "f2c4e6a8b0d1")
+    key, other_key = "browser-key-0123456789", "another-browser-key-0123"
+    with db.session_for(empty_database) as session:
+        mine = db.create_conversation(session, owner=key, title="mine").id
+        db.file_conversation(session, owner=key, conversation_id=mine, category="Work")
+        theirs = db.create_conversation(session, owner=other_key, title="theirs").id
+    db.engine(empty_database).dispose()
+
+    outcome = migrate(empty_database)
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+
+    with db.session_for(empty_database) as session:
+        (found,), _ = db.list_conversations(session, owner=owner_id(key), limit=10)
+        assert (found.id, found.title) == (mine, "mine")
+        assert [c.name for c in db.list_categories(session, owner=owner_id(key))] == ["Work"]
+        assert db.get_conversation(session, owner=owner_id(other_key), conversation_id=theirs) is not None
+        query = "SELECT owner FROM conversation UNION SELECT owner FROM category"
+        stored = {row[0] for row in session.connection().exec_driver_sql(query)}
+    assert stored == {owner_id(key), owner_id(other_key)}
+    db.engine(empty_database).dispose()

@@ -10,6 +10,7 @@ from alembic.config import Config
 
 from chatapp import db
 from chatapp.db.search import SNIPPET_CHARS, snippet
+from chatapp.owners import owner_id
 from tests.e2e.appserver import ROOT, migrate
 
 OWNER = "owner-key-0123456789"
@@ -275,12 +276,13 @@ def test_the_migration_indexes_rows_already_there_and_its_downgrade_drops_the_in
 
     outcome = migrate(empty_database)
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
-    newer, _ = chat(empty_database, "Reykjavik again", "More puffins")
+    owner = owner_id(OWNER)  # as the rows made before are owned now (test_db.py checks that migration)
+    newer, _ = chat(empty_database, "Reykjavik again", "More puffins", owner=owner)
 
-    assert [(h.conversation_id, h.message_id) for h in search(empty_database, "puffins nest")] == [
+    assert [(h.conversation_id, h.message_id) for h in search(empty_database, "puffins nest", owner)] == [
         (older, question)
     ]
-    assert found(empty_database, "reykjavik") == [newer, older]
+    assert found(empty_database, "reykjavik", owner) == [newer, older]
     assert search_objects(empty_database)
 
     alembic(empty_database, downgrade, BEFORE_SEARCH)
@@ -301,13 +303,14 @@ def test_answers_still_streaming_leave_the_index_when_the_database_is_migrated(e
 
     outcome = migrate(empty_database)
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
-    assert search(empty_database, "probably") == []
+    owner = owner_id(OWNER)
+    assert search(empty_database, "probably", owner) == []
     with db.session_for(empty_database) as session:
         db.save_partial_answers(session, {answer.id: "Probably sunshine"})
-        assert search(empty_database, "sunshine") == []  # not while it streams
+        assert search(empty_database, "sunshine", owner) == []  # not while it streams
         db.save_answer(session, message_id=answer.id, content="Drizzle, then sun.", status="complete")
 
-    assert [hit.message_id for hit in search(empty_database, "drizzle")] == [answer.id]
+    assert [hit.message_id for hit in search(empty_database, "drizzle", owner)] == [answer.id]
     if empty_database.startswith("sqlite"):
         with db.engine(empty_database).begin() as connection:  # raises if the index and the table disagree
             connection.exec_driver_sql(

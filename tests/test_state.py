@@ -9,7 +9,7 @@ import pytest
 import redis
 from reflex.istate.manager.token import BaseStateToken
 
-from chatapp import db, jobs, tokens
+from chatapp import db, jobs, owners, tokens
 from chatapp.config import get_settings
 from chatapp.domain import MessageDraft
 from chatapp.jobs_redis import RedisJobRegistry
@@ -174,7 +174,7 @@ async def test_sending_while_an_answer_streams_is_refused(mock_settings):
         refused_notice = (await tab.state()).notice
         await tab.send(ConversationState.stop)
         await first.wait_all()
-        owner = (await tab.state()).owner_key
+        owner = (await tab.state()).owner
 
     assert "still streaming" in refused_notice
     with db.session_for(mock_settings.db_url) as session:
@@ -196,7 +196,7 @@ async def test_stop_keeps_the_partial_answer(mock_settings):
         shown = streamed_text(tab.deltas())
 
     with db.session_for(mock_settings.db_url) as session:
-        (conversation,), _ = db.list_conversations(session, owner=state.owner_key, limit=10)
+        (conversation,), _ = db.list_conversations(session, owner=state.owner, limit=10)
         answer = db.list_messages(session, conversation_id=conversation.id)[-1]
     assert answer.status == "stopped"
     assert answer.content == shown
@@ -311,7 +311,7 @@ async def test_regenerating_a_question_over_the_length_limit_keeps_its_answer(mo
         with db.session_for(mock_settings.db_url) as session:
             imported = db.import_conversation(
                 session,
-                owner=(await tab.state()).owner_key,
+                owner=(await tab.state()).owner,
                 title="imported",
                 drafts=[MessageDraft("user", question), MessageDraft("assistant", "the answer to keep")],
             )
@@ -378,7 +378,7 @@ async def test_an_edit_to_an_empty_message_is_refused(mock_settings):
 async def test_scrolling_to_the_end_of_the_sidebar_loads_the_next_page_once(mock_settings):
     async with open_tab() as tab:
         await tab.send(ConversationState.on_load)
-        owner = (await tab.state()).owner_key
+        owner = (await tab.state()).owner
         with db.session_for(mock_settings.db_url) as session:
             for i in range(HISTORY_PAGE + 10):
                 db.create_conversation(session, owner=owner, title=f"conversation {i}")
@@ -402,7 +402,7 @@ async def test_scrolling_to_the_end_of_the_sidebar_loads_the_next_page_once(mock
 async def test_a_turn_that_reorders_a_scrolled_sidebar_keeps_its_paging(mock_settings):
     async with open_tab() as tab:
         await tab.send(ConversationState.on_load)
-        owner = (await tab.state()).owner_key
+        owner = (await tab.state()).owner
         with db.session_for(mock_settings.db_url) as session:
             oldest = db.create_conversation(session, owner=owner, title="the oldest")  # not loaded yet
             for i in range(2 * HISTORY_PAGE + 10):
@@ -656,7 +656,7 @@ async def test_an_owner_gets_a_notice_past_the_cap(mock_settings, job_backend, m
 
     assert "Too many answers are streaming for you at once (at most 1)" in notice
     with db.session_for(mock_settings.db_url) as session:
-        conversations, _ = db.list_conversations(session, owner=owner, limit=10)
+        conversations, _ = db.list_conversations(session, owner=owners.owner_id(owner), limit=10)
     assert len(conversations) == 1  # the refused question started nothing
 
 
@@ -703,9 +703,9 @@ async def test_a_message_sent_before_the_page_loaded_still_gets_an_owner(mock_se
     # Reflex queues on_load after hydration, so a fast first message can arrive before it.
     async with open_tab() as tab:
         await _send(tab, "/mock tokens=3 latency=0\nin a hurry")
-        owner = (await tab.state()).owner_key
+        owner = (await tab.state()).owner
         await tab.send(ConversationState.on_load)
-        kept = (await tab.state()).owner_key
+        kept = (await tab.state()).owner
 
     assert owner and kept == owner
     with db.session_for(mock_settings.db_url) as session:
@@ -725,11 +725,29 @@ async def test_text_no_database_takes_is_stored_cleaned_not_refused_with_a_serve
         question, _answer = await _conversation_messages(tab, mock_settings)
         with db.session_for(mock_settings.db_url) as session:
             conversation = db.get_conversation(
-                session, owner=(await tab.state()).owner_key, conversation_id=conversation_id
+                session, owner=(await tab.state()).owner, conversation_id=conversation_id
             )
-            categories = db.list_categories(session, owner=(await tab.state()).owner_key)
+            categories = db.list_categories(session, owner=(await tab.state()).owner)
 
     assert notice == ""
     assert question.content == "/mock tokens=3 latency=0\nnul and \ufffd in a question"
     assert conversation.title == "bad\ufffdtitle"
     assert [c.name for c in categories] == ["cat\ufffd"]
+
+
+async def test_an_owner_key_changed_to_a_bad_value_mid_session_is_replaced_by_the_next_event(mock_settings):
+    # The browser's storage can send any value for the key at any moment, not only before on_load: every
+    # handler that reads the owner checks it, not on_load and user_message alone.
+    async with open_tab() as tab:
+        await tab.send(ConversationState.on_load)
+        await tab.set_owner("x")
+        await tab.send(SidebarState.refresh)
+        replaced = (await tab.state()).owner_key
+        await _send(tab, "/mock tokens=3 latency=0\nwhose is this")
+
+    assert owners.is_valid_key(replaced)
+    with db.session_for(mock_settings.db_url) as session:
+        (conversation,), _ = db.list_conversations(session, owner=owners.owner_id(replaced), limit=10)
+        for stray in ("x", owners.owner_id("x")):
+            assert db.list_conversations(session, owner=stray, limit=10)[0] == []
+    assert conversation.title == "Whose is this"

@@ -3,8 +3,8 @@
 Design: a conversation and each of its messages are rows (never a JSON blob), so a message can be saved
 again and again while it streams, and scripts can read history through REST. Every function takes the
 session from its caller and returns plain domain values, so nothing outside this package sees sqlmodel.
-Times are UTC. Ids are random UUIDs; `owner` is the random key a browser keeps in its
-local storage, and every query is scoped by it.
+Times are UTC. Ids are random UUIDs; `owner` is the owner id of the browser (a hash of the random key
+it keeps in its local storage, chatapp.owners), and every query is scoped by it.
 """
 
 from . import autogenerate as _autogenerate  # noqa: F401  (registers itself with Alembic)

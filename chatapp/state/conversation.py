@@ -106,7 +106,7 @@ class ConversationState(SessionState):
     @rx.event
     async def on_load(self) -> Any:
         self.ensure_owner()
-        job = await registry().get(self._turn_id, self.owner_key) if self._turn_id else None
+        job = await registry().get(self._turn_id, self.owner) if self._turn_id else None
         self._streaming = job is not None and job.answering
         if not self._streaming and self.status in BUSY:
             self.status = "idle"  # the server restarted under this tab; its answer was saved as interrupted
@@ -178,7 +178,7 @@ class ConversationState(SessionState):
 
     async def _find(self, conversation_id: str) -> Conversation | None:
         return await db.run(
-            get_settings().db_url, db.get_conversation, owner=self.owner_key, conversation_id=conversation_id
+            get_settings().db_url, db.get_conversation, owner=self.owner, conversation_id=conversation_id
         )
 
     async def _show_conversation(self, conversation_id: str) -> Any:
@@ -188,14 +188,14 @@ class ConversationState(SessionState):
         opened = None
         if conversation_id:
             opened = await db.run(
-                url, db.open_conversation, owner=self.owner_key, conversation_id=conversation_id
+                url, db.open_conversation, owner=self.owner, conversation_id=conversation_id
             )
         found, saved, events = opened or (None, [], [])
         conversation_id = found.id if found else ""
         self.conversation_id = conversation_id
         self._shown_version = _version(found.updated_at) if found else 0.0
         self._show_header(found)
-        job = await registry().answering_in(conversation_id, self.owner_key)
+        job = await registry().answering_in(conversation_id, self.owner)
         if job is None and any(m.status == "streaming" for m in saved):
             # No live job writes it: its worker died. The sweep would mark it soon; this tab shows it now.
             await db.run(url, db.mark_unfinished_as_interrupted, conversation_id=conversation_id)
@@ -274,13 +274,13 @@ class ConversationState(SessionState):
         return await self._answer_again(question.id, question.content)
 
     async def _answer_again(self, message_id: str, text: str) -> Any:
-        if self._streaming or await registry().answering_in(self.conversation_id, self.owner_key):
+        if self._streaming or await registry().answering_in(self.conversation_id, self.owner):
             self.notice = STILL_STREAMING
             return None
         rewound = await db.run(
             get_settings().db_url,
             db.rewind_to,
-            owner=self.owner_key,
+            owner=self.owner,
             conversation_id=self.conversation_id,  # the one that isn't streaming, as checked above
             message_id=message_id,
             content=text,
@@ -297,7 +297,7 @@ class ConversationState(SessionState):
         turn = Turn(
             settings=settings,
             provider=provider_for(settings),
-            owner=self.owner_key,
+            owner=self.owner,
             conversation_id=self.conversation_id or None,
             text=text,
             answer_again=answer_again,
@@ -317,7 +317,7 @@ class ConversationState(SessionState):
     @rx.event
     async def stop(self) -> None:
         if self._turn_id:
-            await registry().stop(self._turn_id, self.owner_key)
+            await registry().stop(self._turn_id, self.owner)
 
     # --- following an answer -----------------------------------------------------------------------
 
@@ -326,7 +326,7 @@ class ConversationState(SessionState):
         """Shows a job's updates in this tab as they come, from its first (any tab of its owner may)."""
         settings = get_settings()
         async with self:
-            owner = self.owner_key
+            owner = self.owner
         job = await registry().get(turn_id, owner)
         mine = secrets.token_hex(8)
         async with self:

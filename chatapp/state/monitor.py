@@ -42,9 +42,7 @@ class MonitorState(SessionState):
     @rx.event
     async def select_answer(self, message_id: str) -> None:
         """An answer's summary line was clicked: the monitor shows that answer's numbers."""
-        found = await db.run(
-            get_settings().db_url, db.get_message, owner=self.owner_key, message_id=message_id
-        )
+        found = await db.run(get_settings().db_url, db.get_message, owner=self.owner, message_id=message_id)
         if found is None or found.role != "assistant":
             return
         self.answer_heading = f"Answer of {found.created_at.astimezone():%H:%M:%S}"

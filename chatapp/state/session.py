@@ -6,11 +6,9 @@ only state loaded along with whichever substate an event touches.
 
 from __future__ import annotations
 
-import secrets
-
 import reflex as rx
 
-from ..api import is_valid_owner_key
+from .. import owners
 
 
 class SessionState(rx.State):
@@ -25,9 +23,16 @@ class SessionState(rx.State):
 
     def ensure_owner(self) -> None:
         """A browser's first visit has no key yet. The page can send a message before its on_load has run
-        (Reflex queues on_load after hydration), so whichever comes first makes the key."""
-        if not is_valid_owner_key(self.owner_key):
-            self.owner_key = secrets.token_urlsafe(24)
+        (Reflex queues on_load after hydration), so whichever comes first makes the key. A value that isn't
+        a key (the browser's storage can send any, at any time) is replaced the same way."""
+        if not owners.is_valid_key(self.owner_key):
+            self.owner_key = owners.new_key()
+
+    @property
+    def owner(self) -> str:
+        """The owner id that every query and job check uses: never the key itself (chatapp.owners)."""
+        self.ensure_owner()
+        return owners.owner_id(self.owner_key)
 
     def clear_notice(self) -> None:
         if self.notice:  # assigning a var sends it, even unchanged

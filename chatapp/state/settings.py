@@ -38,7 +38,7 @@ class SettingsState(SessionState):
         found = await db.run(
             get_settings().db_url,
             db.get_conversation,
-            owner=self.owner_key,
+            owner=self.owner,
             conversation_id=self.conversation_id,
         )
         return found.options if found else None
@@ -72,7 +72,7 @@ class SettingsState(SessionState):
             saved = await db.run(
                 get_settings().db_url,
                 db.set_options,
-                owner=self.owner_key,
+                owner=self.owner,
                 conversation_id=self.conversation_id,
                 options=options,
             )

@@ -52,12 +52,12 @@ class SidebarState(SessionState):
     async def reload(self) -> None:
         """The first page and the categories again; each goes out only if it changed (assigning a var
         sends it, even unchanged)."""
-        page, cursor = await conversations_page(self.owner_key, self.category_filter)
+        page, cursor = await conversations_page(self.owner, self.category_filter)
         history = presenters.history_view(page, db.utcnow())
         if history != self.history or (cursor or "") != self.history_cursor:
             self.history = history
             self.history_cursor = cursor or ""
-        found = await db.run(get_settings().db_url, db.list_categories, owner=self.owner_key)
+        found = await db.run(get_settings().db_url, db.list_categories, owner=self.owner)
         categories = [{"id": c.id, "name": c.name} for c in found]
         if categories != self.categories:
             self.categories = categories
@@ -71,7 +71,7 @@ class SidebarState(SessionState):
         """The end of the list scrolled into view: the page after `cursor`, unless it was loaded already."""
         if not cursor or cursor != self.history_cursor:
             return
-        page, next_cursor = await conversations_page(self.owner_key, self.category_filter, cursor)
+        page, next_cursor = await conversations_page(self.owner, self.category_filter, cursor)
         last_heading = next((row["heading"] for row in reversed(self.history) if row["heading"]), "")
         self.history = self.history + presenters.history_view(page, db.utcnow(), after_heading=last_heading)
         self.history_cursor = next_cursor or ""
@@ -105,7 +105,7 @@ class SidebarState(SessionState):
             self.search_results = []
             return
         hits = await db.run(
-            get_settings().db_url, db.search_messages, owner=self.owner_key, query=query, limit=SEARCH_RESULTS
+            get_settings().db_url, db.search_messages, owner=self.owner, query=query, limit=SEARCH_RESULTS
         )
         self.search_results = [
             {
@@ -128,7 +128,7 @@ class SidebarState(SessionState):
         await db.run(
             get_settings().db_url,
             db.rename_conversation,
-            owner=self.owner_key,
+            owner=self.owner,
             conversation_id=str(form.get("id", "")),
             title=title,
         )
@@ -140,7 +140,7 @@ class SidebarState(SessionState):
         await db.run(
             get_settings().db_url,
             db.set_pinned,
-            owner=self.owner_key,
+            owner=self.owner,
             conversation_id=conversation_id,
             pinned=not pinned,
         )
@@ -149,11 +149,11 @@ class SidebarState(SessionState):
     @rx.event
     async def delete_chat(self, conversation_id: str) -> None:
         # Its answer stops first, whichever tab or worker streams it.
-        await registry().stop_conversation(conversation_id, self.owner_key)
+        await registry().stop_conversation(conversation_id, self.owner)
         await db.run(
             get_settings().db_url,
             db.delete_conversation,
-            owner=self.owner_key,
+            owner=self.owner,
             conversation_id=conversation_id,
         )
         await self.reload()
@@ -164,7 +164,7 @@ class SidebarState(SessionState):
         await db.run(
             get_settings().db_url,
             db.file_conversation,
-            owner=self.owner_key,
+            owner=self.owner,
             conversation_id=str(form.get("id", "")),
             category=plain_text(form.get("category")),
         )
@@ -182,7 +182,7 @@ class SidebarState(SessionState):
         renamed = await db.run(
             get_settings().db_url,
             db.rename_category,
-            owner=self.owner_key,
+            owner=self.owner,
             category_id=str(form.get("id", "")),
             name=plain_text(form.get("name")),
         )
@@ -192,7 +192,7 @@ class SidebarState(SessionState):
 
     @rx.event
     async def delete_category(self, category_id: str) -> None:
-        await db.run(get_settings().db_url, db.delete_category, owner=self.owner_key, category_id=category_id)
+        await db.run(get_settings().db_url, db.delete_category, owner=self.owner, category_id=category_id)
         if self.category_filter == category_id:
             self.category_filter = ""
         await self.reload()

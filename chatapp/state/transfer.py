@@ -20,9 +20,7 @@ class TransferState(SessionState):
     async def export_chat(self, kind: str) -> Any:
         """Downloads the open conversation as Markdown or JSON."""
         url = get_settings().db_url
-        found = await db.run(
-            url, db.get_conversation, owner=self.owner_key, conversation_id=self.conversation_id
-        )
+        found = await db.run(url, db.get_conversation, owner=self.owner, conversation_id=self.conversation_id)
         if found is None:
             self.notice = "Open a conversation to export it."
             return None
@@ -47,7 +45,7 @@ class TransferState(SessionState):
         imported = await db.run(
             get_settings().db_url,
             db.import_conversation,
-            owner=self.owner_key,
+            owner=self.owner,
             title=title,
             options=options,
             drafts=drafts,

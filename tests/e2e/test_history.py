@@ -5,18 +5,20 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from chatapp import db
+from chatapp.owners import owner_id
 from chatapp.state.sidebar import HISTORY_PAGE
 
 from .test_browser import send_and_wait
 
 
-def owner_key(page: Page) -> str:
+def owner_of(page: Page) -> str:
+    """The owner id the app stores for this browser: of the key in its local storage."""
     page.wait_for_function("() => localStorage.getItem('chatapp_owner')")
-    return page.evaluate("() => localStorage.getItem('chatapp_owner')").strip('"')
+    return owner_id(page.evaluate("() => localStorage.getItem('chatapp_owner')").strip('"'))
 
 
 def test_older_conversations_load_as_the_sidebar_scrolls(page: Page, app_db_url: str):
-    owner = owner_key(page)
+    owner = owner_of(page)
     total = HISTORY_PAGE * 2 + 7
     with db.session_for(app_db_url) as session:
         for i in range(total):
