@@ -1,207 +1,220 @@
-"""REST: `GET /chats` and `GET /chat/{id}`, the same history the UI shows, for scripts.
+"""REST: `GET /chats`, `GET /chat/{id}` and `/chat/{id}/events`: the history the UI shows, for scripts.
 
 The caller proves which browser's history it reads with `Authorization: Bearer <owner key>` (shown in the
 app's settings dialog). Every failure is a JSON body with an `error` field; another owner's conversation and
-an unknown one get the same 404, so ids can't be probed.
+an unknown one get the same 404, so ids can't be probed. The OpenAPI document is at `/openapi.json`, and its
+pages at `/docs` and `/redoc` (served from the package, so they work offline).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+import base64
+from typing import Annotated, Any
 
-from starlette.applications import Starlette
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from . import db, owners
 from .config import get_settings
-from .domain import Conversation, Message, date_group, plain_text
+from .domain import Conversation, date_group, plain_text
+from .schemas import (
+    Chat,
+    ChatPage,
+    ChatSettings,
+    ChatSummary,
+    ErrorBody,
+    EventOut,
+    EventPage,
+    dump,
+    message_out,
+)
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
+MAX_EVENTS = 1_000
 MAX_TEXT_PARAM = 1_000
 
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def conversation_json(conversation: Conversation) -> dict[str, Any]:
-    return {
-        "id": conversation.id,
-        "title": conversation.title,
-        "group": date_group(conversation.updated_at, db.utcnow()),
-        "created_at": _iso(conversation.created_at),
-        "updated_at": _iso(conversation.updated_at),
-        "pinned": conversation.pinned,
-        "category_id": conversation.category_id or None,
-        "message_count": conversation.message_count,
-        "totals": {
-            "tokens": conversation.total_tokens,
-            "cost_usd": None if conversation.cost_unknown else round(conversation.total_cost_usd, 8),
-            "cost_usd_known": round(conversation.total_cost_usd, 8),
-        },
-    }
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="owner key",
+    description="The owner key of a browser, from Settings in the app: it reads that browser's history.",
+)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No owner key, or not one this app hands out."},
+    422: {
+        "model": ErrorBody,
+        "description": "A parameter out of range, or a cursor this server didn't make.",
+    },
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No conversation of yours with this id."}
+}
 
 
-def message_json(message: Message) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": message.id,
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "error": message.error or None,
-        "created_at": _iso(message.created_at),
-        "updated_at": _iso(message.updated_at),
-    }
-    if message.role != "assistant":
-        return body
-    m = message.metrics
-    reported = m.token_source == "reported"
-    return body | {
-        "model": m.model or None,
-        "provider": m.provider or None,
-        "usage": {
-            "prompt_tokens": m.prompt_tokens,
-            "completion_tokens": m.completion_tokens,
-            "source": m.token_source,
-            "estimated": {
-                "prompt_tokens": m.estimated_prompt_tokens,
-                "completion_tokens": m.estimated_completion_tokens,
-            },
-            "reported": {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens}
-            if reported
-            else None,
-            "encoding": m.encoding or None,
-        },
-        "cost": {"usd": m.cost_usd, "price": m.price or None},
-        "cost_usd": m.cost_usd,
-        "timings": {
-            "ttft_ms": m.ttft_ms,
-            "duration_ms": m.duration_ms,
-            "tokens_per_s": m.tokens_per_s,
-            "inter_token_p50_ms": m.itl_p50_ms,
-            "inter_token_p95_ms": m.itl_p95_ms,
-        },
-        "context": {"tokens": m.context_tokens, "window": m.context_window},
-        "tool_calls": [
-            {
-                "id": step.id,
-                "call_id": step.call_id,
-                "name": step.name,
-                "arguments": step.arguments,
-                "result": step.result,
-                "status": step.status,
-                "duration_ms": step.duration_ms,
-            }
-            for step in message.steps
-        ],
-    }
-
-
-def chat_json(conversation: Conversation, messages: list[Message]) -> dict[str, Any]:
-    options = conversation.options
-    # null: the app's default applies (CHATAPP_MODEL, CHATAPP_SYSTEM_PROMPT, the model server's own).
-    settings = {
-        "model": options.model or None,
-        "system_prompt": options.system_prompt or None,
-        "temperature": options.temperature,
-        "max_tokens": options.max_tokens,
-    }
-    return {
-        **conversation_json(conversation),
-        "settings": settings,
-        "messages": [message_json(m) for m in messages],
-    }
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def _owner(request: Request) -> str:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not owners.is_valid_key(key):
+def _owner(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    key = credentials.credentials.strip() if credentials else ""
+    if not owners.is_valid_key(key):
         raise HTTPException(
             401, "Send your owner key as 'Authorization: Bearer <key>' (see Settings in the app)."
         )
     return owners.owner_id(key)
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise HTTPException(422, f"'{name}' must be a whole number.") from None
-    if not low <= value <= high:
-        raise HTTPException(422, f"'{name}' must be between {low} and {high}.")
-    return value
-
-
-def _text_param(request: Request, name: str) -> str:
-    """A query parameter as text the database takes (a NUL in it was a 500 on PostgreSQL)."""
-    return plain_text(request.query_params.get(name, ""))[:MAX_TEXT_PARAM]
+Owner = Annotated[str, Depends(_owner)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="how many to send at most")]
+Text = Annotated[str, Query(max_length=MAX_TEXT_PARAM)]
 
 
 async def _read(fn, /, **kwargs):
     return await db.run(get_settings().db_url, fn, **kwargs)
 
 
-async def list_chats(request: Request) -> JSONResponse:
-    owner = _owner(request)
-    limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    cursor = request.query_params.get("cursor") or None  # checked whole: a cursor is ours or refused
-    if cursor:
-        try:
-            db.decode_cursor(cursor)
-        except ValueError:
-            raise HTTPException(422, "'cursor' is not one this server handed out.") from None
-    pinned = {None: None, "true": True, "false": False}.get(request.query_params.get("pinned"), ...)
-    if pinned is ...:
-        raise HTTPException(422, "'pinned' must be true or false.")
-    if query := _text_param(request, "q").strip():
-        return JSONResponse({"chats": await _search(owner, query, limit), "next_cursor": None})
-    category_id = None
-    if name := _text_param(request, "category"):
-        category = await _read(db.find_category, owner=owner, name=name)
-        if category is None:
-            return JSONResponse({"chats": [], "next_cursor": None})
-        category_id = category.id
-    page, next_cursor = await _read(
-        db.list_conversations, owner=owner, limit=limit, cursor=cursor, pinned=pinned, category_id=category_id
+async def _categories(owner: str) -> dict[str, str]:
+    return {category.id: category.name for category in await _read(db.list_categories, owner=owner)}
+
+
+def _group(conversation: Conversation) -> str:
+    return date_group(conversation.updated_at, db.utcnow())
+
+
+def _summary(conversation: Conversation, categories: dict[str, str], **more: Any) -> ChatSummary:
+    return ChatSummary.of(conversation, categories, _group(conversation), **more)
+
+
+def create_api() -> FastAPI:
+    """A new app each call: Reflex mounts it once, and a mounted app can't be mounted again."""
+    api = FastAPIOffline(
+        title="chatapp",
+        summary="This browser's conversations, with every answer's usage, cost, timings and tool calls.",
+        version="1",
+        exception_handlers={
+            HTTPException: _http_error,
+            RequestValidationError: _invalid_request,
+            Exception: _server_error,
+        },
     )
-    return JSONResponse({"chats": [conversation_json(c) for c in page], "next_cursor": next_cursor})
+
+    @api.get("/chats", response_model=ChatPage, responses=_ERRORS)
+    async def list_chats(
+        owner: Owner,
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Annotated[
+            str | None, Query(max_length=MAX_TEXT_PARAM, description="from next_cursor")
+        ] = None,
+        pinned: Annotated[
+            bool | None, Query(description="only the pinned ones (true), or the others")
+        ] = None,
+        q: Annotated[Text, Query(description="words every match holds; adds a snippet to each")] = "",
+        category: Annotated[Text, Query(description="a category's name, in any case")] = "",
+    ) -> JSONResponse:
+        """Your conversations, pinned first, then by last activity."""
+        if cursor:  # checked whole: a cursor is ours or refused
+            try:
+                db.decode_cursor(cursor)
+            except ValueError:
+                raise HTTPException(422, "'cursor' is not one this server handed out.") from None
+        categories = await _categories(owner)
+        if query := plain_text(q).strip():
+            return _page(await _search(owner, query, limit, categories), None)
+        category_id = None
+        if name := plain_text(category):
+            found = await _read(db.find_category, owner=owner, name=name)
+            if found is None:
+                return _page([], None)
+            category_id = found.id
+        page, next_cursor = await _read(
+            db.list_conversations,
+            owner=owner,
+            limit=limit,
+            cursor=cursor,
+            pinned=pinned,
+            category_id=category_id,
+        )
+        return _page([_summary(c, categories) for c in page], next_cursor)
+
+    @api.get("/chat/{chat_id}", response_model=Chat, responses=_ERRORS | _NOT_FOUND)
+    async def get_chat(
+        owner: Owner,
+        chat_id: str,
+        limit: Limit = MAX_PAGE,
+        cursor: Annotated[str | None, Query(max_length=100, description="from next_cursor")] = None,
+    ) -> JSONResponse:
+        """One conversation and its messages, oldest first, a page at a time."""
+        after = _message_cursor(cursor) if cursor else -1
+        conversation = await _owned(owner, chat_id)
+        messages, last = await _read(
+            db.list_message_page, conversation_id=conversation.id, after=after, limit=limit
+        )
+        chat = Chat.of(
+            conversation,
+            await _categories(owner),
+            _group(conversation),
+            settings=ChatSettings.of(conversation.options),
+            messages=[message_out(m) for m in messages],
+            next_cursor=None if last is None else _encode_message_cursor(last),
+        )
+        return JSONResponse(dump(chat))
+
+    @api.get("/chat/{chat_id}/events", response_model=EventPage, responses=_ERRORS | _NOT_FOUND)
+    async def get_events(
+        owner: Owner, chat_id: str, limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 200
+    ) -> JSONResponse:
+        """What the backend did for this conversation (requests, first tokens, tools, usage, ends), the
+        latest `limit` of them, oldest first: the monitor's event log."""
+        conversation = await _owned(owner, chat_id)
+        events = await _read(db.list_events, conversation_id=conversation.id, limit=limit)
+        return JSONResponse(dump(EventPage(events=[EventOut.of(e) for e in events])))
+
+    @api.get("/chat/{rest:path}", include_in_schema=False)
+    async def no_such_chat(rest: str) -> JSONResponse:
+        """Answers /chat/a/b here, a JSON 404, instead of letting it fall through to the app's pages."""
+        raise HTTPException(404, "No conversation with this id.")
+
+    return api
 
 
-async def _search(owner: str, query: str, limit: int) -> list[dict[str, Any]]:
+async def _owned(owner: str, chat_id: str) -> Conversation:
+    conversation = await _read(db.get_conversation, owner=owner, conversation_id=plain_text(chat_id))
+    if conversation is None:
+        raise HTTPException(404, "No conversation with this id.")
+    return conversation
+
+
+def _page(chats: list[ChatSummary], next_cursor: str | None) -> JSONResponse:
+    return JSONResponse(dump(ChatPage(chats=chats, next_cursor=next_cursor)))
+
+
+async def _search(owner: str, query: str, limit: int, categories: dict[str, str]) -> list[ChatSummary]:
     """Conversations where a message or the title holds every word, most recent first, with a snippet."""
     hits = await _read(db.search_messages, owner=owner, query=query[:200], limit=limit)
     found = []
     for hit in hits:
         conversation = await _read(db.get_conversation, owner=owner, conversation_id=hit.conversation_id)
         if conversation is not None:
-            found.append(
-                conversation_json(conversation) | {"snippet": hit.snippet, "message_id": hit.message_id}
-            )
+            found.append(_summary(conversation, categories, snippet=hit.snippet, message_id=hit.message_id))
     return found
 
 
-async def get_chat(request: Request) -> JSONResponse:
-    owner = _owner(request)
-    conversation_id = request.path_params["chat_id"]
+def _encode_message_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"m{position}".encode()).decode().rstrip("=")
 
-    conversation = await _read(db.get_conversation, owner=owner, conversation_id=conversation_id)
-    if conversation is None:
-        raise HTTPException(404, "No conversation with this id.")
-    messages = await _read(db.list_messages, conversation_id=conversation.id)
-    return JSONResponse(chat_json(conversation, messages))
+
+def _message_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if raw[:1] == "m" and raw[1:].isdigit() and len(raw) < 12:
+            return int(raw[1:])
+    except ValueError:  # not base64, or not UTF-8
+        pass
+    raise HTTPException(422, "'cursor' is not one this server handed out.")
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 async def _http_error(_request: Request, error: Exception) -> JSONResponse:
@@ -210,17 +223,22 @@ async def _http_error(_request: Request, error: Exception) -> JSONResponse:
     return _error(error.status_code, str(error.detail), headers)
 
 
+async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's own checks of the parameters, in the API's one error shape: the first problem, by name."""
+    assert isinstance(error, RequestValidationError)
+    problem = error.errors()[0]
+    name = problem["loc"][-1]
+    kind, limits = problem["type"], problem.get("ctx") or {}
+    if kind.startswith("int"):
+        return _error(422, f"'{name}' must be a whole number.")
+    if kind == "greater_than_equal":
+        return _error(422, f"'{name}' must be at least {limits['ge']}.")
+    if kind == "less_than_equal":
+        return _error(422, f"'{name}' must be at most {limits['le']}.")
+    if kind.startswith("bool"):
+        return _error(422, f"'{name}' must be true or false.")
+    return _error(422, f"'{name}': {problem['msg']}.")
+
+
 async def _server_error(_request: Request, _error_: Exception) -> JSONResponse:
     return _error(500, "The server failed to answer; the error is in its log.")
-
-
-def create_api() -> Starlette:
-    """A new app each call: Reflex mounts it once, and a mounted app can't be mounted again."""
-    return Starlette(
-        routes=[
-            Route("/chats", list_chats, methods=["GET"]),
-            # `path`, so /chat/a/b is answered here (a JSON 404) instead of falling through to the pages.
-            Route("/chat/{chat_id:path}", get_chat, methods=["GET"]),
-        ],
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
-    )

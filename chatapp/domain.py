@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+# What a title and a category name may hold, wherever they are written from.
+MAX_TITLE_CHARS = 200
+MAX_CATEGORY_CHARS = 60
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 # An assistant message is saved as "streaming" from its first token and then ends in one of the others.
@@ -226,3 +230,22 @@ class MessageDraft:
     error: str = ""
     metrics: Metrics = field(default_factory=Metrics)
     steps: tuple[ToolStep, ...] = ()
+    # An imported message keeps the id and times it was exported with, where they are free.
+    id: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConversationDraft:
+    """A whole conversation to store as it is: an import of an export."""
+
+    title: str
+    messages: tuple[MessageDraft, ...]
+    options: ChatOptions = field(default_factory=ChatOptions)
+    id: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    pinned: bool = False
+    category: str = ""
+    category_id: str = ""  # kept when that category is new here

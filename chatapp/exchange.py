@@ -6,41 +6,39 @@ The JSON is the REST API's own `GET /chat/{id}` body, so an export and a script'
 from __future__ import annotations
 
 import json
-import math
-from typing import Any
+from typing import Any, Literal
 
-from .api import chat_json
+from pydantic import ValidationError
+
+from . import schemas
 from .config import get_settings
-from .domain import (
-    ChatOptions,
-    Conversation,
-    InputError,
-    Message,
-    MessageDraft,
-    Metrics,
-    ToolStep,
-    plain_text,
-)
+from .domain import Conversation, ConversationDraft, InputError, Message
 from .presenters import summary
 from .service import options_from
 
 FORMAT = "chatapp.conversation/1"
-ROLES = ("user", "assistant")
-STATUSES = ("complete", "stopped", "interrupted", "error")
 # What one import may hold: a long conversation fits many times over; a file built to exhaust the server
 # doesn't (172,069 tiny messages in 5 MB once took 80 s and 2 GB to store).
 MAX_IMPORT_BYTES = 5_000_000
 MAX_IMPORT_MESSAGES = 2_000
-MAX_TITLE_CHARS = 200
 MAX_PROMPT_CHARS = 16_000
-MAX_ANSWER_CHARS = 400_000  # about 100,000 tokens, the most an answer may ask for
-MAX_TOOL_CALLS = 64
-MAX_TOOL_TEXT_CHARS = 100_000
-MAX_COUNT = 100_000_000
 
 
-def to_json(conversation: Conversation, messages: list[Message]) -> str:
-    return json.dumps({"format": FORMAT, **chat_json(conversation, messages)}, indent=2, ensure_ascii=False)
+class ChatExport(schemas.Chat):
+    format: Literal["chatapp.conversation/1"]
+
+
+def to_json(conversation: Conversation, messages: list[Message], categories: dict[str, str]) -> str:
+    """The REST body of the whole conversation, less what depends on the moment (the sidebar's group)."""
+    chat = schemas.Chat.of(
+        conversation,
+        categories,
+        group="",
+        settings=schemas.ChatSettings.of(conversation.options),
+        messages=[schemas.message_out(m) for m in messages],
+    )
+    body = chat.model_dump(mode="json", exclude_unset=True, exclude={"group"})
+    return json.dumps({"format": FORMAT, **body}, indent=2, ensure_ascii=False)
 
 
 def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
@@ -65,48 +63,16 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _object(value: Any, path: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InputError(f"{path}: expected an object.")
-    return value
+def from_json(raw: bytes) -> ConversationDraft:
+    """Reads an export back, ids and times included.
 
-
-def _text(value: Any, path: str, limit: int) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InputError(f"{path}: expected text.")
-    if len(value) > limit:
-        raise InputError(f"{path}: longer than {limit:,} characters.")
-    return plain_text(value)
-
-
-def _number(value: Any, path: str) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise InputError(f"{path}: expected a number of at least 0.")
-    return float(value)
-
-
-def _count(value: Any, path: str) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
-        raise InputError(f"{path}: expected a whole number from 0 to {MAX_COUNT:,}.")
-    return value
-
-
-def from_json(raw: bytes) -> tuple[str, ChatOptions, list[MessageDraft]]:
-    """Reads an export: its title, settings and messages (ids and times are given anew on import).
-
-    Raises InputError, with a message a user can act on, for anything that is not such an export.
+    Raises InputError, with a message a user can act on, for anything that is not such an export: the
+    first bad field is named by its path ("messages[3].usage: expected an object").
     """
     if len(raw) > MAX_IMPORT_BYTES:
         raise InputError("That file is too large to import (5 MB at most).")
     try:
+        # Python's reader, not pydantic's: a lone surrogate escape is replaced later instead of refused.
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InputError("That file is not JSON. Import a conversation exported as JSON.") from None
@@ -118,69 +84,77 @@ def from_json(raw: bytes) -> tuple[str, ChatOptions, list[MessageDraft]]:
         or not isinstance(data.get("messages"), list)
     ):
         raise InputError("That JSON is not a chatapp conversation export.")
-    messages = data["messages"]
-    if len(messages) > MAX_IMPORT_MESSAGES:
+    if len(data["messages"]) > MAX_IMPORT_MESSAGES:
         raise InputError(
-            f"That conversation has {len(messages):,} messages; an import takes {MAX_IMPORT_MESSAGES:,} "
-            "at most."
+            f"That conversation has {len(data['messages']):,} messages; an import takes "
+            f"{MAX_IMPORT_MESSAGES:,} at most."
         )
-    title = _text(data.get("title"), "title", MAX_TITLE_CHARS) or "Imported conversation"
-    options = _options(_object(data.get("settings"), "settings"))
-    return title, options, [_draft(item, f"messages[{index}]") for index, item in enumerate(messages)]
-
-
-def _options(settings: dict[str, Any]) -> ChatOptions:
-    """The conversation's settings, checked as if typed into the settings dialog (older exports have none)."""
-    fields = ("model", "system_prompt", "temperature", "max_tokens")
-    return options_from(
-        {k: "" if settings.get(k) is None else str(settings[k]) for k in fields}, MAX_PROMPT_CHARS
-    )
-
-
-def _draft(item: Any, path: str) -> MessageDraft:
-    item = _object(item, path)
-    role = item.get("role")
-    if role not in ROLES:
-        raise InputError(f"{path}.role: expected one of {', '.join(ROLES)}.")
-    usage = _object(item.get("usage"), f"{path}.usage")
-    timings = _object(item.get("timings"), f"{path}.timings")
-    cost = _object(item.get("cost"), f"{path}.cost")
-    metrics = Metrics(
-        model=_text(item.get("model"), f"{path}.model", 200),
-        provider=_text(item.get("provider"), f"{path}.provider", 32),
-        prompt_tokens=_count(usage.get("prompt_tokens"), f"{path}.usage.prompt_tokens"),
-        completion_tokens=_count(usage.get("completion_tokens"), f"{path}.usage.completion_tokens"),
-        token_source="reported" if usage.get("source") == "reported" else "estimated",
-        cost_usd=_number(cost.get("usd"), f"{path}.cost.usd"),
-        price=_text(cost.get("price"), f"{path}.cost.price", 1_000),
-        ttft_ms=_number(timings.get("ttft_ms"), f"{path}.timings.ttft_ms"),
-        duration_ms=_number(timings.get("duration_ms"), f"{path}.timings.duration_ms"),
-        tokens_per_s=_number(timings.get("tokens_per_s"), f"{path}.timings.tokens_per_s"),
-    )
-    calls = item.get("tool_calls") or []
-    if not isinstance(calls, list) or len(calls) > MAX_TOOL_CALLS:
-        raise InputError(f"{path}.tool_calls: expected a list of at most {MAX_TOOL_CALLS} calls.")
+    try:
+        chat = ChatExport.model_validate(data)
+    except ValidationError as error:
+        raise InputError(_first_problem(error)) from None
     # A question no longer than the message box takes, so it can be asked again.
-    content_limit = get_settings().max_message_chars if role == "user" else MAX_ANSWER_CHARS
-    return MessageDraft(
-        role=role,
-        content=_text(item.get("content"), f"{path}.content", content_limit),
-        status=item["status"] if item.get("status") in STATUSES else "interrupted",
-        error=_text(item.get("error"), f"{path}.error", 2_000),
-        metrics=metrics,
-        steps=tuple(_step(call, f"{path}.tool_calls[{index}]") for index, call in enumerate(calls)),
+    limit = get_settings().max_message_chars
+    for index, message in enumerate(chat.messages):
+        if message.role == "user" and len(message.content) > limit:
+            raise InputError(f"messages[{index}].content: longer than {limit:,} characters.")
+    settings = chat.settings.model_dump()
+    options = options_from({k: "" if v is None else str(v) for k, v in settings.items()}, MAX_PROMPT_CHARS)
+    return ConversationDraft(
+        title=chat.title or "Imported conversation",
+        messages=tuple(message.draft() for message in chat.messages),
+        options=options,
+        id=chat.id,
+        created_at=chat.created_at,
+        updated_at=chat.updated_at,
+        pinned=chat.pinned,
+        category=chat.category or "",
+        category_id=chat.category_id or "",
     )
 
 
-def _step(call: Any, path: str) -> ToolStep:
-    call = _object(call, path)
-    return ToolStep(
-        id="",
-        message_id="",
-        call_id=_text(call.get("call_id"), f"{path}.call_id", 128),
-        name=_text(call.get("name"), f"{path}.name", 128),
-        arguments=_text(call.get("arguments"), f"{path}.arguments", MAX_TOOL_TEXT_CHARS),
-        status="ok" if call.get("status") == "ok" else "error",
-        result=_text(call.get("result"), f"{path}.result", MAX_TOOL_TEXT_CHARS),
-        duration_ms=_number(call.get("duration_ms"), f"{path}.duration_ms"),
-    )
+def _first_problem(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    path = ""
+    for part in problem["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif path.endswith("]") and part in ("user", "assistant"):
+            continue  # the message kind pydantic chose by role, not a field of the file
+        else:
+            path += f".{part}" if path else str(part)
+    if problem["type"].startswith("union_tag"):
+        return f"{path}.role: expected user or assistant."
+    return f"{path}: {_words(problem['type'], problem.get('ctx') or {}, problem['msg'])}."
+
+
+def _words(kind: str, ctx: dict[str, Any], fallback: str) -> str:
+    if kind == "missing":
+        return "missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "expected an object"
+    if kind == "string_type":
+        return "expected text"
+    if kind == "list_type":
+        return "expected a list"
+    if kind == "too_long":
+        return f"expected a list of at most {ctx.get('max_length', 0):,} items"
+    if kind == "string_too_long":
+        return f"longer than {ctx.get('max_length', 0):,} characters"
+    if kind == "string_pattern_mismatch":
+        return "expected an id as this app writes them"
+    if kind in ("int_type", "int_from_float", "int_parsing"):
+        return "expected a whole number"
+    if kind in ("float_type", "float_parsing", "finite_number"):
+        return "expected a number"
+    if kind == "greater_than_equal":
+        return f"expected a number of at least {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"expected a number of at most {ctx.get('le'):,}"
+    if kind == "bool_type":
+        return "expected true or false"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}"
+    if kind.startswith("datetime"):
+        return "expected a UTC time like 2026-12-01T09:30:00.250Z"
+    return fallback[:1].lower() + fallback[1:]

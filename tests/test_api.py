@@ -12,7 +12,8 @@ from starlette.testclient import TestClient
 
 from chatapp import db
 from chatapp.api import create_api
-from chatapp.domain import Metrics
+from chatapp.db.messages import add_events
+from chatapp.domain import Metrics, StatusEvent
 from chatapp.owners import owner_id
 
 OWNER = "owner-key-0123456789"
@@ -377,3 +378,75 @@ def test_a_nul_in_a_parameter_is_a_json_answer_not_a_server_error(client, any_db
     assert response.headers["content-type"] == "application/json"
     if path == "/chats":
         assert response.json() == {"chats": [], "next_cursor": None}
+
+
+def test_a_long_chat_comes_a_page_at_a_time_in_order(client, any_db_url):
+    conversation_id = new_conversation(any_db_url)
+    sent = [add(any_db_url, conversation_id, f"message {n}") for n in range(7)]
+    pages, cursor = [], None
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        response = client.get(f"/chat/{conversation_id}", params=params, headers=bearer())
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append([m["id"] for m in body["messages"]])
+        assert body["message_count"] == 7  # the whole conversation's, on every page
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [m for page in pages for m in page] == sent
+
+
+@pytest.mark.parametrize("cursor", ["garbage", forged_cursor("m-1"), forged_cursor("x3"), "\x00"])
+def test_a_message_cursor_the_server_did_not_make_is_422(client, db_url, cursor):
+    conversation_id = new_conversation(db_url)
+
+    assert_json_error(
+        client.get(f"/chat/{conversation_id}", params={"cursor": cursor}, headers=bearer()), 422
+    )
+
+
+def test_a_chats_events_are_its_own_in_order_and_another_owner_gets_404(client, any_db_url):
+    conversation_id = new_conversation(any_db_url)
+    answer_id = add(any_db_url, conversation_id, "", role="assistant")
+    start = datetime.now(UTC)
+    with db.session_for(any_db_url) as session:
+        add_events(
+            session,
+            [
+                (conversation_id, StatusEvent("request_sent", start, answer_id, "gpt-4o-mini")),
+                (conversation_id, StatusEvent("first_token", start + timedelta(milliseconds=210), answer_id)),
+                (
+                    conversation_id,
+                    StatusEvent("finished", start + timedelta(seconds=1), answer_id, "12 tokens"),
+                ),
+            ],
+        )
+
+    response = client.get(f"/chat/{conversation_id}/events", headers=bearer())
+    theirs = client.get(f"/chat/{conversation_id}/events", headers=bearer(OTHER))
+
+    assert response.status_code == 200, response.text
+    events = response.json()["events"]
+    assert [(e["kind"], e["detail"], e["message_id"]) for e in events] == [
+        ("request_sent", "gpt-4o-mini", answer_id),
+        ("first_token", "", answer_id),
+        ("finished", "12 tokens", answer_id),
+    ]
+    assert all(TIMESTAMP.fullmatch(e["at"]) for e in events)
+    assert_json_error(theirs, 404)
+    latest = client.get(f"/chat/{conversation_id}/events", params={"limit": 1}, headers=bearer()).json()
+    assert [e["kind"] for e in latest["events"]] == ["finished"]
+
+
+def test_the_openapi_document_describes_every_route_and_the_owner_key(client, db_url):
+    document = client.get("/openapi.json").json()
+    docs = client.get("/docs")
+
+    assert set(document["paths"]) == {"/chats", "/chat/{chat_id}", "/chat/{chat_id}/events"}
+    (scheme,) = document["components"]["securitySchemes"].values()
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text
+    assert client.get(docs.text.split('src="')[1].split('"')[0]).status_code == 200  # served here, offline

@@ -11,7 +11,7 @@ from reflex.istate.manager.token import BaseStateToken
 
 from chatapp import db, jobs, owners, tokens
 from chatapp.config import get_settings
-from chatapp.domain import MessageDraft
+from chatapp.domain import ConversationDraft, MessageDraft
 from chatapp.jobs_redis import RedisJobRegistry
 from chatapp.providers.mock import word_tokens
 from chatapp.state.conversation import ConversationState
@@ -312,8 +312,10 @@ async def test_regenerating_a_question_over_the_length_limit_keeps_its_answer(mo
             imported = db.import_conversation(
                 session,
                 owner=(await tab.state()).owner,
-                title="imported",
-                drafts=[MessageDraft("user", question), MessageDraft("assistant", "the answer to keep")],
+                draft=ConversationDraft(
+                    "imported",
+                    (MessageDraft("user", question), MessageDraft("assistant", "the answer to keep")),
+                ),
             )
         await tab.send(ConversationState.open_chat(imported.id))
         await tab.send(ConversationState.regenerate)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from ..domain import DEFAULT_OPTIONS, Category, ChatOptions, Conversation, MessageDraft
+from ..domain import (
+    DEFAULT_OPTIONS,
+    MAX_CATEGORY_CHARS,
+    Category,
+    ChatOptions,
+    Conversation,
+    ConversationDraft,
+)
 from .schema import (
     CategoryRow,
     ConversationRow,
@@ -19,33 +26,46 @@ from .schema import (
     apply_metrics,
     conversation_of,
     is_id,
+    new_id,
+    utcnow,
 )
 
 
-def import_conversation(
-    session: Session,
-    *,
-    owner: str,
-    title: str,
-    drafts: list[MessageDraft],
-    options: ChatOptions = DEFAULT_OPTIONS,
-) -> Conversation:
-    """Stores a conversation whole, as one transaction: all of it, or nothing."""
-    conversation = ConversationRow(owner=owner, title=title)
-    _put_options(conversation, options)
+def import_conversation(session: Session, *, owner: str, draft: ConversationDraft) -> Conversation:
+    """Stores a conversation whole, as one transaction: all of it, or nothing.
+
+    It keeps the ids and times it was exported with, so exporting it again gives the same file. When any
+    id is taken already (the same file imported twice, or a file made up to collide), all of them are new.
+    """
+    keep_ids = _ids_are_free(session, draft)
+    now = utcnow()
+    category = _category_for(session, owner, draft.category, keep_id=draft.category_id if keep_ids else "")
+    conversation = ConversationRow(
+        owner=owner,
+        title=draft.title,
+        pinned=draft.pinned,
+        category_id=category.id if category else None,
+        created_at=draft.created_at or now,
+        updated_at=draft.updated_at or now,
+        id=draft.id if keep_ids and draft.id else new_id(),
+    )
+    _put_options(conversation, draft.options)
     session.add(conversation)
-    for position, draft in enumerate(drafts):
+    for position, message in enumerate(draft.messages):
         row = MessageRow(
             conversation_id=conversation.id,
             position=position,
-            role=draft.role,
-            content=draft.content,
-            status=draft.status,
-            error=draft.error,
+            role=message.role,
+            content=message.content,
+            status=message.status,
+            error=message.error,
+            created_at=message.created_at or now,
+            updated_at=message.updated_at or now,
+            id=message.id if keep_ids and message.id else new_id(),
         )
-        apply_metrics(row, draft.metrics)
+        apply_metrics(row, message.metrics)
         session.add(row)
-        for step in draft.steps:
+        for order, step in enumerate(message.steps):
             session.add(
                 ToolCallRow(
                     message_id=row.id,
@@ -55,10 +75,31 @@ def import_conversation(
                     status=step.status,
                     result=step.result,
                     duration_ms=step.duration_ms,
+                    # Steps are listed by this time: one apart each keeps their order.
+                    created_at=row.created_at + timedelta(microseconds=order),
+                    id=step.id if keep_ids and step.id else new_id(),
                 )
             )
     session.commit()
-    return conversation_of(conversation, len(drafts))
+    return conversation_of(conversation, len(draft.messages))
+
+
+def _ids_are_free(session: Session, draft: ConversationDraft) -> bool:
+    messages = [m.id for m in draft.messages if m.id]
+    steps = [s.id for m in draft.messages for s in m.steps if s.id]
+    wanted = [draft.id, *messages, *steps, *([draft.category_id] if draft.category_id else [])]
+    if len(set(wanted)) != len(wanted) or not all(is_id(i) for i in wanted if i):
+        return False
+    taken = (
+        (ConversationRow, [draft.id] if draft.id else []),
+        (MessageRow, messages),
+        (ToolCallRow, steps),
+        (CategoryRow, [draft.category_id] if draft.category_id else []),
+    )
+    return not any(
+        ids and session.exec(select(table.id).where(col(table.id).in_(ids)).limit(1)).first()
+        for table, ids in taken
+    )
 
 
 def create_conversation(
@@ -99,10 +140,7 @@ def get_conversation(session: Session, *, owner: str, conversation_id: str) -> C
     row = owned_row(session, owner, conversation_id)
     if row is None:
         return None
-    count = session.exec(
-        select(func.count()).select_from(MessageRow).where(MessageRow.conversation_id == row.id)
-    ).one()
-    return conversation_of(row, count)
+    return conversation_of(row, *_totals(session, [row.id]).get(row.id, ()))
 
 
 def _update_owned(session: Session, owner: str, conversation_id: str, **fields: Any) -> bool:
@@ -158,8 +196,6 @@ def set_pinned(session: Session, *, owner: str, conversation_id: str, pinned: bo
 
 # --- categories ---------------------------------------------------------------------------------
 
-MAX_CATEGORY_CHARS = 60
-
 
 def list_categories(session: Session, *, owner: str) -> list[Category]:
     rows = session.exec(
@@ -181,14 +217,15 @@ def find_category(session: Session, *, owner: str, name: str) -> Category | None
     return None if row is None else Category(row.id, row.name)
 
 
-def _category_for(session: Session, owner: str, name: str) -> CategoryRow | None:
-    """The category of this name, created the first time it is used; None for an empty name."""
+def _category_for(session: Session, owner: str, name: str, keep_id: str = "") -> CategoryRow | None:
+    """The category of this name, created the first time it is used (with `keep_id`, if given); None for an
+    empty name."""
     name = " ".join(name.split())[:MAX_CATEGORY_CHARS]
     if not name:
         return None
     row = _category_named(session, owner, name)
     if row is None:
-        row = CategoryRow(owner=owner, name=name)
+        row = CategoryRow(id=keep_id or new_id(), owner=owner, name=name)
         session.add(row)
         session.flush()
     return row

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
@@ -37,13 +39,37 @@ def list_messages(session: Session, *, conversation_id: str) -> list[Message]:
         .where(MessageRow.conversation_id == conversation_id)
         .order_by(col(MessageRow.position))
     ).all()
-    steps: dict[str, list[ToolStep]] = {}
     calls = session.exec(
         select(ToolCallRow)
         .join(MessageRow, col(ToolCallRow.message_id) == MessageRow.id)
         .where(MessageRow.conversation_id == conversation_id)
         .order_by(col(ToolCallRow.created_at))
     ).all()
+    return _with_steps(rows, calls)
+
+
+def list_message_page(
+    session: Session, *, conversation_id: str, after: int, limit: int
+) -> tuple[list[Message], int | None]:
+    """Up to `limit` messages from position `after` + 1 on, and the position to go on from (None: the end)."""
+    rows = session.exec(
+        select(MessageRow)
+        .where(MessageRow.conversation_id == conversation_id, col(MessageRow.position) > after)
+        .order_by(col(MessageRow.position))
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    calls = session.exec(
+        select(ToolCallRow)
+        .where(col(ToolCallRow.message_id).in_([row.id for row in rows]))
+        .order_by(col(ToolCallRow.created_at))
+    ).all()
+    return _with_steps(rows, calls), rows[-1].position if more else None
+
+
+def _with_steps(rows: Sequence[MessageRow], calls: Sequence[ToolCallRow]) -> list[Message]:
+    steps: dict[str, list[ToolStep]] = {}
     for call in calls:
         steps.setdefault(call.message_id, []).append(step_of(call))
     return [message_of(row, tuple(steps.get(row.id, ()))) for row in rows]

@@ -12,7 +12,7 @@ import reflex as rx
 
 from .. import db, presenters
 from ..config import get_settings
-from ..domain import Conversation, plain_text
+from ..domain import MAX_TITLE_CHARS, Conversation, plain_text
 from ..jobs import registry
 from .session import SessionState
 
@@ -121,7 +121,7 @@ class SidebarState(SessionState):
 
     @rx.event
     async def rename_chat(self, form: dict[str, Any]) -> None:
-        title = " ".join(plain_text(form.get("title")).split())[:200]
+        title = " ".join(plain_text(form.get("title")).split())[:MAX_TITLE_CHARS]
         if not title:
             self.notice = "A title can't be empty."
             return

@@ -29,7 +29,8 @@ class TransferState(SessionState):
             "".join(c if c.isalnum() else "-" for c in found.title.lower()).strip("-")[:60] or "conversation"
         )
         if kind == "json":
-            return rx.download(data=exchange.to_json(found, messages), filename=f"{name}.json")
+            categories = {c.id: c.name for c in await db.run(url, db.list_categories, owner=self.owner)}
+            return rx.download(data=exchange.to_json(found, messages, categories), filename=f"{name}.json")
         return rx.download(data=exchange.to_markdown(found, messages), filename=f"{name}.md")
 
     @rx.event
@@ -38,17 +39,10 @@ class TransferState(SessionState):
         if not files:
             return None
         try:
-            title, options, drafts = exchange.from_json(await files[0].read(exchange.MAX_IMPORT_BYTES + 1))
+            draft = exchange.from_json(await files[0].read(exchange.MAX_IMPORT_BYTES + 1))
         except InputError as error:
             self.notice = str(error)
             return None
-        imported = await db.run(
-            get_settings().db_url,
-            db.import_conversation,
-            owner=self.owner,
-            title=title,
-            options=options,
-            drafts=drafts,
-        )
+        imported = await db.run(get_settings().db_url, db.import_conversation, owner=self.owner, draft=draft)
         self.clear_notice()
         return [SidebarState.refresh, ConversationState.open_chat(imported.id)]  # type: ignore[operator]
