@@ -8,7 +8,7 @@ import logging
 
 import reflex as rx
 
-from . import db, tokens
+from . import db, exchange, tokens
 from .api import create_api
 from .config import get_settings
 from .jobs import registry
@@ -16,6 +16,7 @@ from .providers import provider_for
 from .providers.local import LocalProvider
 from .state.conversation import ConversationState
 from .ui.layout import page
+from .upload_limit import UploadLimit
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,13 @@ async def recover_interrupted_answers():
         sweeping.cancel()
 
 
+def limit_uploads(asgi_app):
+    return UploadLimit(asgi_app, max_bytes=exchange.MAX_IMPORT_BYTES, message=exchange.TOO_LARGE)
+
+
 app = rx.App(
-    api_transformer=create_api(),
+    # Uploads are checked before Reflex reads them; then REST is served in front of the app.
+    api_transformer=[limit_uploads, create_api()],
     stylesheets=["/chat.css"],
 )
 app.add_page(page, route="/", title="chatapp", image="/favicon.svg", on_load=ConversationState.on_load)

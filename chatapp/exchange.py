@@ -21,6 +21,7 @@ FORMAT = "chatapp.conversation/1"
 # doesn't (172,069 tiny messages in 5 MB once took 80 s and 2 GB to store).
 MAX_IMPORT_BYTES = 5_000_000
 MAX_IMPORT_MESSAGES = 2_000
+TOO_LARGE = "That file is too large to import (5 MB at most)."
 MAX_PROMPT_CHARS = 16_000
 
 
@@ -70,7 +71,7 @@ def from_json(raw: bytes) -> ConversationDraft:
     first bad field is named by its path ("messages[3].usage: expected an object").
     """
     if len(raw) > MAX_IMPORT_BYTES:
-        raise InputError("That file is too large to import (5 MB at most).")
+        raise InputError(TOO_LARGE)
     try:
         # Python's reader, not pydantic's: a lone surrogate escape is replaced later instead of refused.
         data = json.loads(raw)

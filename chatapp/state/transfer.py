@@ -46,3 +46,12 @@ class TransferState(SessionState):
         imported = await db.run(get_settings().db_url, db.import_conversation, owner=self.owner, draft=draft)
         self.clear_notice()
         return [SidebarState.refresh, ConversationState.open_chat(imported.id)]  # type: ignore[operator]
+
+    @rx.event
+    def import_refused(self, reason: Any) -> None:
+        """The browser turned a file away before sending it (too large, or not JSON): say which. `reason` is
+        react-dropzone's error code."""
+        if reason == "file-too-large":
+            self.notice = exchange.TOO_LARGE
+        else:
+            self.notice = "Import one conversation exported as JSON (a .json file)."

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
+from .. import exchange
 from ..state.session import SessionState
 from ..state.transfer import TransferState
 from .chat import chat_panel
@@ -48,7 +51,15 @@ def page() -> rx.Component:
                     id="import-upload",
                     accept={"application/json": [".json"]},
                     max_files=1,
+                    max_size=exchange.MAX_IMPORT_BYTES,
                     no_drag=True,
+                    # Only the reason goes to the backend: the rejected file itself would travel with it.
+                    on_drop_rejected=lambda rejected: TransferState.import_refused(
+                        rejected.to(list[dict[str, Any]])[0]
+                        .to(dict[str, Any])["errors"]
+                        .to(list[dict[str, str]])[0]
+                        .to(dict[str, str])["code"]
+                    ),
                     on_drop=TransferState.import_chat(rx.upload_files(upload_id="import-upload")),
                 ),
                 class_name="settings-corner",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -396,6 +398,28 @@ def test_export_as_json_and_markdown_then_import_the_json_back(page: Page, tmp_p
     (tmp_path / "bad.json").write_text("this is not an export")
     page.locator("#import-upload input[type=file]").set_input_files(tmp_path / "bad.json")
     expect(page.locator("#notice")).to_contain_text("not JSON")
+
+
+def test_a_file_too_large_to_import_is_turned_away_with_a_notice(page: Page, tmp_path):
+    (tmp_path / "huge.json").write_bytes(b" " * 6_000_000)
+
+    page.locator("#import-upload input[type=file]").set_input_files(tmp_path / "huge.json")
+
+    expect(page.locator("#notice")).to_contain_text("too large to import (5 MB at most)")
+
+
+def test_the_server_refuses_an_oversized_upload_before_taking_in_its_body(app_url):
+    # What a script (or a tampered page) could send: 200 MB declared. The answer comes before any of it.
+    host, port = urllib.parse.urlsplit(app_url).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            b"POST /_upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Reflex-Client-Token: any\r\nReflex-Event-Handler: any\r\nContent-Length: 200000000\r\n\r\n"
+        )
+        answer = connection.recv(4096).decode()
+
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert '{"error": "That file is too large to import (5 MB at most)."}' in answer
 
 
 def test_a_pinned_conversation_stays_on_top(page: Page):
