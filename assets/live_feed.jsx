@@ -169,11 +169,19 @@ function ToolStep({ step }) {
 }
 
 // Editing a sent question: the answers after it are replaced by a new one.
-function EditBox({ message, onEdit, onDone }) {
+function EditBox({ message, maxChars, onEdit, onDone }) {
   const [text, setText] = useState(message.content);
   return (
     <div className="cf-edit">
-      <textarea className="cf-edit-text" value={text} onChange={(e) => setText(e.target.value)} rows={3} autoFocus />
+      <textarea
+        className="cf-edit-text"
+        aria-label="Edit your message"
+        value={text}
+        maxLength={maxChars}
+        onChange={(e) => setText(e.target.value)}
+        rows={3}
+        autoFocus
+      />
       <div className="cf-edit-actions">
         <button type="button" className="cf-copy" onClick={onDone}>
           Cancel
@@ -197,11 +205,21 @@ function EditBox({ message, onEdit, onDone }) {
 // conversation costs the browser nothing per token.
 const sameBubble = (a, b) => a.message === b.message && a.isLast === b.isLast && a.busy === b.busy;
 
-const MessageBubble = React.memo(function MessageBubble({ message, isLast, busy, onSelect, onEdit, onRegenerate }) {
+const MessageBubble = React.memo(function MessageBubble({
+  message,
+  isLast,
+  busy,
+  maxChars,
+  onSelect,
+  onEdit,
+  onRegenerate,
+}) {
   const [editing, setEditing] = useState(false);
   const streaming = message.status === "streaming";
   const isUser = message.role === "user";
-  if (editing) return <EditBox message={message} onEdit={onEdit} onDone={() => setEditing(false)} />;
+  if (editing) {
+    return <EditBox message={message} maxChars={maxChars} onEdit={onEdit} onDone={() => setEditing(false)} />;
+  }
   return (
     <div className={`cf-row ${isUser ? "cf-row-user" : "cf-row-assistant"}`} data-message-id={message.id}>
       <div className={`cf-bubble ${isUser ? "cf-user" : "cf-assistant"}`} data-status={message.status}>
@@ -333,6 +351,7 @@ export function Transcript(props) {
             message={m}
             isLast={i === view.messages.length - 1}
             busy={last && last.status === "streaming"}
+            maxChars={props.maxChars}
             onSelect={props.onSelect}
             onEdit={props.onEdit}
             onRegenerate={props.onRegenerate}

@@ -32,6 +32,16 @@ async def _send(tab, text: str):
     return await tab.send(ConversationState.user_message({"message": text}))
 
 
+def given_back(tab, start: int = 0) -> list[str]:
+    """Text put back into the message box (the browser empties it as it sends) since update `start`."""
+    return [
+        event.payload["value"]
+        for update in tab.updates[start:]
+        for event in update.events
+        if event.name.endswith("_set_value") and event.payload.get("ref") == "ref_chat_input"
+    ]
+
+
 async def _new_tab_with_history(tab, exchanges: int) -> None:
     await tab.send(ConversationState.on_load)
     for i in range(exchanges):
@@ -161,6 +171,7 @@ async def test_too_long_message_gets_a_clear_error(mock_settings):
 
     assert feed_ops(deltas) == []
     assert f"the limit is {limit:,}" in state.notice
+    assert given_back(tab) == ["x" * (limit + 1)]
 
 
 async def test_sending_while_an_answer_streams_is_refused(mock_settings):
@@ -172,6 +183,7 @@ async def test_sending_while_an_answer_streams_is_refused(mock_settings):
         await tab.wait_for(lambda: "word3" in streamed_text(tab.deltas()))
         await _send(tab, "two")
         refused_notice = (await tab.state()).notice
+        assert given_back(tab) == ["two"]
         await tab.send(ConversationState.stop)
         await first.wait_all()
         owner = (await tab.state()).owner
@@ -653,6 +665,7 @@ async def test_an_owner_gets_a_notice_past_the_cap(mock_settings, job_backend, m
         await _as_owner(second, owner)
         await _send(second, "a question in another conversation")
         notice = (await second.state()).notice
+        assert given_back(second) == ["a question in another conversation"]
         await first.send(ConversationState.stop)
         await asked.wait_all()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ..config import get_settings
 from ..state.conversation import ConversationState
 from ..state.session import SessionState
 from ..state.sidebar import SidebarState
@@ -85,7 +86,17 @@ def _notice() -> rx.Component:
     )
 
 
+class LengthGuard(rx.Component):
+    """The box's length near its limit, and a word when a paste didn't fit (assets/length_guard.jsx)."""
+
+    library = "$/public/length_guard.jsx"
+    tag = "LengthGuard"
+    target: rx.Var[str]
+    limit: rx.Var[int]
+
+
 def _composer() -> rx.Component:
+    limit = get_settings().max_message_chars
     return rx.form(
         rx.hstack(
             rx.text_area(
@@ -97,6 +108,10 @@ def _composer() -> rx.Component:
                 rows="2",
                 resize="vertical",
                 class_name="chat-input",
+                # The server's limit: past it a message would be refused (and past Reflex's socket limit,
+                # about 1 MB, lost on the way).
+                max_length=limit,
+                aria_label="Message",
             ),
             rx.cond(
                 busy,
@@ -116,6 +131,7 @@ def _composer() -> rx.Component:
             align="end",
             width="100%",
         ),
+        LengthGuard.create(target="chat-input", limit=limit, id="chat-length", class_name="chat-length"),
         on_submit=ConversationState.user_message,
         reset_on_submit=True,
         width="100%",

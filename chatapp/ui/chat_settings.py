@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ..config import get_settings
 from ..state.settings import SettingsState
 
 
@@ -27,6 +28,7 @@ def _number_field(label: str, hint: str, name: str, input_mode: str) -> rx.Compo
             default_value=SettingsState.chat_settings[name],
             placeholder="model default",
             input_mode=input_mode,
+            max_length=20,
         ),
     )
 
@@ -78,6 +80,7 @@ def chat_settings_dialog() -> rx.Component:
                             id="settings-system-prompt",
                             default_value=current["system_prompt"],
                             placeholder=SettingsState.defaults["system_prompt"],
+                            max_length=get_settings().max_message_chars,
                             rows="4",
                             width="100%",
                         ),

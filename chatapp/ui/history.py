@@ -230,6 +230,7 @@ def history_panel() -> rx.Component:
             value=SidebarState.search_query,
             on_change=SidebarState.search.debounce(250),
             type="search",
+            max_length=200,
             width="100%",
             size="2",
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ..config import get_settings
 from ..state.conversation import ConversationState
 from ..state.monitor import MonitorState
 
@@ -26,6 +27,7 @@ class Transcript(_FeedComponent):
     on_regenerate: rx.EventHandler[rx.event.no_args_event_spec]
     focus_id: rx.Var[str]
     on_edit: rx.EventHandler[rx.event.passthrough_event_spec(str, str)]
+    max_chars: rx.Var[int]  # an edited question's limit, the server's
     on_return: rx.EventHandler[rx.event.no_args_event_spec]
 
 
@@ -48,6 +50,7 @@ def transcript() -> rx.Component:
         on_regenerate=ConversationState.regenerate,
         focus_id=ConversationState.focus_message,
         on_edit=ConversationState.edit_message,
+        max_chars=get_settings().max_message_chars,
         on_return=ConversationState.catch_up,
         **_feed_props(),
     )

@@ -422,6 +422,25 @@ def test_the_server_refuses_an_oversized_upload_before_taking_in_its_body(app_ur
     assert '{"error": "That file is too large to import (5 MB at most)."}' in answer
 
 
+def test_the_message_box_stops_at_the_limit_and_says_what_a_paste_lost(page: Page):
+    limit = 16_000  # CHATAPP_MAX_MESSAGE_CHARS's default
+    box = page.locator("#chat-input")
+    box.fill("a" * (limit - 1_000))
+    expect(page.locator("#chat-length")).to_have_text(f"{limit - 1_000:,} / {limit:,} characters")
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.evaluate("text => navigator.clipboard.writeText(text)", "b" * 1_500)
+    box.focus()
+    page.keyboard.press("Control+End")
+    page.keyboard.press("Control+V")
+
+    expect(page.locator("#chat-length")).to_contain_text("the last 500 pasted characters did not fit")
+    assert len(box.input_value()) == limit
+    box.press("Enter")  # sends what the box holds: exactly the limit, which the server takes
+    expect(assistant_bubbles(page)).to_have_count(1)
+    expect(page.locator("#chat-length")).to_have_count(0)
+
+
 def test_a_pinned_conversation_stays_on_top(page: Page):
     send_and_wait(page, "/mock tokens=2 rate=200\nKeep this one")
     new_chat(page)
