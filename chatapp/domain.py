@@ -9,6 +9,10 @@ from typing import Literal
 # What a title and a category name may hold, wherever they are written from.
 MAX_TITLE_CHARS = 200
 MAX_CATEGORY_CHARS = 60
+# The longest answer kept (about 100,000 tokens, the most an answer may ask for), and the longest tool
+# arguments or result: a model server that never stops can't fill the memory or the database.
+MAX_ANSWER_CHARS = 400_000
+MAX_TOOL_TEXT_CHARS = 100_000
 
 Role = Literal["system", "user", "assistant", "tool"]
 

@@ -22,8 +22,10 @@ from pydantic import (
 )
 
 from .domain import (
+    MAX_ANSWER_CHARS,
     MAX_CATEGORY_CHARS,
     MAX_TITLE_CHARS,
+    MAX_TOOL_TEXT_CHARS,
     ChatOptions,
     Conversation,
     Message,
@@ -35,9 +37,7 @@ from .domain import (
 )
 
 MAX_COUNT = 100_000_000
-MAX_ANSWER_CHARS = 400_000  # about 100,000 tokens, the most an answer may ask for
 MAX_TOOL_CALLS = 64
-MAX_TOOL_TEXT_CHARS = 100_000
 MAX_ERROR_CHARS = 2_000
 
 

@@ -18,6 +18,8 @@ from . import costs, db, labels, tokens, tools
 from .config import Settings
 from .domain import (
     DEFAULT_OPTIONS,
+    MAX_ANSWER_CHARS,
+    MAX_TOOL_TEXT_CHARS,
     ChatOptions,
     Conversation,
     InputError,
@@ -186,6 +188,7 @@ class Turn:
         self._provider_called = False
         self._finishing = False
         self._parts: list[str] = []  # the answer's text so far, kept here so no failure can lose it
+        self._length = 0  # of that text, held to MAX_ANSWER_CHARS
         self._meter: AnswerMeter | None = None
         self._saved: Message | None = None  # the answer as last saved
         self._model = provider.model
@@ -442,10 +445,12 @@ class Turn:
                 self._status("usage", assistant, f"{event.prompt_tokens} + {event.completion_tokens} tokens")
             elif isinstance(event, TextDelta) and event.text:
                 first = meter.first_token_at is None
+                text = event.text[: MAX_ANSWER_CHARS - self._length]
+                self._length += len(text)
                 # Counted piece by piece: the cost per token stays constant, however long the answer.
-                meter.text(event.text)
-                parts.append(event.text)
-                self._emit(AnswerDelta(event.text))
+                meter.text(text)
+                parts.append(text)
+                self._emit(AnswerDelta(text))
                 if first:
                     self._status("first_token", assistant, f"{meter.ttft_ms:.0f} ms")
                 if self._clock() >= next_live:
@@ -454,6 +459,12 @@ class Turn:
                 if self._clock() >= next_save:
                     next_save = self._clock() + SAVE_EVERY_S
                     self._writes.save_partial(assistant.id, "".join(parts))
+                if self._length >= MAX_ANSWER_CHARS:
+                    raise ProviderError(
+                        "server",
+                        f"The answer reached {MAX_ANSWER_CHARS:,} characters, the most one may hold, and was "
+                        "cut off there.",
+                    )
         return calls
 
     async def _run_tool(self, assistant: Message, call: ToolCall) -> str:
@@ -461,9 +472,10 @@ class Turn:
         step = await self._db(
             db.add_tool_step,
             message_id=assistant.id,
-            call_id=call.id,
-            name=call.name,
-            arguments=call.arguments,
+            # As the columns take them: a model server may send anything.
+            call_id=call.id[:128],
+            name=call.name[:128],
+            arguments=call.arguments[:MAX_TOOL_TEXT_CHARS],
         )
         self._emit(ToolStepUpdate(step))
         started = self._clock()

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import tiktoken
 
 from . import db, tokens
+from .domain import MAX_TOOL_TEXT_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,9 @@ async def call(name: str, raw_arguments: str, context: ToolContext, clock=time.p
 
     registered = REGISTRY.get(name)
     if registered is None:
-        return outcome("error", f"Unknown tool '{name}'. Available tools: {', '.join(REGISTRY)}.")
+        return outcome("error", f"Unknown tool '{name[:128]}'. Available tools: {', '.join(REGISTRY)}.")
+    if len(raw_arguments) > MAX_TOOL_TEXT_CHARS:
+        return outcome("error", f"The arguments are longer than {MAX_TOOL_TEXT_CHARS:,} characters.")
     try:
         arguments = _check_arguments(registered, raw_arguments)
         result = await asyncio.wait_for(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from chatapp import db, tools
+from chatapp import db, service, tools
 from chatapp.config import Settings
 from chatapp.domain import Message, PromptMessage, StatusEvent, ToolCall, ToolStep
 from chatapp.providers.mock import MockProvider
@@ -188,6 +188,38 @@ async def test_failing_tool_call_becomes_an_error_step_the_model_sees(mock_setti
     assert (step.name, step.arguments, step.status) == (name, arguments, "error")
     assert step.result.startswith(result)
     assert step.duration_ms is not None
+
+
+async def test_a_tool_call_too_large_for_its_columns_is_stored_cut_and_answered_as_an_error(
+    any_db_url, mock_settings
+):
+    # A model server may send anything: a 300-character name was an error from PostgreSQL, ending the turn.
+    settings = mock_settings.model_copy(update={"db_url": any_db_url})
+    provider = fast_mock()
+    huge = '{"expression": "' + "1+" * 60_000 + '1"}'
+    provider.script(tool_calls=(("n" * 300, "{}"), ("calculator", huge)))
+    provider.script("Done.")
+
+    updates = await run(new_turn(settings, provider))
+
+    answer = stored(any_db_url, updates).answer
+    named, sized = answer.steps
+    assert (len(named.name), named.status) == (128, "error")
+    assert (len(sized.arguments), sized.status) == (100_000, "error")
+    assert sized.result == "The arguments are longer than 100,000 characters."
+    assert answer.status == "complete" and answer.content.endswith("Done.")
+
+
+async def test_an_answer_that_would_not_end_is_cut_off_at_the_limit_and_saved(mock_settings, monkeypatch):
+    monkeypatch.setattr(service, "MAX_ANSWER_CHARS", 40)
+    provider = fast_mock()
+    provider.script("word " * 100)
+
+    updates = await run(new_turn(mock_settings, provider))
+
+    answer = stored(mock_settings.db_url, updates).answer
+    assert (answer.status, answer.content) == ("error", ("word " * 8))
+    assert answer.error == "The answer reached 40 characters, the most one may hold, and was cut off there."
 
 
 # --- the round limit -------------------------------------------------------------------------------
