@@ -15,7 +15,7 @@ import ReactMarkdown from "react-markdown";
 import rehypeHighlight from "rehype-highlight";
 import remarkGfm from "remark-gfm";
 
-const EMPTY = { seq: -1, messages: [], events: [] };
+const EMPTY = { seq: -1, messages: [], events: [], earlier: 0 };
 
 function applyOps(view, ops) {
   let messages = view.messages;
@@ -51,7 +51,12 @@ function reduce(view, feed, snapshot) {
   let next = Math.max(feed.seq, snapshot.seq) < view.seq ? EMPTY : view;
   // A snapshot newer than what we hold replaces it; it already contains every batch up to its seq.
   if (snapshot.seq > next.seq) {
-    next = { seq: snapshot.seq, messages: snapshot.messages || [], events: snapshot.events || [] };
+    next = {
+      seq: snapshot.seq,
+      messages: snapshot.messages || [],
+      events: snapshot.events || [],
+      earlier: snapshot.earlier || 0, // older messages not sent yet
+    };
   }
   if (feed.seq === next.seq + 1) {
     next = { ...applyOps(next, feed.ops), seq: feed.seq };
@@ -336,12 +341,30 @@ export function Transcript(props) {
       setTimeout(() => showMessage(props.focusId, "auto"), 50);
     }
   });
+  // Earlier messages come in above: the one that was first stays where the reader was.
+  const anchor = useRef("");
+  useEffect(() => {
+    const row = anchor.current && document.querySelector(`[data-message-id="${anchor.current}"]`);
+    if (row && view.messages[0] && view.messages[0].id !== anchor.current) {
+      anchor.current = "";
+      row.scrollIntoView({ block: "start" });
+    }
+  }, [view.seq]);
+  const showEarlier = () => {
+    anchor.current = view.messages[0] ? view.messages[0].id : "";
+    props.onEarlier();
+  };
   const onScroll = () => {
     const el = box.current;
     pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
   };
   return (
     <div id={props.id} className="cf-transcript" ref={box} onScroll={onScroll}>
+      {view.earlier > 0 && (
+        <button type="button" id="show-earlier" className="cf-earlier" onClick={showEarlier}>
+          Show earlier messages ({view.earlier.toLocaleString("en")} more)
+        </button>
+      )}
       {view.messages.length === 0 ? (
         <div className="cf-empty">{props.placeholder}</div>
       ) : (

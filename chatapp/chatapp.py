@@ -8,7 +8,7 @@ import logging
 
 import reflex as rx
 
-from . import db, exchange, tokens
+from . import db, exchange, owners, tokens
 from .api import create_api
 from .config import get_settings
 from .jobs import registry
@@ -68,6 +68,9 @@ async def recover_interrupted_answers():
     yield
     if sweeping is not None:
         sweeping.cancel()
+
+
+owners.keep_state_files_private()
 
 
 def limit_uploads(asgi_app):

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from alembic import command
-from chatapp import db
+from chatapp import db, owners
 from chatapp.domain import Metrics
 from chatapp.owners import owner_id
 from tests.e2e.appserver import ROOT, migrate
@@ -293,3 +293,14 @@ def test_the_owner_migration_keeps_every_conversation_reachable_by_its_key(empty
         stored = {row[0] for row in session.connection().exec_driver_sql(query)}
     assert stored == {owner_id(key), owner_id(other_key)}
     db.engine(empty_database).dispose()
+
+
+def test_the_directory_of_reflex_state_files_is_private(tmp_path, monkeypatch):
+    # The files there hold each tab's state, its owner key among it.
+    states = tmp_path / "states"
+    states.mkdir(mode=0o755)
+    monkeypatch.setenv("REFLEX_STATES_WORKDIR", str(states))
+
+    owners.keep_state_files_private()
+
+    assert states.stat().st_mode & 0o777 == 0o700

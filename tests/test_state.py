@@ -766,3 +766,43 @@ async def test_an_owner_key_changed_to_a_bad_value_mid_session_is_replaced_by_th
         for stray in ("x", owners.owner_id("x")):
             assert db.list_conversations(session, owner=stray, limit=10)[0] == []
     assert conversation.title == "Whose is this"
+
+
+async def test_a_long_conversation_opens_with_its_latest_messages_and_more_on_request(mock_settings):
+    drafts = tuple(MessageDraft("user" if n % 2 == 0 else "assistant", f"message {n}") for n in range(450))
+    async with open_tab() as tab:
+        await tab.send(ConversationState.on_load)
+        with db.session_for(mock_settings.db_url) as session:
+            long = db.import_conversation(
+                session, owner=(await tab.state()).owner, draft=ConversationDraft("long", drafts)
+            )
+            first_id = db.list_messages(session, conversation_id=long.id)[0].id
+        await tab.send(ConversationState.open_chat(long.id))
+        opened = (await tab.state()).snapshot
+        await tab.send(ConversationState.show_earlier)
+        more = (await tab.state()).snapshot
+        await tab.send(ConversationState.open_result(long.id, first_id))
+        searched = (await tab.state()).snapshot
+
+    assert [m["content"] for m in opened["messages"]] == [f"message {n}" for n in range(250, 450)]
+    assert opened["earlier"] == 250
+    assert (len(more["messages"]), more["earlier"]) == (400, 50)
+    assert (searched["messages"][0]["id"], searched["earlier"]) == (first_id, 0)  # a search hit is shown
+
+
+async def test_a_conversation_of_long_answers_is_sent_a_megabyte_at_a_time(mock_settings):
+    answer = "y" * 300_000
+    drafts = tuple(MessageDraft("user" if n % 2 == 0 else "assistant", answer) for n in range(10))
+    async with open_tab() as tab:
+        await tab.send(ConversationState.on_load)
+        with db.session_for(mock_settings.db_url) as session:
+            long = db.import_conversation(
+                session, owner=(await tab.state()).owner, draft=ConversationDraft("long answers", drafts)
+            )
+        start = len(tab.updates)
+        await tab.send(ConversationState.open_chat(long.id))
+        snapshot = (await tab.state()).snapshot
+        sent = tab.wire_bytes(start)
+
+    assert (len(snapshot["messages"]), snapshot["earlier"]) == (3, 7)
+    assert sent < 1_100_000

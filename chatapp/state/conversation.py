@@ -19,7 +19,7 @@ import reflex as rx
 
 from .. import db, presenters, service
 from ..config import get_settings
-from ..domain import Conversation, InputError
+from ..domain import Conversation, InputError, plain_text
 from ..jobs import Refused, registry
 from ..providers import provider_for
 from ..service import (
@@ -70,6 +70,26 @@ def _version(moment: datetime) -> float:
     return moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
 
 
+# A tab is sent the latest messages of a conversation, up to both limits, and more on request: a
+# conversation of thousands of answers would otherwise arrive whole (32 MB seen) on every open.
+SNAPSHOT_MESSAGES = 200
+SNAPSHOT_CHARS = 1_000_000
+
+
+def _latest(views: list[dict[str, Any]], pages: int, keep_id: str = "") -> int:
+    """Where the shown part of a conversation starts: the last `pages` pages of messages, each page up to
+    both limits, and from `keep_id` on if that message is older (a search result being opened)."""
+    start, chars = len(views), 0
+    while start > 0 and len(views) - start < pages * SNAPSHOT_MESSAGES:
+        chars += len(views[start - 1]["content"])
+        if chars > pages * SNAPSHOT_CHARS and start < len(views):
+            break
+        start -= 1
+    if keep_id:
+        start = min([start] + [i for i, view in enumerate(views) if view["id"] == keep_id])
+    return start
+
+
 def _give_back(text: str) -> Any:
     """The browser empties the box as it sends; a message that wasn't accepted goes back into it."""
     return rx.set_value("chat-input", text) if text.strip() else None
@@ -95,6 +115,7 @@ class ConversationState(SessionState):
     _follower: str = ""  # that task's own mark: a task that no longer holds it stops at its next update
     _taking_over: bool = False  # on a reload mid-answer: follow the answer again, with a new task
     _shown_version: float = 0.0  # when a message was last added to the conversation shown, as it was shown
+    _shown_pages: int = 1  # how much of its history the tab asked to see (SNAPSHOT_MESSAGES a page)
     # What the browser was sent of the answer in flight, so a snapshot matches the feed exactly.
     _answer_id: str = ""
     _answer_text: str = ""
@@ -139,14 +160,21 @@ class ConversationState(SessionState):
     async def open_result(self, conversation_id: str, message_id: str) -> Any:
         """A search result was picked: its conversation, scrolled to its message."""
         self.show_history = False
-        follow = await self._show_conversation(conversation_id)
-        self.focus_message = message_id
-        return follow
+        self.focus_message = plain_text(message_id)[:64]  # before the snapshot: it must hold that message
+        return await self._show_conversation(conversation_id)
 
     @rx.event
     async def resync(self) -> Any:
         """The browser missed a batch of the feed (reload, reconnect): send it everything once."""
         return await self._show_conversation(self.conversation_id)
+
+    @rx.event
+    async def show_earlier(self) -> Any:
+        """The reader scrolled to the top and asked for the messages before those shown."""
+        if self.snapshot.get("earlier"):
+            self._shown_pages += 1
+            return await self._show_conversation(self.conversation_id)
+        return None
 
     @rx.event
     async def catch_up(self) -> Any:
@@ -192,6 +220,8 @@ class ConversationState(SessionState):
             )
         found, saved, events = opened or (None, [], [])
         conversation_id = found.id if found else ""
+        if conversation_id != self.conversation_id:
+            self._shown_pages = 1
         self.conversation_id = conversation_id
         self._shown_version = _version(found.updated_at) if found else 0.0
         self._show_header(found)
@@ -215,8 +245,14 @@ class ConversationState(SessionState):
             in_flight = {"content": self._answer_text, "steps": self._answer_steps}
             messages = [{**m, **in_flight} if m["id"] == self._answer_id else m for m in messages]
             event_views = [e for e in event_views if e["message_id"] != self._answer_id] + self._answer_events
+        start = _latest(messages, self._shown_pages, self.focus_message)
         self._seq += 1
-        self.snapshot = {"seq": self._seq, "messages": messages, "events": event_views}
+        self.snapshot = {
+            "seq": self._seq,
+            "messages": messages[start:],
+            "events": event_views,
+            "earlier": start,
+        }
         (await self.get_state(MonitorState)).show_conversation(saved, streaming=self._streaming)
         return follow
 

@@ -28,6 +28,7 @@ class Transcript(_FeedComponent):
     focus_id: rx.Var[str]
     on_edit: rx.EventHandler[rx.event.passthrough_event_spec(str, str)]
     max_chars: rx.Var[int]  # an edited question's limit, the server's
+    on_earlier: rx.EventHandler[rx.event.no_args_event_spec]
     on_return: rx.EventHandler[rx.event.no_args_event_spec]
 
 
@@ -51,6 +52,7 @@ def transcript() -> rx.Component:
         focus_id=ConversationState.focus_message,
         on_edit=ConversationState.edit_message,
         max_chars=get_settings().max_message_chars,
+        on_earlier=ConversationState.show_earlier,
         on_return=ConversationState.catch_up,
         **_feed_props(),
     )
