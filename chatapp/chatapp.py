@@ -12,6 +12,7 @@ from . import db, exchange, owners, tokens
 from .api import create_api
 from .config import get_settings
 from .jobs import registry
+from .mcp_servers.hub import hub
 from .providers import provider_for
 from .providers.local import LocalProvider
 from .state.conversation import ConversationState
@@ -73,6 +74,14 @@ async def recover_interrupted_answers():
 owners.keep_state_files_private()
 
 
+@contextlib.asynccontextmanager
+async def connect_mcp_servers():
+    """In the background: a slow or dead server never delays start-up or the page."""
+    hub().start()
+    yield
+    await hub().stop()
+
+
 def limit_uploads(asgi_app):
     return UploadLimit(asgi_app, max_bytes=exchange.MAX_IMPORT_BYTES, message=exchange.TOO_LARGE)
 
@@ -85,4 +94,5 @@ app = rx.App(
 app.add_page(page, route="/", title="chatapp", image="/favicon.svg", on_load=ConversationState.on_load)
 app.register_lifespan_task(recover_interrupted_answers)
 app.register_lifespan_task(start_local_model)
+app.register_lifespan_task(connect_mcp_servers)
 app.register_lifespan_task(load_default_encoding)

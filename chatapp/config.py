@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     )
     max_message_chars: int = Field(16000, ge=1, validation_alias=_env("CHATAPP_MAX_MESSAGE_CHARS"))
     max_tool_rounds: int = Field(4, ge=0, validation_alias=_env("CHATAPP_MAX_TOOL_ROUNDS"))
+    # A JSON file of MCP servers in the `mcpServers` format (chatapp/mcp_servers/config.py).
+    mcp_config: str | None = Field(None, validation_alias=_env("CHATAPP_MCP_CONFIG"))
     # Set for Reflex itself when it runs several workers; the job registry then keeps its jobs there too.
     redis_url: str | None = Field(None, validation_alias=_env("REFLEX_REDIS_URL"))
     max_answers_per_owner: int = Field(3, ge=1, validation_alias=_env("CHATAPP_MAX_ANSWERS_PER_OWNER"))

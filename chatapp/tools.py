@@ -27,6 +27,8 @@ import tiktoken
 
 from . import db, tokens
 from .domain import MAX_TOOL_TEXT_CHARS
+from .mcp_servers.connection import McpCallError
+from .mcp_servers.hub import Offered, hub
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +90,20 @@ def tool(name: str, description: str, properties: dict[str, Any], required: tupl
 
 
 def specs() -> list[dict[str, Any]]:
-    return [registered.spec() for registered in REGISTRY.values()]
+    """The built-in tools and the connected MCP servers' tools, as the model is offered them."""
+    remote = [offered.tool.spec() for offered in hub().offered(set(REGISTRY)).values()]
+    return [registered.spec() for registered in REGISTRY.values()] + remote
 
 
-@functools.cache
 def spec_tokens(encoding: tiktoken.Encoding) -> int:
-    """What the tool definitions add to a prompt, counted once per encoding: they never change."""
-    return tokens.count(json.dumps(specs()), encoding)
+    """What the tool definitions add to a prompt."""
+    return _count_once(json.dumps(specs()), encoding)
+
+
+@functools.lru_cache(maxsize=32)
+def _count_once(definitions: str, encoding: tiktoken.Encoding) -> int:
+    # The same definitions come with every request until a server's tools change: counted once each.
+    return tokens.count(definitions, encoding)
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float)}
@@ -126,11 +135,19 @@ async def call(name: str, raw_arguments: str, context: ToolContext, clock=time.p
     def outcome(status: Literal["ok", "error"], result: str) -> ToolOutcome:
         return ToolOutcome(status=status, result=result, duration_ms=(clock() - started) * 1000)
 
-    registered = REGISTRY.get(name)
-    if registered is None:
-        return outcome("error", f"Unknown tool '{name[:128]}'. Available tools: {', '.join(REGISTRY)}.")
     if len(raw_arguments) > MAX_TOOL_TEXT_CHARS:
         return outcome("error", f"The arguments are longer than {MAX_TOOL_TEXT_CHARS:,} characters.")
+    registered = REGISTRY.get(name)
+    if registered is None:
+        remote = hub().offered(set(REGISTRY)).get(name)
+        if remote is None:
+            available = ", ".join([*REGISTRY, *hub().offered(set(REGISTRY))])
+            return outcome("error", f"Unknown tool '{name[:128]}'. Available tools: {available}.")
+        try:
+            failed, text = await _call_remote(remote, raw_arguments)
+        except (ToolError, McpCallError) as error:
+            return outcome("error", str(error))
+        return outcome("error" if failed else "ok", text)
     try:
         arguments = _check_arguments(registered, raw_arguments)
         result = await asyncio.wait_for(
@@ -146,6 +163,22 @@ async def call(name: str, raw_arguments: str, context: ToolContext, clock=time.p
         kind = type(error).__name__
         return outcome("error", f"The tool failed ({kind}); the details are in the server's log.")
     return outcome("ok", result)
+
+
+async def _call_remote(remote: Offered, raw_arguments: str) -> tuple[bool, str]:
+    """An MCP tool's call: its arguments as an object (the server checks them against its schema), and its
+    text, cut to what a step holds with a visible mark."""
+    try:
+        arguments = json.loads(raw_arguments or "{}")
+    except json.JSONDecodeError as error:
+        raise ToolError(f"The arguments are not valid JSON ({error.msg}).") from None
+    if not isinstance(arguments, dict):
+        raise ToolError("The arguments must be a JSON object.")
+    failed, text = await remote.connection.call(remote.tool.name, arguments)
+    if len(text) > MAX_TOOL_TEXT_CHARS:
+        keep = MAX_TOOL_TEXT_CHARS - 100  # room for the mark, so the step still fits its column
+        text = text[:keep] + f"\n… (truncated: {len(text) - keep:,} more characters)"
+    return failed, text
 
 
 # --- calculator: exact arithmetic on a parsed expression, never eval ---------------------------------

@@ -1,0 +1,163 @@
+"""MCP servers through the official SDK, against a real server (tests/mcp_testbox.py) over stdio and over
+Streamable HTTP on a loopback port: tools listed with their hints, calls, errors, timeouts, a server that dies
+mid-call and comes back, and a turn of the mock provider calling one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatapp import tools
+from chatapp.mcp_servers import connection as mcp_connection
+from chatapp.mcp_servers.config import ServerConfig, load
+from chatapp.mcp_servers.connection import McpCallError, ServerConnection, qualified_name
+from chatapp.mcp_servers.hub import McpHub, hub
+
+TESTBOX = str(Path(__file__).with_name("mcp_testbox.py"))
+
+
+def stdio_server(name: str = "testbox", timeout_s: float = 5.0) -> ServerConfig:
+    return ServerConfig(
+        name=name, approve="writes", timeout_s=timeout_s, command=sys.executable, args=(TESTBOX,)
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(connection: ServerConnection):
+    task = asyncio.create_task(connection.run())
+    try:
+        await until(lambda: connection.status == "connected", connection)
+        yield connection
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def until(predicate, connection: ServerConnection, timeout_s: float = 30.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def test_a_stdio_server_lists_its_tools_with_their_hints_and_runs_them():
+    async with running(ServerConnection(stdio_server())) as connection:
+        listed = {tool.name: tool for tool in connection.tools}
+        added = await connection.call("add", {"a": 2, "b": 3})
+        failed = await connection.call("fail", {"reason": "no such thing"})
+
+    assert {"add", "echo", "delete_file", "fail", "slow", "die"} <= set(listed)
+    assert (listed["add"].qualified, listed["add"].read_only, listed["add"].destructive) == (
+        "testbox__add",
+        True,
+        False,
+    )
+    assert (listed["delete_file"].read_only, listed["delete_file"].destructive) == (False, True)
+    assert listed["add"].parameters["required"] == ["a", "b"]  # the server's schema, as it gave it
+    assert added == (False, "5")
+    assert failed[0] is True and "fail" in failed[1]
+
+
+async def test_a_call_past_the_servers_timeout_is_an_error_and_the_connection_stays():
+    async with running(ServerConnection(stdio_server(timeout_s=0.5))) as connection:
+        with pytest.raises(McpCallError, match="took longer than 0.5 s"):
+            await connection.call("slow", {"seconds": 5})
+        assert await connection.call("add", {"a": 1, "b": 1}) == (False, "2")
+
+
+async def test_a_server_that_dies_mid_call_is_an_error_then_it_is_connected_again(monkeypatch):
+    monkeypatch.setattr(mcp_connection, "BACKOFF_S", (0.2,))
+    async with running(ServerConnection(stdio_server())) as connection:
+        with pytest.raises(McpCallError, match="failed during the call"):
+            await connection.call("die", {})
+        await until(lambda: connection.status != "connected", connection)
+        with pytest.raises(McpCallError, match="not connected"):
+            await connection.call("add", {"a": 1, "b": 1})
+        await until(lambda: connection.status == "connected", connection)
+        assert await connection.call("add", {"a": 20, "b": 22}) == (False, "42")
+
+
+@pytest.fixture
+def http_testbox():
+    """The test server over Streamable HTTP on a free loopback port."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, TESTBOX, "http", str(port)], stderr=subprocess.DEVNULL)
+    yield f"http://127.0.0.1:{port}/mcp"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+async def test_a_streamable_http_server_on_a_loopback_port_runs_tools(http_testbox):
+    config = ServerConfig(
+        name="web", approve="never", timeout_s=5.0, url=http_testbox, headers={"X-Test": "1"}
+    )
+    async with running(ServerConnection(config)) as connection:
+        assert await connection.call("echo", {"text": "over http"}) == (False, "echo: over http")
+
+
+async def test_an_unreachable_server_keeps_trying_and_says_why():
+    config = ServerConfig(name="gone", approve="never", timeout_s=1.0, url="http://127.0.0.1:9/mcp")
+    connection = ServerConnection(config)
+    task = asyncio.create_task(connection.run())
+    await until(lambda: connection.status == "reconnecting", connection)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    assert connection.problem and connection.tools == ()
+
+
+def test_tool_names_fit_what_a_model_accepts():
+    assert qualified_name("files", "read_file") == "files__read_file"
+    odd = qualified_name("files", "read.file/v2")
+    assert odd.startswith("files__read_file_v2") and len(odd) <= 64
+    assert qualified_name("files", "read.file") != qualified_name("files", "read_file")
+    assert len(qualified_name("s" * 32, "t" * 100)) == 64
+
+
+async def test_a_turn_calls_an_mcp_tool_and_tools_that_act_wait_for_approval(
+    tmp_path, monkeypatch, mock_settings
+):
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"testbox": {"command": sys.executable, "args": [TESTBOX]}}}))
+    monkeypatch.setenv("CHATAPP_MCP_CONFIG", str(config))
+    from chatapp.config import get_settings
+
+    get_settings.cache_clear()
+    hub.cache_clear()
+    box = hub()
+    box.start()
+    try:
+        await until(lambda: box.connections["testbox"].status == "connected", box.connections["testbox"])
+        offered = {spec["function"]["name"] for spec in tools.specs()}
+        outcome = await tools.call(
+            "testbox__echo", '{"text": "hello"}', tools.ToolContext("o", mock_settings.db_url)
+        )
+        held = await tools.call(
+            "testbox__delete_file", '{"path": "/x"}', tools.ToolContext("o", mock_settings.db_url)
+        )
+    finally:
+        await box.stop()
+        hub.cache_clear()
+
+    assert {"calculator", "testbox__echo", "testbox__add"} <= offered
+    assert "testbox__delete_file" not in offered  # destructive, and approval ("writes") can't be asked yet
+    assert (outcome.status, outcome.result) == ("ok", "echo: hello")
+    assert held.status == "error" and "Unknown tool 'testbox__delete_file'" in held.result
+
+
+def test_a_bad_config_file_gives_no_servers_and_the_hub_says_why(tmp_path):
+    bad = tmp_path / "mcp.json"
+    bad.write_text("{oops")
+
+    box = McpHub(load(str(bad)))
+
+    assert box.connections == {} and "is not JSON" in box.problem
