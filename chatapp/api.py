@@ -167,7 +167,7 @@ def create_api() -> FastAPI:
         latest `limit` of them, oldest first: the monitor's event log."""
         conversation = await _owned(owner, chat_id)
         events = await _read(db.list_events, conversation_id=conversation.id, limit=limit)
-        return JSONResponse(dump(EventPage(events=[EventOut.of(e) for e in events])))
+        return JSONResponse(dump(EventPage.model_construct(events=[EventOut.of(e) for e in events])))
 
     @api.get("/chat/{rest:path}", include_in_schema=False)
     async def no_such_chat(rest: str) -> JSONResponse:
@@ -185,7 +185,7 @@ async def _owned(owner: str, chat_id: str) -> Conversation:
 
 
 def _page(chats: list[ChatSummary], next_cursor: str | None) -> JSONResponse:
-    return JSONResponse(dump(ChatPage(chats=chats, next_cursor=next_cursor)))
+    return JSONResponse(dump(ChatPage.model_construct(chats=chats, next_cursor=next_cursor)))
 
 
 async def _search(owner: str, query: str, limit: int, categories: dict[str, str]) -> list[ChatSummary]:
@@ -219,7 +219,9 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 async def _http_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+    headers = dict(error.headers or {})  # a 405's Allow, say
+    if error.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return _error(error.status_code, str(error.detail), headers)
 
 

@@ -13,6 +13,7 @@ MAX_CATEGORY_CHARS = 60
 # arguments or result: a model server that never stops can't fill the memory or the database.
 MAX_ANSWER_CHARS = 400_000
 MAX_TOOL_TEXT_CHARS = 100_000
+MAX_ERROR_CHARS = 2_000
 
 Role = Literal["system", "user", "assistant", "tool"]
 

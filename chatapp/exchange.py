@@ -22,7 +22,6 @@ FORMAT = "chatapp.conversation/1"
 MAX_IMPORT_BYTES = 5_000_000
 MAX_IMPORT_MESSAGES = 2_000
 TOO_LARGE = "That file is too large to import (5 MB at most)."
-MAX_PROMPT_CHARS = 16_000
 
 
 class ChatExport(schemas.Chat):
@@ -100,7 +99,8 @@ def from_json(raw: bytes) -> ConversationDraft:
         if message.role == "user" and len(message.content) > limit:
             raise InputError(f"messages[{index}].content: longer than {limit:,} characters.")
     settings = chat.settings.model_dump()
-    options = options_from({k: "" if v is None else str(v) for k, v in settings.items()}, MAX_PROMPT_CHARS)
+    # A system prompt as long as the settings dialog takes.
+    options = options_from({k: "" if v is None else str(v) for k, v in settings.items()}, limit)
     return ConversationDraft(
         title=chat.title or "Imported conversation",
         messages=tuple(message.draft() for message in chat.messages),
@@ -156,6 +156,8 @@ def _words(kind: str, ctx: dict[str, Any], fallback: str) -> str:
         return "expected true or false"
     if kind == "literal_error":
         return f"expected {ctx.get('expected')}"
+    if kind == "value_error":  # one of the schema's own checks: its words
+        return str(ctx.get("error", fallback))
     if kind.startswith("datetime"):
         return "expected a UTC time like 2026-12-01T09:30:00.250Z"
     return fallback[:1].lower() + fallback[1:]

@@ -1,13 +1,15 @@
 """The one shape of a conversation and its messages outside the app: REST answers with it, an export is it,
 and an import is read back through it.
 
-Each model is built from domain values (`of`) and read back into them (`draft`, `options`). The limits
-declared here are the ones the app writes with, so an export of anything the app stored imports again.
+Each model is built from domain values (`of`) and read back into them (`draft`). The limits declared here
+bound what comes in (an import); what the app stored is sent as it is, unchecked (`model_construct`), so a
+row from before a limit existed never turns a read into an error. The app writes within the same limits,
+so an export of what it stored imports again.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -24,6 +26,7 @@ from pydantic import (
 from .domain import (
     MAX_ANSWER_CHARS,
     MAX_CATEGORY_CHARS,
+    MAX_ERROR_CHARS,
     MAX_TITLE_CHARS,
     MAX_TOOL_TEXT_CHARS,
     ChatOptions,
@@ -38,12 +41,26 @@ from .domain import (
 
 MAX_COUNT = 100_000_000
 MAX_TOOL_CALLS = 64
-MAX_ERROR_CHARS = 2_000
 
 
 def _utc(moment: datetime) -> datetime:
     # The databases hand back naive datetimes; every time the app stores is UTC.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _plausible(moment: datetime) -> datetime:
+    """A time read from a file: in UTC, and between 1970 and now (a conversation dated 2099 would stay at
+    the top of the sidebar for good; year 1 or 9999 overflow on the way to UTC)."""
+    try:
+        moment = _utc(moment)
+    except OverflowError:
+        raise ValueError("out of range") from None
+    if not EARLIEST <= moment <= datetime.now(UTC) + timedelta(days=1):
+        raise ValueError("not a time between 1970 and now")
+    return moment
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def iso(moment: datetime) -> str:
@@ -52,7 +69,7 @@ def iso(moment: datetime) -> str:
 
 Timestamp = Annotated[
     datetime,
-    AfterValidator(_utc),
+    AfterValidator(_plausible),
     PlainSerializer(iso, return_type=str),
     Field(description="UTC, to the millisecond: 2026-12-01T09:30:00.250Z"),
 ]
@@ -109,7 +126,7 @@ class ChatSettings(Shape):
 
     @classmethod
     def of(cls, options: ChatOptions) -> ChatSettings:
-        return cls(
+        return cls.model_construct(
             model=options.model or None,
             system_prompt=options.system_prompt or None,
             temperature=options.temperature,
@@ -136,7 +153,7 @@ class ChatSummary(Shape):
     def of(cls, conversation: Conversation, categories: dict[str, str], group: str, **more: Any) -> Self:
         """`more`: the fields of a subclass (a chat's messages, say)."""
         known = round(conversation.total_cost_usd, 8)
-        return cls(
+        return cls.model_construct(  # type: ignore[return-value]  # the plugin types it as the base class
             id=conversation.id,
             title=conversation.title,
             group=group,
@@ -146,7 +163,7 @@ class ChatSummary(Shape):
             category_id=conversation.category_id or None,
             category=categories.get(conversation.category_id),
             message_count=conversation.message_count,
-            totals=Totals(
+            totals=Totals.model_construct(
                 tokens=conversation.total_tokens,
                 cost_usd=None if conversation.cost_unknown else known,
                 cost_usd_known=known,
@@ -166,7 +183,7 @@ class ToolCallOut(Shape):
 
     @classmethod
     def of(cls, step: ToolStep) -> ToolCallOut:
-        return cls(
+        return cls.model_construct(
             id=step.id,
             call_id=step.call_id,
             name=step.name,
@@ -258,32 +275,34 @@ class AssistantMessageOut(_MessageOut):
     def of_metrics(cls, base: dict[str, Any], message: Message) -> AssistantMessageOut:
         m = message.metrics
         reported = m.token_source == "reported"
-        return cls(
+        return cls.model_construct(
             **base,
             model=m.model or None,
             provider=m.provider or None,
-            usage=Usage(
+            usage=Usage.model_construct(
                 prompt_tokens=m.prompt_tokens,
                 completion_tokens=m.completion_tokens,
                 source=m.token_source,
-                estimated=TokenPair(
+                estimated=TokenPair.model_construct(
                     prompt_tokens=m.estimated_prompt_tokens, completion_tokens=m.estimated_completion_tokens
                 ),
-                reported=TokenPair(prompt_tokens=m.prompt_tokens, completion_tokens=m.completion_tokens)
+                reported=TokenPair.model_construct(
+                    prompt_tokens=m.prompt_tokens, completion_tokens=m.completion_tokens
+                )
                 if reported
                 else None,
                 encoding=m.encoding or None,
             ),
-            cost=Cost(usd=m.cost_usd, price=m.price or None),
+            cost=Cost.model_construct(usd=m.cost_usd, price=m.price or None),
             cost_usd=m.cost_usd,
-            timings=Timings(
+            timings=Timings.model_construct(
                 ttft_ms=m.ttft_ms,
                 duration_ms=m.duration_ms,
                 tokens_per_s=m.tokens_per_s,
                 inter_token_p50_ms=m.itl_p50_ms,
                 inter_token_p95_ms=m.itl_p95_ms,
             ),
-            context=Context(tokens=m.context_tokens, window=m.context_window),
+            context=Context.model_construct(tokens=m.context_tokens, window=m.context_window),
             tool_calls=[ToolCallOut.of(step) for step in message.steps],
         )
 
@@ -330,7 +349,7 @@ MessageOut = Annotated[UserMessageOut | AssistantMessageOut, Field(discriminator
 
 
 def message_out(message: Message) -> UserMessageOut | AssistantMessageOut:
-    base = {
+    base: dict[str, Any] = {
         "id": message.id,
         "content": message.content,
         "status": message.status,
@@ -340,7 +359,7 @@ def message_out(message: Message) -> UserMessageOut | AssistantMessageOut:
     }
     if message.role == "assistant":
         return AssistantMessageOut.of_metrics(base | {"role": "assistant"}, message)
-    return UserMessageOut(**base, role="user")
+    return UserMessageOut.model_construct(**base, role="user")
 
 
 class Chat(ChatSummary):
@@ -362,7 +381,9 @@ class EventOut(Shape):
 
     @classmethod
     def of(cls, event: StatusEvent) -> EventOut:
-        return cls(kind=event.kind, at=event.at, message_id=event.message_id, detail=event.detail)
+        return cls.model_construct(
+            kind=event.kind, at=event.at, message_id=event.message_id, detail=event.detail
+        )
 
 
 class EventPage(Shape):

@@ -19,6 +19,7 @@ from .config import Settings
 from .domain import (
     DEFAULT_OPTIONS,
     MAX_ANSWER_CHARS,
+    MAX_ERROR_CHARS,
     MAX_TOOL_TEXT_CHARS,
     ChatOptions,
     Conversation,
@@ -381,6 +382,7 @@ class Turn:
                 if parts and not parts[-1][-1:].isspace():
                     # The text of a new round starts a new paragraph, not the middle of the last sentence.
                     parts.append("\n\n")
+                    self._length += 2
                     self._emit(AnswerDelta("\n\n"))
                 round_start = len(parts)
                 calls = await self._request_or_retry(assistant, prompt, allowed, parts)
@@ -445,7 +447,7 @@ class Turn:
                 self._status("usage", assistant, f"{event.prompt_tokens} + {event.completion_tokens} tokens")
             elif isinstance(event, TextDelta) and event.text:
                 first = meter.first_token_at is None
-                text = event.text[: MAX_ANSWER_CHARS - self._length]
+                text = event.text[: max(0, MAX_ANSWER_CHARS - self._length)]
                 self._length += len(text)
                 # Counted piece by piece: the cost per token stays constant, however long the answer.
                 meter.text(text)
@@ -498,13 +500,18 @@ class Turn:
 
     async def _end_step(self, step: ToolStep, status: ToolStatus, result: str, duration_ms: float) -> None:
         ended = await self._db(
-            db.finish_tool_step, step_id=step.id, status=status, result=result, duration_ms=duration_ms
+            db.finish_tool_step,
+            step_id=step.id,
+            status=status,
+            result=result[:MAX_TOOL_TEXT_CHARS],
+            duration_ms=duration_ms,
         )
         if ended is not None:
             self._emit(ToolStepUpdate(ended))
 
     async def _finish(self, assistant: Message, status: MessageStatus, error: str) -> None:
         self._finishing = True
+        error = error[:MAX_ERROR_CHARS]
         content = "".join(self._parts)
         metrics = self.live_metrics()
         if self._meter is not None:

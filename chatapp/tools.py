@@ -301,7 +301,7 @@ def current_time(_context: ToolContext, arguments: dict[str, Any]) -> str:
     required=("query",),
 )
 def search_conversations(context: ToolContext, arguments: dict[str, Any]) -> str:
-    query = arguments["query"].strip()
+    query = arguments["query"].strip()[:200]  # as the sidebar's and REST's search take it
     if not query:
         raise ToolError("The query is empty.")
     limit = min(max(int(arguments.get("limit", 5)), 1), 10)

@@ -450,3 +450,22 @@ def test_the_openapi_document_describes_every_route_and_the_owner_key(client, db
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text
     assert client.get(docs.text.split('src="')[1].split('"')[0]).status_code == 200  # served here, offline
+
+
+def test_a_row_longer_than_todays_limits_is_still_served_whole(client, any_db_url):
+    # Written before the limits existed (or by a path that missed one): a read must never become a 500.
+    conversation_id = new_conversation(any_db_url)
+    answer_id = add(any_db_url, conversation_id, "", role="assistant")
+    with db.session_for(any_db_url) as session:
+        db.save_answer(
+            session, message_id=answer_id, content="a" * 450_000, status="error", error="e" * 3_000
+        )
+        step = db.add_tool_step(session, message_id=answer_id, call_id="c", name="calculator", arguments="{}")
+        db.finish_tool_step(session, step_id=step.id, status="ok", result="r" * 150_000, duration_ms=1.0)
+
+    response = client.get(f"/chat/{conversation_id}", headers=bearer())
+
+    assert response.status_code == 200, response.text[:300]
+    (answer,) = response.json()["messages"]
+    assert (len(answer["content"]), len(answer["error"])) == (450_000, 3_000)
+    assert len(answer["tool_calls"][0]["result"]) == 150_000

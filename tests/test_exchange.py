@@ -221,6 +221,11 @@ TOOL_CALL = {"id": str(uuid.uuid4()), "call_id": "c", "name": "calculator", "arg
         (_export([_message(created_at="yesterday")]), r"messages\[0\].created_at: expected a UTC time"),
         (_export([_message(status="done")]), r"messages\[0\].status: expected 'complete'"),
         (_export([_message()], pinned="yes"), "pinned: expected true or false"),
+        (
+            _export([_message(created_at="0001-01-01T00:00:00+01:00")]),
+            r"messages\[0\].created_at: out of range",
+        ),
+        (_export([], updated_at="2099-01-01T00:00:00Z"), "updated_at: not a time between 1970 and now"),
         (_export([], settings={"temperature": 9}), "Temperature"),
     ],
 )
@@ -236,3 +241,29 @@ def test_an_import_keeps_text_as_the_database_can_store_it():
     imported = exchange.from_json(raw)
 
     assert (imported.title, imported.messages[0].content) == ("nul\ufffdtitle", "\ufffd")
+
+
+def test_restoring_a_deleted_conversation_into_the_same_browser_keeps_its_id(db_url):
+    conversation_id = every_kind_of_message(db_url)
+    exported = export_of(db_url, conversation_id)
+    with db.session_for(db_url) as session:
+        db.delete_conversation(session, owner=OWNER, conversation_id=conversation_id)
+        restored = db.import_conversation(session, owner=OWNER, draft=exchange.from_json(exported.encode()))
+
+    # Its category is still there (deleting a conversation keeps it): found by name, no reason for new ids.
+    assert restored.id == conversation_id
+    assert export_of(db_url, restored.id) == exported
+
+
+def test_another_browser_importing_an_export_gets_its_own_ids_and_category(db_url):
+    exported = export_of(db_url, every_kind_of_message(db_url))
+    other = "exchange-test-other-owner"
+    with db.session_for(db_url) as session:
+        theirs = db.import_conversation(session, owner=other, draft=exchange.from_json(exported.encode()))
+        (their_category,) = db.list_categories(session, owner=other)
+        mine = db.get_conversation(session, owner=OWNER, conversation_id=json.loads(exported)["id"])
+
+    original = json.loads(exported)
+    assert theirs.id != original["id"] and mine is not None  # the first owner's copy is untouched
+    assert (their_category.name, their_category.id != original["category_id"]) == ("Research", True)
+    assert theirs.category_id == their_category.id

@@ -37,7 +37,18 @@ def import_conversation(session: Session, *, owner: str, draft: ConversationDraf
     It keeps the ids and times it was exported with, so exporting it again gives the same file. When any
     id is taken already (the same file imported twice, or a file made up to collide), all of them are new.
     """
-    keep_ids = _ids_are_free(session, draft)
+    keep_ids = _ids_are_free(session, owner, draft)
+    try:
+        return _store(session, owner, draft, keep_ids)
+    except sa.exc.IntegrityError:
+        if not keep_ids:
+            raise
+        # The same file, imported at the same moment elsewhere, took the ids first.
+        session.rollback()
+        return _store(session, owner, draft, keep_ids=False)
+
+
+def _store(session: Session, owner: str, draft: ConversationDraft, keep_ids: bool) -> Conversation:
     now = utcnow()
     category = _category_for(session, owner, draft.category, keep_id=draft.category_id if keep_ids else "")
     conversation = ConversationRow(
@@ -84,17 +95,20 @@ def import_conversation(session: Session, *, owner: str, draft: ConversationDraf
     return conversation_of(conversation, len(draft.messages))
 
 
-def _ids_are_free(session: Session, draft: ConversationDraft) -> bool:
+def _ids_are_free(session: Session, owner: str, draft: ConversationDraft) -> bool:
     messages = [m.id for m in draft.messages if m.id]
     steps = [s.id for m in draft.messages for s in m.steps if s.id]
-    wanted = [draft.id, *messages, *steps, *([draft.category_id] if draft.category_id else [])]
+    # The category's id matters only if it is created here: a restore into the same browser finds its own.
+    name = " ".join(draft.category.split())[:MAX_CATEGORY_CHARS]
+    category = draft.category_id if name and _category_named(session, owner, name) is None else ""
+    wanted = [draft.id, *messages, *steps, *([category] if category else [])]
     if len(set(wanted)) != len(wanted) or not all(is_id(i) for i in wanted if i):
         return False
     taken = (
         (ConversationRow, [draft.id] if draft.id else []),
         (MessageRow, messages),
         (ToolCallRow, steps),
-        (CategoryRow, [draft.category_id] if draft.category_id else []),
+        (CategoryRow, [category] if category else []),
     )
     return not any(
         ids and session.exec(select(table.id).where(col(table.id).in_(ids)).limit(1)).first()

@@ -154,6 +154,7 @@ class ConversationState(SessionState):
     async def open_chat(self, conversation_id: str) -> Any:
         self.clear_notice()
         self.show_history = False
+        self.focus_message = ""  # a search hit opened before no longer widens what is sent
         return await self._show_conversation(conversation_id)
 
     @rx.event
