@@ -109,13 +109,18 @@ def _count_once(definitions: str, encoding: tiktoken.Encoding) -> int:
 _JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float)}
 
 
-def _check_arguments(registered: Tool, raw: str) -> dict[str, Any]:
+def _json_object(raw: str) -> dict[str, Any]:
     try:
         arguments = json.loads(raw or "{}")
     except json.JSONDecodeError as error:
         raise ToolError(f"The arguments are not valid JSON ({error.msg}).") from None
     if not isinstance(arguments, dict):
         raise ToolError("The arguments must be a JSON object.")
+    return arguments
+
+
+def _check_arguments(registered: Tool, raw: str) -> dict[str, Any]:
+    arguments = _json_object(raw)
     properties = registered.parameters["properties"]
     missing = [key for key in registered.parameters["required"] if key not in arguments]
     if missing:
@@ -168,13 +173,7 @@ async def call(name: str, raw_arguments: str, context: ToolContext, clock=time.p
 async def _call_remote(remote: Offered, raw_arguments: str) -> tuple[bool, str]:
     """An MCP tool's call: its arguments as an object (the server checks them against its schema), and its
     text, cut to what a step holds with a visible mark."""
-    try:
-        arguments = json.loads(raw_arguments or "{}")
-    except json.JSONDecodeError as error:
-        raise ToolError(f"The arguments are not valid JSON ({error.msg}).") from None
-    if not isinstance(arguments, dict):
-        raise ToolError("The arguments must be a JSON object.")
-    failed, text = await remote.connection.call(remote.tool.name, arguments)
+    failed, text = await remote.connection.call(remote.tool.name, _json_object(raw_arguments))
     if len(text) > MAX_TOOL_TEXT_CHARS:
         keep = MAX_TOOL_TEXT_CHARS - 100  # room for the mark, so the step still fits its column
         text = text[:keep] + f"\n… (truncated: {len(text) - keep:,} more characters)"

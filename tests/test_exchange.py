@@ -11,40 +11,7 @@ from chatapp import db, exchange
 from chatapp.domain import ChatOptions, InputError, Metrics
 
 OWNER = "exchange-test-owner-key"
-METRICS = Metrics(
-    model="gpt-4o-mini",
-    provider="openai",
-    prompt_tokens=120,
-    completion_tokens=30,
-    token_source="reported",
-    cost_usd=0.000036,
-    price="openai gpt-4o-mini: $0.15/input MTok, $0.6/output MTok",
-    ttft_ms=210.0,
-    duration_ms=900.0,
-    tokens_per_s=42.5,
-)
-
-
 OPTIONS = ChatOptions(model="gpt-4o", system_prompt="Show the working.", temperature=0.2, max_tokens=300)
-
-
-def seeded(url: str):
-    with db.session_for(url) as session:
-        conversation = db.create_conversation(session, owner=OWNER, title="Cabin maths", options=OPTIONS)
-        db.add_message(session, conversation_id=conversation.id, role="user", content="Split 1299 in 4")
-        answer = db.add_message(session, conversation_id=conversation.id, role="assistant", content="")
-        step = db.add_tool_step(
-            session,
-            message_id=answer.id,
-            call_id="call_0",
-            name="calculator",
-            arguments='{"expression": "1299/4"}',
-        )
-        db.finish_tool_step(session, step_id=step.id, status="ok", result="1299/4 ≈ 324.75", duration_ms=2.0)
-        db.save_answer(
-            session, message_id=answer.id, content="**324.75** each.", status="complete", metrics=METRICS
-        )
-        return conversation, db.list_messages(session, conversation_id=conversation.id)
 
 
 FULL_METRICS = Metrics(
@@ -157,15 +124,17 @@ def test_importing_the_same_file_twice_keeps_both_under_new_ids_the_second_time(
 
 
 def test_markdown_export_reads_as_the_conversation(db_url):
-    conversation, messages = seeded(db_url)
+    conversation_id = every_kind_of_message(db_url)
+    with db.session_for(db_url) as session:
+        conversation = db.get_conversation(session, owner=OWNER, conversation_id=conversation_id)
+        assert conversation is not None
+        text = exchange.to_markdown(conversation, db.list_messages(session, conversation_id=conversation_id))
 
-    text = exchange.to_markdown(conversation, messages)
-
-    assert text.startswith("# Cabin maths\n")
-    assert "**You**" in text and "Split 1299 in 4" in text
-    assert "**Assistant**" in text and "**324.75** each." in text
+    assert text.startswith("# Everything «at once» 🧪\n")
+    assert "**You**" in text and "A question, then complete" in text
+    assert "**Assistant**" in text and "An answer that ended complete." in text
     assert "tool `calculator`" in text and "324.75" in text
-    assert "gpt-4o-mini" in text
+    assert "gpt-4o-mini" in text and "· stopped" in text
 
 
 NOW = "2026-12-01T09:30:00.250Z"
