@@ -150,24 +150,49 @@ const STATUS_LABELS = {
   error: "Failed",
 };
 
-const STEP_ICONS = { running: "⏳", ok: "✓", error: "⚠" };
+const STEP_ICONS = { running: "⏳", waiting: "✋", ok: "✓", error: "⚠", denied: "⊘" };
 
-// A tool call inside an answer: one line that opens to show what was asked and what came back.
-function ToolStep({ step }) {
+// A tool call inside an answer: one line that opens to show what was asked and what came back. A call that
+// waits for the user's approval stays open, with its choices.
+function ToolStep({ step, onDecide }) {
+  const waiting = step.status === "waiting";
   return (
-    <details className={`cf-step cf-step-${step.status}`} data-tool={step.name} data-status={step.status}>
+    <details
+      className={`cf-step cf-step-${step.status}`}
+      data-tool={step.name}
+      data-server={step.server || undefined}
+      data-status={step.status}
+      open={waiting || undefined}
+    >
       <summary>
-        <span className="cf-step-icon">{STEP_ICONS[step.status] || "•"}</span> {step.name}
+        <span className="cf-step-icon" aria-hidden="true">{STEP_ICONS[step.status] || "•"}</span>{" "}
+        {step.server && <span className="cf-step-server">{step.server} ›</span>} {step.name}
         {step.duration && <span className="cf-step-time"> · {step.duration}</span>}
         {step.status === "error" && <span className="cf-step-error"> · failed</span>}
+        {step.status === "denied" && <span className="cf-step-error"> · declined</span>}
+        {waiting && <span className="cf-step-wait"> · waits for your approval</span>}
       </summary>
       <div className="cf-step-label">Arguments</div>
       <pre className="cf-step-body">{step.arguments}</pre>
-      {step.status !== "running" && (
-        <>
-          <div className="cf-step-label">{step.status === "error" ? "Error" : "Result"}</div>
-          <pre className="cf-step-body">{step.result}</pre>
-        </>
+      {waiting ? (
+        <div className="cf-approve" role="group" aria-label={`Run ${step.name}?`}>
+          <button type="button" className="cf-allow" onClick={() => onDecide(step.id, "allow")}>
+            Allow
+          </button>
+          <button type="button" className="cf-always" onClick={() => onDecide(step.id, "always")}>
+            Always allow in this chat
+          </button>
+          <button type="button" className="cf-deny" onClick={() => onDecide(step.id, "deny")}>
+            Deny
+          </button>
+        </div>
+      ) : (
+        step.status !== "running" && (
+          <>
+            <div className="cf-step-label">{step.status === "error" ? "Error" : "Result"}</div>
+            <pre className="cf-step-body">{step.result}</pre>
+          </>
+        )
       )}
     </details>
   );
@@ -218,6 +243,7 @@ const MessageBubble = React.memo(function MessageBubble({
   onSelect,
   onEdit,
   onRegenerate,
+  onDecide,
 }) {
   const [editing, setEditing] = useState(false);
   const streaming = message.status === "streaming";
@@ -229,7 +255,7 @@ const MessageBubble = React.memo(function MessageBubble({
     <div className={`cf-row ${isUser ? "cf-row-user" : "cf-row-assistant"}`} data-message-id={message.id}>
       <div className={`cf-bubble ${isUser ? "cf-user" : "cf-assistant"}`} data-status={message.status}>
         {(message.steps || []).map((step) => (
-          <ToolStep key={step.id} step={step} />
+          <ToolStep key={step.id} step={step} onDecide={onDecide} />
         ))}
         {isUser ? (
           <div className="cf-plain">{message.content}</div>
@@ -378,6 +404,7 @@ export function Transcript(props) {
             onSelect={props.onSelect}
             onEdit={props.onEdit}
             onRegenerate={props.onRegenerate}
+            onDecide={props.onDecide}
           />
         ))
       )}
@@ -399,6 +426,7 @@ const EVENT_LABELS = {
   request_sent: "Request sent",
   first_token: "First token",
   tool_started: "Tool call started",
+  tool_waiting: "Waiting for approval",
   tool_finished: "Tool call finished",
   retry: "Retry",
   usage: "Usage received",

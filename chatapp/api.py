@@ -36,6 +36,8 @@ from .schemas import (
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_EVENTS = 1_000
+# A page of a chat's messages ends early past this much text: at most a few megabytes an answer.
+MAX_PAGE_CHARS = 2_000_000
 MAX_TEXT_PARAM = 1_000
 
 _bearer = HTTPBearer(
@@ -147,7 +149,11 @@ def create_api() -> FastAPI:
         after = _message_cursor(cursor) if cursor else -1
         conversation = await _owned(owner, chat_id)
         messages, last = await _read(
-            db.list_message_page, conversation_id=conversation.id, after=after, limit=limit
+            db.list_message_page,
+            conversation_id=conversation.id,
+            after=after,
+            limit=limit,
+            max_chars=MAX_PAGE_CHARS,
         )
         chat = Chat.of(
             conversation,

@@ -32,6 +32,10 @@ class ChatOptions:
     system_prompt: str = ""
     temperature: float | None = None
     max_tokens: int | None = None
+    # MCP servers whose tools this conversation isn't offered, and tools the user allowed to run here
+    # without asking again ("always for this conversation"), by the name the model sees.
+    servers_off: tuple[str, ...] = ()
+    tools_allowed: tuple[str, ...] = ()
 
 
 DEFAULT_OPTIONS = ChatOptions()
@@ -78,7 +82,10 @@ class Metrics:
     context_window: int | None = None
 
 
-ToolStatus = Literal["running", "ok", "error"]
+# "waiting": for the user's approval, before it runs; "denied": the user declined, and it never ran.
+ToolStatus = Literal["running", "waiting", "ok", "error", "denied"]
+# The answer to a call that waits: run it; run it and, in this conversation, every call of the tool; or not.
+ToolDecision = Literal["allow", "always", "deny"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ class ToolStep:
     status: ToolStatus
     result: str = ""
     duration_ms: float | None = None
+    server: str = ""  # the MCP server that runs it; "" for a built-in tool
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,7 @@ StatusKind = Literal[
     "request_sent",
     "first_token",
     "tool_started",
+    "tool_waiting",  # a tool call waits for the user's approval
     "tool_finished",
     "retry",
     "usage",

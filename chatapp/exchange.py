@@ -6,6 +6,7 @@ The JSON is the REST API's own `GET /chat/{id}` body, so an export and a script'
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 from . import schemas
 from .config import get_settings
 from .domain import Conversation, ConversationDraft, InputError, Message
-from .presenters import summary
+from .presenters import summary, tool_name
 from .service import options_from
 
 FORMAT = "chatapp.conversation/1"
@@ -56,7 +57,8 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
                 heading += f" · {message.status}"
         lines += ["", "---", "", heading, ""]
         for step in message.steps:
-            lines.append(f"> tool `{step.name}` {step.arguments} → {step.status}: {step.result}")
+            where = f" on MCP server `{step.server}`" if step.server else ""
+            lines.append(f"> tool `{tool_name(step)}`{where} {step.arguments} → {step.status}: {step.result}")
         if message.steps:
             lines.append("")
         lines.append(message.content)
@@ -98,9 +100,14 @@ def from_json(raw: bytes) -> ConversationDraft:
     for index, message in enumerate(chat.messages):
         if message.role == "user" and len(message.content) > limit:
             raise InputError(f"messages[{index}].content: longer than {limit:,} characters.")
-    settings = chat.settings.model_dump()
+    settings = chat.settings
     # A system prompt as long as the settings dialog takes.
-    options = options_from({k: "" if v is None else str(v) for k, v in settings.items()}, limit)
+    scalars = settings.model_dump(exclude={"servers_off", "tools_allowed"})
+    options = replace(
+        options_from({k: "" if v is None else str(v) for k, v in scalars.items()}, limit),
+        servers_off=tuple(settings.servers_off),
+        tools_allowed=tuple(settings.tools_allowed),
+    )
     return ConversationDraft(
         title=chat.title or "Imported conversation",
         messages=tuple(message.draft() for message in chat.messages),

@@ -4,7 +4,8 @@ A turn runs as a job on the server, apart from any tab. Starting one, refusing a
 conversation or past an owner's cap, and Stop all go through here, so the same rules hold whichever tab asks.
 A job keeps what it has published; a tab that follows it (the one that asked, or another that opens the
 conversation mid-answer, or the same one after a reload) gets all of it from the start, then the live
-updates, in order, once each. Closing every tab doesn't stop a job; Stop does.
+updates, in order, once each. Closing every tab doesn't stop a job; Stop does. A tool call that waits for
+the user's approval hears it through here too, from whichever tab gives it.
 
 `JobRegistry` is the interface; `MemoryJobRegistry` the in-process back end (one worker), and
 jobs_redis.RedisJobRegistry the one for several workers. Every check is by owner, since any client can send
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .config import get_settings
+from .domain import ToolDecision
 from .service import (
     AnswerDelta,
     AnswerDone,
@@ -75,6 +77,10 @@ class JobRegistry(Protocol):
     async def stop(self, job_id: str, owner: str) -> bool: ...
 
     async def stop_conversation(self, conversation_id: str, owner: str) -> None: ...
+
+    async def decide(self, job_id: str, owner: str, step_id: str, decision: ToolDecision) -> bool:
+        """Passes the user's Allow or Deny to a tool call of the job that waits for it."""
+        ...
 
     def follow(self, job_id: str, owner: str) -> AsyncIterator[TurnUpdate]:
         """Everything the job published so far, then each update as it comes, until the job ends."""
@@ -188,6 +194,10 @@ class MemoryJobRegistry:
         job = self._answering.get(conversation_id)
         if job is not None and job.turn.owner == owner:
             job.turn.stop()
+
+    async def decide(self, job_id: str, owner: str, step_id: str, decision: ToolDecision) -> bool:
+        job = self._find(job_id, owner)
+        return job is not None and job.answering and job.turn.decide(step_id, decision)
 
     async def follow(self, job_id: str, owner: str) -> AsyncIterator[TurnUpdate]:
         job = self._find(job_id, owner)

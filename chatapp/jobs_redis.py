@@ -12,7 +12,8 @@ A job runs on the worker that admitted it; what every worker must agree on lives
   the job ended. A worker writes its jobs' new entries together, one pipeline per STREAM_EVERY_S.
 A follower on the worker that runs the job (most often the tab that asked) follows it in memory, as with
 one worker: no round trip and no decoding.
-- `chatapp:stop`, a channel: Stop from any worker reaches the worker that runs the job.
+- `chatapp:control`, a channel: Stop, and the user's Allow or Deny of a tool call, from any worker reach the
+  worker that runs the job.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from pydantic import TypeAdapter
 
+from .domain import ToolDecision
 from .jobs import BUSY, KEEP_FINISHED_S, JobInfo, Refused, _Job, merge_into, past_the_cap
 from .service import AnswerDone, AnswerStarted, ConversationReady, Turn, TurnUpdate
 
@@ -42,7 +44,7 @@ FOLLOW_BLOCK_MS = 1000
 # A job's stream gets at most one entry per this interval: fewer, fuller entries to encode and send, for
 # followers whose tabs are flushed every 50 ms at best anyway.
 STREAM_EVERY_S = 0.1
-STOP_CHANNEL = "chatapp:stop"
+CONTROL_CHANNEL = "chatapp:control"
 # Quick commands share this many connections per worker: a burst of questions waits a moment for a free one
 # instead of opening one each (a new connection costs handshakes, and redis-py reads its own package
 # metadata for it: a third of a worker's time when a hundred people asked at once).
@@ -124,7 +126,7 @@ class RedisJobRegistry:
         self._listening: asyncio.Future[None] | None = None
 
     async def start(self, turn: Turn) -> JobInfo:
-        await self._listen_for_stops()
+        await self._listen_for_controls()
         conversation_id = turn.conversation_id or ""
         now_ms = time.time() * 1000
         verdict = await self._redis.eval(  # type: ignore[misc]
@@ -173,7 +175,18 @@ class RedisJobRegistry:
         if job_id in self._running:
             self._running[job_id].turn.stop()
         else:
-            await self._redis.publish(STOP_CHANNEL, job_id)
+            await self._redis.publish(CONTROL_CHANNEL, json.dumps({"job": job_id}))
+        return True
+
+    async def decide(self, job_id: str, owner: str, step_id: str, decision: ToolDecision) -> bool:
+        job = await self.get(job_id, owner)
+        if job is None or not job.answering:
+            return False
+        if job_id in self._running:
+            return self._running[job_id].turn.decide(step_id, decision)
+        # Its worker checks that the step waits; from here, that the job is the owner's and answering.
+        control = {"job": job_id, "step": step_id, "decision": decision}
+        await self._redis.publish(CONTROL_CHANNEL, json.dumps(control))
         return True
 
     async def stop_conversation(self, conversation_id: str, owner: str) -> None:
@@ -216,7 +229,7 @@ class RedisJobRegistry:
         await self._redis.aclose()
         await self._waits.aclose()
 
-    # The worker's side: running its jobs, keeping them alive, hearing Stop.
+    # The worker's side: running its jobs, keeping them alive, hearing Stop and the user's decisions.
 
     def _spawn(self, work) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
@@ -289,22 +302,29 @@ class RedisJobRegistry:
             except aioredis.RedisError:
                 log.warning("a job's heartbeat missed Redis; it tries again", exc_info=True)
 
-    async def _listen_for_stops(self) -> None:
+    async def _listen_for_controls(self) -> None:
         """Subscribes once, before this worker admits its first job, so no Stop for it can go unheard."""
         if self._listening is None:
             self._listening = asyncio.get_running_loop().create_future()
-            self._spawn(self._hear_stops(self._listening))
+            self._spawn(self._hear_controls(self._listening))
         await asyncio.shield(self._listening)
 
-    async def _hear_stops(self, subscribed: asyncio.Future[None]) -> None:
+    async def _hear_controls(self, subscribed: asyncio.Future[None]) -> None:
         async with self._waits.pubsub() as pubsub:
-            await pubsub.subscribe(STOP_CHANNEL)
+            await pubsub.subscribe(CONTROL_CHANNEL)
             while await pubsub.get_message(timeout=1.0) is None:  # the server's word that it is subscribed
                 pass
             subscribed.set_result(None)
             async for message in pubsub.listen():
-                job = self._running.get(message.get("data", "")) if message["type"] == "message" else None
-                if job is not None:
+                if message["type"] != "message":
+                    continue
+                control = json.loads(message["data"])
+                job = self._running.get(control["job"])
+                if job is None:
+                    continue
+                if "decision" in control:
+                    job.turn.decide(control["step"], control["decision"])
+                else:
                     job.turn.stop()
 
 

@@ -54,10 +54,13 @@ class AnswerMeter:
         self.estimated_prompt_tokens += prompt_tokens
 
     def waited(self, seconds: float) -> None:
-        """The answer waited this long before its first token for a reason that isn't the model's (a rate
-        limit's advised delay): its timings leave the wait out."""
-        if self.first_token_at is None:
-            self.sent_at += seconds
+        """The answer waited this long for something that isn't the model (a rate limit's advised delay, the
+        user's approval of a tool call): none of its timings count the wait."""
+        self.sent_at += seconds
+        if self.first_token_at is not None:
+            self.first_token_at += seconds
+        if self.last_token_at is not None:
+            self.last_token_at += seconds
 
     def text(self, piece: str) -> None:
         now = self.clock()

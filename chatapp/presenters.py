@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from .domain import ChatOptions, Conversation, Message, Metrics, StatusEvent, ToolStep, date_group
+from .mcp_servers.hub import McpHub
 from .metrics import AnswerRecord, percentile
 
 MAX_RESULT_CHARS = 2000
@@ -174,11 +175,39 @@ def metrics_view(metrics: Metrics) -> dict[str, str]:
     }
 
 
+def tool_groups(builtin: list[str], hub: McpHub) -> list[dict[str, str]]:
+    """The tools a model may call, by who runs them: the app itself, then each MCP server with its status;
+    a tool that waits for the user's approval says so."""
+    groups = [{"server": "Built-in", "status": "ready", "problem": "", "tools": ", ".join(builtin)}]
+    if hub.problem:
+        groups.append({"server": "MCP servers", "status": "not read", "problem": hub.problem, "tools": ""})
+    for connection in hub.connections.values():
+        names = [
+            tool.name + (" (asks first)" if connection.asks_first(tool) else "") for tool in connection.tools
+        ]
+        status = "error · reconnecting" if connection.problem else connection.status
+        groups.append(
+            {
+                "server": connection.name,
+                "status": status,
+                "problem": connection.problem,
+                "tools": ", ".join(names),
+            }
+        )
+    return groups
+
+
+def tool_name(step: ToolStep) -> str:
+    """The tool's own name: an MCP tool is called `server__tool` by the model, and shown with its server."""
+    return step.name.removeprefix(f"{step.server}__") if step.server else step.name
+
+
 def step_view(step: ToolStep) -> dict[str, str]:
     """A tool call as the chat shows it: a collapsible step with its arguments and result."""
     return {
         "id": step.id,
-        "name": step.name,
+        "name": tool_name(step),
+        "server": step.server,
         "arguments": step.arguments,
         "status": step.status,
         "result": step.result

@@ -99,6 +99,9 @@ ProviderName = Annotated[Annotated[str, _at_most(32)] | None, _CLEAN]
 EncodingName = Annotated[Annotated[str, _at_most(64)] | None, _CLEAN]
 PriceText = Annotated[Annotated[str, _at_most(1_000)] | None, _CLEAN]
 ErrorText = Annotated[Annotated[str, _at_most(MAX_ERROR_CHARS)] | None, _CLEAN]
+# An MCP server's name, and a tool's as the model sees it: the characters a function name may hold.
+ServerName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+QualifiedToolName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
@@ -123,6 +126,10 @@ class ChatSettings(Shape):
     system_prompt: SystemPrompt = None
     temperature: Number | None = None
     max_tokens: Count | None = None
+    servers_off: list[ServerName] = Field([], max_length=64, description="MCP servers switched off here")
+    tools_allowed: list[QualifiedToolName] = Field(
+        [], max_length=256, description="tools the user allowed to run here without asking each time"
+    )
 
     @classmethod
     def of(cls, options: ChatOptions) -> ChatSettings:
@@ -131,6 +138,8 @@ class ChatSettings(Shape):
             system_prompt=options.system_prompt or None,
             temperature=options.temperature,
             max_tokens=options.max_tokens,
+            servers_off=list(options.servers_off),
+            tools_allowed=list(options.tools_allowed),
         )
 
 
@@ -178,8 +187,9 @@ class ToolCallOut(Shape):
     name: ToolName
     arguments: ToolText
     result: ToolText
-    status: Literal["running", "ok", "error"]
+    status: Literal["running", "waiting", "ok", "error", "denied"]
     duration_ms: Number | None = None
+    server: ServerName | None = Field(None, description="the MCP server that ran it; null: a built-in tool")
 
     @classmethod
     def of(cls, step: ToolStep) -> ToolCallOut:
@@ -191,13 +201,22 @@ class ToolCallOut(Shape):
             result=step.result,
             status=step.status,
             duration_ms=step.duration_ms,
+            server=step.server or None,
         )
 
     def step(self) -> ToolStep:
-        # A call still running when exported never finished.
-        status = "error" if self.status == "running" else self.status
+        # A call still running, or waiting for approval, when exported never finished.
+        status = "error" if self.status in ("running", "waiting") else self.status
         return ToolStep(
-            self.id, "", self.call_id, self.name, self.arguments, status, self.result, self.duration_ms
+            self.id,
+            "",
+            self.call_id,
+            self.name,
+            self.arguments,
+            status,
+            self.result,
+            self.duration_ms,
+            self.server or "",
         )
 
 

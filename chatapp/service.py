@@ -33,6 +33,7 @@ from .domain import (
     StatusKind,
     TextDelta,
     ToolCall,
+    ToolDecision,
     ToolStatus,
     ToolStep,
     UsageReport,
@@ -46,6 +47,11 @@ log = logging.getLogger(__name__)
 SAVE_EVERY_S = 1.0
 # How often the numbers that move while an answer streams (tokens/s, counts) are published.
 LIVE_EVERY_S = 0.5
+# A tool call that waits for approval this long with no answer is not run: the job can't hold its
+# conversation (and the owner's place) for good when every tab was closed.
+APPROVAL_TIMEOUT_S = 600.0
+DECLINED = "The user declined to run this tool."
+UNANSWERED = f"Nobody answered the request to run this tool within {APPROVAL_TIMEOUT_S / 60:g} minutes."
 # Naming a conversation must never hold it up for long: past this, the title stays the first message's.
 LABEL_TIMEOUT_S = 20.0
 LABEL_MAX_TOKENS = 24
@@ -193,6 +199,7 @@ class Turn:
         self._meter: AnswerMeter | None = None
         self._saved: Message | None = None  # the answer as last saved
         self._model = provider.model
+        self._decisions: dict[str, asyncio.Future[ToolDecision]] = {}  # by step id: calls that wait
 
     # --- for the caller (the job registry, chatapp.jobs) ----------------------------------------
 
@@ -221,6 +228,14 @@ class Turn:
         # time it is too late: a save is never cut in half.
         if self._provider_called and not self._finishing and self._task is not None and not self._task.done():
             self._task.cancel()
+
+    def decide(self, step_id: str, decision: ToolDecision) -> bool:
+        """The user's answer to a tool call that waits for approval; False if none waits by that id."""
+        waiting = self._decisions.get(step_id)
+        if waiting is None or waiting.done():
+            return False
+        waiting.set_result(decision)
+        return True
 
     def live_metrics(self) -> Metrics:
         """The numbers so far: reported by the provider once its usage arrives, estimated before."""
@@ -359,8 +374,8 @@ class Turn:
             clock=self._clock,
             context_window=provider.context_window or costs.context_window(self._model),
         )
-        offered = tools.specs() if provider.supports_tools else []
-        tool_tokens = tools.spec_tokens(encoding) if offered else 0
+        offered = tools.specs(self._options.servers_off) if provider.supports_tools else []
+        tool_tokens = tools.spec_tokens(offered, encoding) if offered else 0
         parts = self._parts
         status: MessageStatus = "complete"
         error = ""
@@ -470,7 +485,13 @@ class Turn:
         return calls
 
     async def _run_tool(self, assistant: Message, call: ToolCall) -> str:
-        """Runs one tool call, showing and saving it as a step; returns what the model gets back."""
+        """Runs one tool call, showing and saving it as a step; returns what the model gets back. A call
+        that acts (an MCP tool not marked read-only, as its server's `approve` setting says) first waits
+        for the user's approval, unless they allowed that tool for this conversation."""
+        remote = tools.remote(call.name, self._options.servers_off)
+        ask = remote is not None and remote.needs_approval and call.name not in self._options.tools_allowed
+        # In the event log, an MCP tool is named with its server, as the chat's step shows it.
+        label = f"{remote.tool.server} › {remote.tool.name}" if remote else call.name
         step = await self._db(
             db.add_tool_step,
             message_id=assistant.id,
@@ -478,25 +499,67 @@ class Turn:
             call_id=call.id[:128],
             name=call.name[:128],
             arguments=call.arguments[:MAX_TOOL_TEXT_CHARS],
+            server=remote.tool.server if remote else "",
+            status="waiting" if ask else "running",
         )
         self._emit(ToolStepUpdate(step))
-        started = self._clock()
+        started: float | None = None  # once it runs
         try:
-            self._status("tool_started", assistant, f"{call.name} {_shorten(call.arguments)}")
+            if ask:
+                decision = await self._approval(assistant, step, label)
+                if decision != "allow":
+                    why = DECLINED if decision == "deny" else UNANSWERED
+                    await self._end_step(step, "denied", why, 0.0)
+                    self._status("tool_finished", assistant, f"{label} not run: {why}")
+                    return why
+            started = self._clock()
+            self._status("tool_started", assistant, f"{label} {_shorten(call.arguments)}")
             outcome = await tools.call(
-                call.name, call.arguments, tools.ToolContext(self._owner, self._settings.db_url)
+                call.name,
+                call.arguments,
+                tools.ToolContext(self._owner, self._settings.db_url, self._options.servers_off),
             )
         except asyncio.CancelledError:
-            # Saved and shown as ended: otherwise the step says "running" for good, here and in the database.
-            await self._end_step(
-                step, "error", "Stopped before it finished.", (self._clock() - started) * 1000
-            )
+            # Saved and shown as ended: otherwise the step says "running" (or waits) for good, here and in
+            # the database.
+            if started is None:
+                await self._end_step(step, "error", "Stopped while it waited for approval.", 0.0)
+            else:
+                await self._end_step(
+                    step, "error", "Stopped before it finished.", (self._clock() - started) * 1000
+                )
             raise
         await self._end_step(step, outcome.status, outcome.result, outcome.duration_ms)
-        self._status(
-            "tool_finished", assistant, f"{call.name} {outcome.status} in {outcome.duration_ms:.0f} ms"
-        )
+        self._status("tool_finished", assistant, f"{label} {outcome.status} in {outcome.duration_ms:.0f} ms")
         return outcome.result if outcome.status == "ok" else f"Error: {outcome.result}"
+
+    async def _approval(self, assistant: Message, step: ToolStep, label: str) -> ToolDecision | None:
+        """Waits for the user's Allow or Deny of a step ("allow" or "deny"; None if nobody answered in
+        time); the answer's timings leave the wait out. Allowed "always", the tool runs in this conversation
+        from now on without asking."""
+        decided: asyncio.Future[ToolDecision] = asyncio.get_running_loop().create_future()
+        self._decisions[step.id] = decided
+        self._status("tool_waiting", assistant, f"{label} waits for your approval")
+        waiting_since = self._clock()
+        try:
+            decision = await asyncio.wait_for(decided, APPROVAL_TIMEOUT_S)
+        except TimeoutError:
+            return None
+        finally:
+            del self._decisions[step.id]
+            if self._meter is not None:
+                self._meter.waited(self._clock() - waiting_since)
+        if decision == "deny":
+            return decision
+        if decision == "always":
+            self._options = replace(self._options, tools_allowed=(*self._options.tools_allowed, step.name))
+            await self._db(
+                db.allow_tool, owner=self._owner, conversation_id=assistant.conversation_id, tool=step.name
+            )
+        started = await self._db(db.start_tool_step, step_id=step.id)
+        if started is not None:
+            self._emit(ToolStepUpdate(started))
+        return "allow"
 
     async def _end_step(self, step: ToolStep, status: ToolStatus, result: str, duration_ms: float) -> None:
         ended = await self._db(

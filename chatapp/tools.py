@@ -39,6 +39,7 @@ DEFAULT_TIMEOUT_S = 5.0
 class ToolContext:
     owner: str
     db_url: str
+    servers_off: tuple[str, ...] = ()  # MCP servers the conversation switched off: their tools don't exist
 
 
 @dataclass(frozen=True)
@@ -89,15 +90,25 @@ def tool(name: str, description: str, properties: dict[str, Any], required: tupl
     return register
 
 
-def specs() -> list[dict[str, Any]]:
-    """The built-in tools and the connected MCP servers' tools, as the model is offered them."""
-    remote = [offered.tool.spec() for offered in hub().offered(set(REGISTRY)).values()]
+def specs(servers_off: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The built-in tools and the connected MCP servers' tools (but `servers_off`'s), as the model is offered
+    them."""
+    remote = [offered.tool.spec() for offered in _remote_tools(servers_off).values()]
     return [registered.spec() for registered in REGISTRY.values()] + remote
 
 
-def spec_tokens(encoding: tiktoken.Encoding) -> int:
-    """What the tool definitions add to a prompt."""
-    return _count_once(json.dumps(specs()), encoding)
+def remote(name: str, servers_off: tuple[str, ...] = ()) -> Offered | None:
+    """The MCP tool the model calls `name`, if there is one now: who runs it, and if a call needs approval."""
+    return None if name in REGISTRY else _remote_tools(servers_off).get(name)
+
+
+def _remote_tools(servers_off: tuple[str, ...]) -> dict[str, Offered]:
+    return hub().offered(frozenset(REGISTRY), servers_off)
+
+
+def spec_tokens(offered: list[dict[str, Any]], encoding: tiktoken.Encoding) -> int:
+    """What these tool definitions add to a prompt."""
+    return _count_once(json.dumps(offered), encoding)
 
 
 @functools.lru_cache(maxsize=32)
@@ -144,12 +155,12 @@ async def call(name: str, raw_arguments: str, context: ToolContext, clock=time.p
         return outcome("error", f"The arguments are longer than {MAX_TOOL_TEXT_CHARS:,} characters.")
     registered = REGISTRY.get(name)
     if registered is None:
-        remote = hub().offered(set(REGISTRY)).get(name)
-        if remote is None:
-            available = ", ".join([*REGISTRY, *hub().offered(set(REGISTRY))])
+        offered = _remote_tools(context.servers_off)
+        if name not in offered:
+            available = ", ".join([*REGISTRY, *offered])
             return outcome("error", f"Unknown tool '{name[:128]}'. Available tools: {available}.")
         try:
-            failed, text = await _call_remote(remote, raw_arguments)
+            failed, text = await _call_remote(offered[name], raw_arguments)
         except (ToolError, McpCallError) as error:
             return outcome("error", str(error))
         return outcome("error" if failed else "ok", text)

@@ -7,8 +7,9 @@ import pytest
 from chatapp import db, jobs
 from chatapp.config import get_settings
 
-# Throwaway PostgreSQL and Redis servers, started the first time a test asks for one.
-pytest_plugins = ["tests.postgres", "tests.redis_server"]
+# Throwaway PostgreSQL and Redis servers, started the first time a test asks for one, and the
+# OpenAI-compatible test server's fixtures.
+pytest_plugins = ["tests.postgres", "tests.redis_server", "tests.fakes.openai_server"]
 
 
 @pytest.fixture

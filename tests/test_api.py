@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.testclient import TestClient
 
-from chatapp import db
+from chatapp import api, db
 from chatapp.api import create_api
 from chatapp.db.messages import add_events
 from chatapp.domain import Metrics, StatusEvent
@@ -397,6 +397,32 @@ def test_a_long_chat_comes_a_page_at_a_time_in_order(client, any_db_url):
 
     assert [len(page) for page in pages] == [3, 3, 1]
     assert [m for page in pages for m in page] == sent
+
+
+def test_a_page_of_long_answers_ends_early_and_the_rest_follows(client, db_url, monkeypatch):
+    monkeypatch.setattr(api, "MAX_PAGE_CHARS", 2_500)
+    conversation_id = new_conversation(db_url)
+    sent = [add(db_url, conversation_id, str(n) * 1_000) for n in range(5)]  # 1,000 characters each
+    pages, cursor = [], None
+    while True:
+        params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
+        body = client.get(f"/chat/{conversation_id}", params=params, headers=bearer()).json()
+        pages.append([m["id"] for m in body["messages"]])
+        if (cursor := body["next_cursor"]) is None:
+            break
+
+    assert [len(page) for page in pages] == [2, 2, 1]  # a third would pass 2,500 characters
+    assert [m for page in pages for m in page] == sent
+
+
+def test_one_answer_longer_than_a_page_still_comes_alone(client, db_url, monkeypatch):
+    monkeypatch.setattr(api, "MAX_PAGE_CHARS", 10)
+    conversation_id = new_conversation(db_url)
+    sent = [add(db_url, conversation_id, "x" * 50) for _ in range(2)]
+
+    body = client.get(f"/chat/{conversation_id}", headers=bearer()).json()
+
+    assert [m["id"] for m in body["messages"]] == sent[:1] and body["next_cursor"] is not None
 
 
 @pytest.mark.parametrize("cursor", ["garbage", forged_cursor("m-1"), forged_cursor("x3"), "\x00"])

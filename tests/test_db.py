@@ -17,6 +17,8 @@ from chatapp.domain import Metrics
 from chatapp.owners import owner_id
 from tests.e2e.appserver import ROOT, migrate
 
+from . import legacy_rows
+
 OWNER = "owner-key-0123456789"
 OTHER = "other-key-9876543210"
 
@@ -275,10 +277,9 @@ def test_the_owner_migration_keeps_every_conversation_reachable_by_its_key(empty
     config.set_main_option("sqlalchemy.url", empty_database)
     command.upgrade(config, "f2c4e6a8b0d1")
     key, other_key = "browser-key-0123456789", "another-browser-key-0123"
-    with db.session_for(empty_database) as session:
-        mine = db.create_conversation(session, owner=key, title="mine").id
-        db.file_conversation(session, owner=key, conversation_id=mine, category="Work")
-        theirs = db.create_conversation(session, owner=other_key, title="theirs").id
+    mine = legacy_rows.conversation(empty_database, key, "mine")
+    legacy_rows.file_under(empty_database, key, mine, "Work")
+    theirs = legacy_rows.conversation(empty_database, other_key, "theirs")
     db.engine(empty_database).dispose()
 
     outcome = migrate(empty_database)

@@ -11,7 +11,14 @@ from chatapp import db, exchange
 from chatapp.domain import ChatOptions, InputError, Metrics
 
 OWNER = "exchange-test-owner-key"
-OPTIONS = ChatOptions(model="gpt-4o", system_prompt="Show the working.", temperature=0.2, max_tokens=300)
+OPTIONS = ChatOptions(
+    model="gpt-4o",
+    system_prompt="Show the working.",
+    temperature=0.2,
+    max_tokens=300,
+    servers_off=("search",),
+    tools_allowed=("files__write_file",),
+)
 
 
 FULL_METRICS = Metrics(
@@ -53,12 +60,20 @@ def every_kind_of_message(url: str) -> str:
             )
             answer = db.add_message(session, conversation_id=chat.id, role="assistant", content="")
             if status == "complete":
-                for name, arguments, outcome, result in (
-                    ("calculator", '{"expression": "1299/4"}', "ok", "324.75"),
-                    ("current_time", '{"timezone": "Mars/Olympus"}', "error", "Unknown time zone"),
+                for server, name, arguments, outcome, result in (
+                    ("", "calculator", '{"expression": "1299/4"}', "ok", "324.75"),
+                    ("", "current_time", '{"timezone": "Mars/Olympus"}', "error", "Unknown time zone"),
+                    ("files", "files__read_file", '{"path": "notes.md"}', "ok", "# Notes"),
+                    ("files", "files__delete_file", '{"path": "notes.md"}', "denied", "The user declined."),
                 ):
                     step = db.add_tool_step(
-                        session, message_id=answer.id, call_id=f"call_{name}", name=name, arguments=arguments
+                        session,
+                        message_id=answer.id,
+                        call_id=f"call_{name}",
+                        name=name,
+                        arguments=arguments,
+                        server=server,
+                        status="waiting" if outcome == "denied" else "running",
                     )
                     db.finish_tool_step(
                         session, step_id=step.id, status=outcome, result=result, duration_ms=1.25
@@ -97,10 +112,16 @@ def test_an_export_imported_into_an_empty_database_exports_byte_for_byte_the_sam
     answers = [m for m in data["messages"] if m["role"] == "assistant"]
     assert [a["status"] for a in answers] == ["complete", "stopped", "interrupted", "error"]
     assert answers[3]["error"] == "The model server refused the API key (401)."
-    assert [(c["name"], c["status"]) for c in answers[0]["tool_calls"]] == [
-        ("calculator", "ok"),
-        ("current_time", "error"),
+    assert [(c["name"], c["status"], c.get("server")) for c in answers[0]["tool_calls"]] == [
+        ("calculator", "ok", None),
+        ("current_time", "error", None),
+        ("files__read_file", "ok", "files"),
+        ("files__delete_file", "denied", "files"),
     ]
+    assert (data["settings"]["servers_off"], data["settings"]["tools_allowed"]) == (
+        ["search"],
+        ["files__write_file"],
+    )
     # Every one of an answer's numbers is in the file, not only those a reader sees first.
     assert answers[0]["usage"]["estimated"] == {"prompt_tokens": 1_198, "completion_tokens": 305}
     assert answers[0]["timings"]["inter_token_p95_ms"] == 31.25
@@ -134,6 +155,7 @@ def test_markdown_export_reads_as_the_conversation(db_url):
     assert "**You**" in text and "A question, then complete" in text
     assert "**Assistant**" in text and "An answer that ended complete." in text
     assert "tool `calculator`" in text and "324.75" in text
+    assert "tool `delete_file` on MCP server `files`" in text and "→ denied" in text
     assert "gpt-4o-mini" in text and "· stopped" in text
 
 

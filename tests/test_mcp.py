@@ -123,7 +123,7 @@ def test_tool_names_fit_what_a_model_accepts():
     assert len(qualified_name("s" * 32, "t" * 100)) == 64
 
 
-async def test_a_turn_calls_an_mcp_tool_and_tools_that_act_wait_for_approval(
+async def test_the_hub_offers_every_tool_beside_the_built_in_ones_and_says_which_ask_first(
     tmp_path, monkeypatch, mock_settings
 ):
     config = tmp_path / "mcp.json"
@@ -141,17 +141,17 @@ async def test_a_turn_calls_an_mcp_tool_and_tools_that_act_wait_for_approval(
         outcome = await tools.call(
             "testbox__echo", '{"text": "hello"}', tools.ToolContext("o", mock_settings.db_url)
         )
-        held = await tools.call(
-            "testbox__delete_file", '{"path": "/x"}', tools.ToolContext("o", mock_settings.db_url)
-        )
+        echo, delete = tools.remote("testbox__echo"), tools.remote("testbox__delete_file")
     finally:
         await box.stop()
         hub.cache_clear()
 
-    assert {"calculator", "testbox__echo", "testbox__add"} <= offered
-    assert "testbox__delete_file" not in offered  # destructive, and approval ("writes") can't be asked yet
+    assert {"calculator", "testbox__echo", "testbox__add", "testbox__delete_file"} <= offered
     assert (outcome.status, outcome.result) == ("ok", "echo: hello")
-    assert held.status == "error" and "Unknown tool 'testbox__delete_file'" in held.result
+    # "writes", the default: a read-only tool runs at once, one that may act waits for the user.
+    assert echo is not None and delete is not None
+    assert (echo.needs_approval, delete.needs_approval) == (False, True)
+    assert tools.remote("calculator") is None
 
 
 def test_a_bad_config_file_gives_no_servers_and_the_hub_says_why(tmp_path):

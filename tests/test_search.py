@@ -13,6 +13,8 @@ from chatapp.db.search import SNIPPET_CHARS, snippet
 from chatapp.owners import owner_id
 from tests.e2e.appserver import ROOT, migrate
 
+from . import legacy_rows
+
 OWNER = "owner-key-0123456789"
 OTHER = "other-key-9876543210"
 BEFORE_SEARCH = "e7a2c9d4b6f1"  # the conversation settings
@@ -271,7 +273,8 @@ def search_objects(url: str) -> set[str]:
 
 def test_the_migration_indexes_rows_already_there_and_its_downgrade_drops_the_index(empty_database):
     alembic(empty_database, upgrade, BEFORE_SEARCH)
-    older, (question,) = chat(empty_database, "Trip to Reykjavik", "Where do puffins nest?")
+    older = legacy_rows.conversation(empty_database, OWNER, "Trip to Reykjavik")
+    question = legacy_rows.message(empty_database, older, "Where do puffins nest?")
     assert search_objects(empty_database) == set()
 
     outcome = migrate(empty_database)
@@ -287,30 +290,29 @@ def test_the_migration_indexes_rows_already_there_and_its_downgrade_drops_the_in
 
     alembic(empty_database, downgrade, BEFORE_SEARCH)
     assert search_objects(empty_database) == set()
-    chat(empty_database, "After the downgrade", "no trigger is left to fail this")
+    after = legacy_rows.conversation(empty_database, OWNER, "After the downgrade")
+    legacy_rows.message(empty_database, after, "no trigger is left to fail this")
     db.engine(empty_database).dispose()
 
 
 def test_answers_still_streaming_leave_the_index_when_the_database_is_migrated(empty_database):
     alembic(empty_database, upgrade, "d1f3a5c7e9b2")  # where every save of a streaming answer was indexed
-    conversation, _ = chat(empty_database, "Weather", "Will it rain?")
-    with db.session_for(empty_database) as session:
-        answer = db.add_message(
-            session, conversation_id=conversation, role="assistant", content="Probably", status="streaming"
-        )
+    conversation = legacy_rows.conversation(empty_database, OWNER, "Weather")
+    legacy_rows.message(empty_database, conversation, "Will it rain?")
+    answer_id = legacy_rows.message(empty_database, conversation, "Probably", "assistant", "streaming")
     if empty_database.startswith("sqlite"):  # the old triggers indexed it
-        assert [hit.message_id for hit in search(empty_database, "probably")] == [answer.id]
+        assert [hit.message_id for hit in search(empty_database, "probably")] == [answer_id]
 
     outcome = migrate(empty_database)
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
     owner = owner_id(OWNER)
     assert search(empty_database, "probably", owner) == []
     with db.session_for(empty_database) as session:
-        db.save_partial_answers(session, {answer.id: "Probably sunshine"})
+        db.save_partial_answers(session, {answer_id: "Probably sunshine"})
         assert search(empty_database, "sunshine", owner) == []  # not while it streams
-        db.save_answer(session, message_id=answer.id, content="Drizzle, then sun.", status="complete")
+        db.save_answer(session, message_id=answer_id, content="Drizzle, then sun.", status="complete")
 
-    assert [hit.message_id for hit in search(empty_database, "drizzle", owner)] == [answer.id]
+    assert [hit.message_id for hit in search(empty_database, "drizzle", owner)] == [answer_id]
     if empty_database.startswith("sqlite"):
         with db.engine(empty_database).begin() as connection:  # raises if the index and the table disagree
             connection.exec_driver_sql(

@@ -14,6 +14,7 @@ from chatapp.config import get_settings
 from chatapp.domain import ConversationDraft, MessageDraft
 from chatapp.jobs_redis import RedisJobRegistry
 from chatapp.providers.mock import word_tokens
+from chatapp.state import conversation as conversation_state
 from chatapp.state.conversation import ConversationState
 from chatapp.state.monitor import MonitorState
 from chatapp.state.settings import SettingsState
@@ -150,6 +151,26 @@ async def test_a_title_the_user_gave_first_is_not_replaced_by_a_suggestion(mock_
     assert [row["title"] for row in sidebar.history] == ["Mine"]
 
 
+async def test_titles_categories_and_settings_past_their_limits_are_cut_or_refused(mock_settings):
+    async with open_tab() as tab:
+        await tab.send(ConversationState.on_load)
+        await _send(tab, "/mock tokens=3 latency=0\nA short question")
+        chat = (await tab.state()).conversation_id
+        await tab.send(SidebarState.rename_chat({"id": chat, "title": "t" * 5_000}))
+        await tab.send(SidebarState.file_chat({"id": chat, "category": "c" * 5_000}))
+        await tab.send(SettingsState.save_settings({"model": "m" * 300}))
+        settings = await tab.state(SettingsState)
+        owner = (await tab.state()).owner
+
+    with db.session_for(mock_settings.db_url) as session:
+        stored = db.get_conversation(session, owner=owner, conversation_id=chat)
+        (category,) = db.list_categories(session, owner=owner)
+    assert stored is not None and stored.title == "t" * 200
+    assert category.name == "c" * 60
+    assert settings.settings_error == "A model name has at most 200 characters."
+    assert stored.options.model == ""
+
+
 @pytest.mark.parametrize("text", ["", "   ", "\n\t "])
 async def test_empty_message_is_not_sent(mock_settings, text):
     async with open_tab() as tab:
@@ -256,6 +277,7 @@ async def test_the_panel_says_when_the_model_runs_without_tools(db_url, monkeypa
         state = await tab.state(MonitorState)
 
     assert state.tools_note == "The local model runs without tools."
+    assert state.tool_groups == []
     assert state.model_label == "local · SmolLM2-135M-Instruct"
 
 
@@ -264,7 +286,15 @@ async def test_the_panel_lists_the_tools_a_model_may_call(mock_settings):
         await tab.send(ConversationState.on_load)
         state = await tab.state(MonitorState)
 
-    assert state.tools_note == "Tools: calculator, current_time, search_conversations"
+    assert state.tools_note == ""
+    assert state.tool_groups == [
+        {
+            "server": "Built-in",
+            "status": "ready",
+            "problem": "",
+            "tools": "calculator, current_time, search_conversations",
+        }
+    ]
 
 
 async def _conversation_messages(tab, settings):
@@ -788,6 +818,31 @@ async def test_a_long_conversation_opens_with_its_latest_messages_and_more_on_re
     assert opened["earlier"] == 250
     assert (len(more["messages"]), more["earlier"]) == (400, 50)
     assert (searched["messages"][0]["id"], searched["earlier"]) == (first_id, 0)  # a search hit is shown
+
+
+async def test_a_search_hit_too_far_back_opens_the_conversation_at_its_end_and_says_so(
+    mock_settings, monkeypatch
+):
+    monkeypatch.setattr(conversation_state, "SNAPSHOT_CHARS", 1_000)  # a page: two of these messages
+    drafts = tuple(
+        MessageDraft("user" if n % 2 == 0 else "assistant", f"{n:03} " + "z" * 396) for n in range(60)
+    )
+    async with open_tab() as tab:
+        await tab.send(ConversationState.on_load)
+        with db.session_for(mock_settings.db_url) as session:
+            chat = db.import_conversation(
+                session, owner=(await tab.state()).owner, draft=ConversationDraft("long", drafts)
+            )
+            ids = [m.id for m in db.list_messages(session, conversation_id=chat.id)]
+        await tab.send(ConversationState.open_result(chat.id, ids[50]))
+        near = await tab.state()
+        near_snapshot, near_notice = near.snapshot, near.notice
+        await tab.send(ConversationState.open_result(chat.id, ids[0]))
+        far = await tab.state()
+
+    assert (near_snapshot["earlier"], near_notice) == (50, "")  # within four more pages: shown from the hit
+    assert far.snapshot["earlier"] == 58  # the first message would send the whole conversation
+    assert far.notice == conversation_state.TOO_FAR_BACK
 
 
 async def test_a_conversation_of_long_answers_is_sent_a_megabyte_at_a_time(mock_settings):

@@ -9,6 +9,7 @@ it keeps in its local storage, chatapp.owners), and every query is scoped by it.
 
 from . import autogenerate as _autogenerate  # noqa: F401  (registers itself with Alembic)
 from .conversations import (
+    allow_tool,
     apply_label,
     create_conversation,
     decode_cursor,
@@ -39,6 +40,7 @@ from .messages import (
     rewind_to,
     save_answer,
     save_partial_answers,
+    start_tool_step,
 )
 from .schema import CategoryRow, ConversationRow, EventRow, MessageRow, ToolCallRow, is_id, new_id, utcnow
 from .search import create_search_index, drop_search_index, search_messages
@@ -49,6 +51,7 @@ __all__ = [
     "AnswerBegun",
     "NothingToAnswer",
     "begin_answer",
+    "allow_tool",
     "apply_label",
     "CategoryRow",
     "delete_category",
@@ -92,5 +95,6 @@ __all__ = [
     "session_for",
     "set_options",
     "set_pinned",
+    "start_tool_step",
     "utcnow",
 ]

@@ -86,6 +86,7 @@ def _store(session: Session, owner: str, draft: ConversationDraft, keep_ids: boo
                     status=step.status,
                     result=step.result,
                     duration_ms=step.duration_ms,
+                    server=step.server,
                     # Steps are listed by this time: one apart each keeps their order.
                     created_at=row.created_at + timedelta(microseconds=order),
                     id=step.id if keep_ids and step.id else new_id(),
@@ -131,6 +132,8 @@ def _put_options(row: ConversationRow, options: ChatOptions) -> None:
     row.system_prompt = options.system_prompt
     row.temperature = options.temperature
     row.max_tokens = options.max_tokens
+    row.servers_off = " ".join(options.servers_off)
+    row.tools_allowed = " ".join(options.tools_allowed)
 
 
 def set_options(session: Session, *, owner: str, conversation_id: str, options: ChatOptions) -> bool:
@@ -140,6 +143,19 @@ def set_options(session: Session, *, owner: str, conversation_id: str, options: 
     _put_options(row, options)
     session.add(row)
     session.commit()
+    return True
+
+
+def allow_tool(session: Session, *, owner: str, conversation_id: str, tool: str) -> bool:
+    """The user allowed `tool` to run in this conversation without asking again."""
+    row = owned_row(session, owner, conversation_id)
+    if row is None:
+        return False
+    allowed = row.tools_allowed.split()
+    if tool not in allowed:
+        row.tools_allowed = " ".join([*allowed, tool])
+        session.add(row)
+        session.commit()
     return True
 
 

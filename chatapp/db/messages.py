@@ -49,17 +49,29 @@ def list_messages(session: Session, *, conversation_id: str) -> list[Message]:
 
 
 def list_message_page(
-    session: Session, *, conversation_id: str, after: int, limit: int
+    session: Session, *, conversation_id: str, after: int, limit: int, max_chars: int
 ) -> tuple[list[Message], int | None]:
-    """Up to `limit` messages from position `after` + 1 on, and the position to go on from (None: the end)."""
-    rows = session.exec(
-        select(MessageRow)
-        .where(MessageRow.conversation_id == conversation_id, col(MessageRow.position) > after)
+    """Up to `limit` messages from position `after` + 1 on, and the position to go on from (None: the end).
+    The page ends early where its texts pass `max_chars` (a first message always comes): a hundred long
+    answers would make one answer of tens of megabytes."""
+    later = (col(MessageRow.conversation_id) == conversation_id) & (col(MessageRow.position) > after)
+    sizes = session.exec(
+        select(MessageRow.position, func.length(MessageRow.content))
+        .where(later)
         .order_by(col(MessageRow.position))
         .limit(limit + 1)
     ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    taken = total = 0
+    for _position, size in sizes[:limit]:
+        total += size or 0
+        if taken and total > max_chars:
+            break
+        taken += 1
+    more = len(sizes) > taken
+    last = sizes[taken - 1][0] if taken else after
+    rows = session.exec(
+        select(MessageRow).where(later, col(MessageRow.position) <= last).order_by(col(MessageRow.position))
+    ).all()
     calls = session.exec(
         select(ToolCallRow)
         .where(col(ToolCallRow.message_id).in_([row.id for row in rows]))
@@ -191,13 +203,44 @@ def mark_unfinished_as_interrupted(
     if live_conversations:
         unfinished = unfinished & col(MessageRow.conversation_id).not_in(live_conversations)
     count = session.scalar(select(func.count()).select_from(MessageRow).where(unfinished))
+    # Their steps still running or waiting for approval never will: no Allow button on a dead answer.
+    session.execute(
+        sa.update(ToolCallRow)
+        .where(
+            col(ToolCallRow.status).in_(("running", "waiting")),
+            col(ToolCallRow.message_id).in_(select(MessageRow.id).where(unfinished)),
+        )
+        .values(status="error", result="Interrupted: the server stopped before this call ended.")
+    )
     session.execute(sa.update(MessageRow).where(unfinished).values(status="interrupted"))
     session.commit()
     return count or 0
 
 
-def add_tool_step(session: Session, *, message_id: str, call_id: str, name: str, arguments: str) -> ToolStep:
-    row = ToolCallRow(message_id=message_id, call_id=call_id, name=name, arguments=arguments)
+def add_tool_step(
+    session: Session,
+    *,
+    message_id: str,
+    call_id: str,
+    name: str,
+    arguments: str,
+    server: str = "",
+    status: ToolStatus = "running",
+) -> ToolStep:
+    row = ToolCallRow(
+        message_id=message_id, call_id=call_id, name=name, arguments=arguments, server=server, status=status
+    )
+    session.add(row)
+    session.commit()
+    return step_of(row)
+
+
+def start_tool_step(session: Session, *, step_id: str) -> ToolStep | None:
+    """A step that waited for the user's approval runs now."""
+    row = session.get(ToolCallRow, step_id)
+    if row is None:
+        return None
+    row.status = "running"
     session.add(row)
     session.commit()
     return step_of(row)

@@ -56,6 +56,9 @@ class ConversationRow(SQLModel, table=True):
     system_prompt: str = Field(default="", sa_type=sa.Text)
     temperature: float | None = None
     max_tokens: int | None = None
+    # Names, one space apart (server and tool names hold no spaces).
+    servers_off: str = Field(default="", sa_type=sa.Text)
+    tools_allowed: str = Field(default="", sa_type=sa.Text)
 
 
 class MessageRow(SQLModel, table=True):
@@ -102,6 +105,7 @@ class ToolCallRow(SQLModel, table=True):
     result: str = Field(default="", sa_type=sa.Text)
     duration_ms: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    server: str = Field(default="", max_length=32)  # the MCP server that ran it; "" for a built-in tool
 
 
 class EventRow(SQLModel, table=True):
@@ -139,7 +143,14 @@ def conversation_of(
         total_tokens=tokens,
         total_cost_usd=cost,
         cost_unknown=unknown > 0,
-        options=ChatOptions(row.model, row.system_prompt, row.temperature, row.max_tokens),
+        options=ChatOptions(
+            row.model,
+            row.system_prompt,
+            row.temperature,
+            row.max_tokens,
+            servers_off=tuple(row.servers_off.split()),
+            tools_allowed=tuple(row.tools_allowed.split()),
+        ),
     )
 
 
@@ -153,6 +164,7 @@ def step_of(row: ToolCallRow) -> ToolStep:
         status=row.status,  # type: ignore[arg-type]
         result=row.result,
         duration_ms=row.duration_ms,
+        server=row.server,
     )
 
 
@@ -226,6 +238,8 @@ def conversation_columns(conversation: Conversation, owner: str) -> dict[str, An
         "system_prompt": options.system_prompt,
         "temperature": options.temperature,
         "max_tokens": options.max_tokens,
+        "servers_off": " ".join(options.servers_off),
+        "tools_allowed": " ".join(options.tools_allowed),
     }
 
 

@@ -101,6 +101,12 @@ class ServerConnection:
     def name(self) -> str:
         return self.config.name
 
+    def asks_first(self, tool: RemoteTool) -> bool:
+        """Whether a call of `tool` waits for the user's approval: the server's `approve` setting decides,
+        with the tool's own read-only hint for "writes"."""
+        approve = self.config.approve
+        return approve == "always" or (approve == "writes" and not tool.read_only)
+
     def _transport(self) -> Any:
         config = self.config
         if config.command:
@@ -189,7 +195,10 @@ class ServerConnection:
         except TimeoutError:
             raise McpCallError(f"The MCP server '{self.name}' took longer than {timeout:g} s.") from None
         except Exception as error:
-            self._lost.set()  # whatever broke the call, the connection is checked afresh
+            # Whatever broke the call, the connection is made afresh; until then no call goes to it.
+            if self._client is client:
+                self._client, self.status = None, "reconnecting"
+            self._lost.set()
             raise McpCallError(
                 f"The MCP server '{self.name}' failed during the call ({_in_words(error)})."
             ) from None

@@ -1,5 +1,6 @@
 """This process's MCP servers: started with the app, each in its own background task, so a slow or dead one
-never delays the page; their tools, offered beside the built-in ones; and the calls to them."""
+never delays the page; and their tools, offered beside the built-in ones, each marked with whether its calls
+wait for the user's approval (the server's `approve` setting and the tool's read-only hint decide)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Offered:
-    """A tool the model may call now, and the connection that runs it."""
+    """A tool the model may call now, the connection that runs it, and whether a call waits for the user."""
 
     tool: RemoteTool
     connection: ServerConnection
+    needs_approval: bool
 
 
 class McpHub:
@@ -43,17 +45,18 @@ class McpHub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    def offered(self, reserved: set[str] = frozenset()) -> dict[str, Offered]:  # type: ignore[assignment]
-        """The connected servers' tools by the name the model sees. Until calls can wait for the user's
-        approval, tools the server's `approve` setting holds back are not offered at all."""
+    def offered(
+        self, reserved: frozenset[str] = frozenset(), servers_off: tuple[str, ...] = ()
+    ) -> dict[str, Offered]:
+        """The connected servers' tools by the name the model sees, but those of `servers_off` and any whose
+        name is `reserved` (a built-in tool's) or taken by another server's first."""
         found: dict[str, Offered] = {}
         for connection in self.connections.values():
-            approve = connection.config.approve
+            if connection.name in servers_off:
+                continue
             for tool in connection.tools:
-                needs_approval = approve == "always" or (approve == "writes" and not tool.read_only)
-                if needs_approval or tool.qualified in reserved or tool.qualified in found:
-                    continue
-                found[tool.qualified] = Offered(tool, connection)
+                if tool.qualified not in reserved and tool.qualified not in found:
+                    found[tool.qualified] = Offered(tool, connection, connection.asks_first(tool))
         return found
 
 

@@ -140,8 +140,8 @@ def _arguments(tool_name: str, value: str, tools: Sequence[dict[str, Any]]) -> s
         function = spec["function"]
         if function["name"] == tool_name:
             parameters = function["parameters"]
-            key = (parameters.get("required") or list(parameters["properties"]))[0]
-            return json.dumps({key: value})
+            names = parameters.get("required") or list(parameters.get("properties") or {})
+            return json.dumps({names[0]: value} if names else {})  # a tool that takes nothing gets {}
     return json.dumps({"input": value})
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import logging
 import secrets
+import typing
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ import reflex as rx
 
 from .. import db, presenters, service
 from ..config import get_settings
-from ..domain import Conversation, InputError, plain_text
+from ..domain import Conversation, InputError, ToolDecision, plain_text
 from ..jobs import Refused, registry
 from ..providers import provider_for
 from ..service import (
@@ -44,10 +45,12 @@ from .sidebar import SidebarState
 log = logging.getLogger(__name__)
 
 # While the status is one of these, the tab shows Stop instead of Send.
-BUSY = ("thinking", "streaming")
+BUSY = ("thinking", "streaming", "running a tool", "waiting for approval")
 STATUS_BY_EVENT = {
     "request_sent": "thinking",
     "first_token": "streaming",
+    "tool_started": "running a tool",
+    "tool_waiting": "waiting for approval",
     "finished": "done",
     "stopped": "stopped",
     "interrupted": "interrupted",
@@ -76,17 +79,34 @@ SNAPSHOT_MESSAGES = 200
 SNAPSHOT_CHARS = 1_000_000
 
 
+# How much further back than its pages a search result may widen what a tab is sent: a hit near the start of
+# a very long conversation opens it at its end instead of sending all of it.
+RESULT_PAGES = 4
+TOO_FAR_BACK = (
+    "That message is further back than a conversation shows at once: “Show earlier messages” at the top "
+    "brings it."
+)
+
+
 def _latest(views: list[dict[str, Any]], pages: int, keep_id: str = "") -> int:
-    """Where the shown part of a conversation starts: the last `pages` pages of messages, each page up to
-    both limits, and from `keep_id` on if that message is older (a search result being opened)."""
+    """Where the shown part of a conversation starts: the last `pages` pages of messages, and from `keep_id`
+    on if that message is older (a search result being opened) but within RESULT_PAGES more."""
+    start = _pages_back(views, pages)
+    if keep_id:
+        at = next((i for i, view in enumerate(views) if view["id"] == keep_id), start)
+        if at < start and at >= _pages_back(views, pages + RESULT_PAGES):
+            start = at
+    return start
+
+
+def _pages_back(views: list[dict[str, Any]], pages: int) -> int:
+    """The start of the last `pages` pages, each page up to both limits."""
     start, chars = len(views), 0
     while start > 0 and len(views) - start < pages * SNAPSHOT_MESSAGES:
         chars += len(views[start - 1]["content"])
         if chars > pages * SNAPSHOT_CHARS and start < len(views):
             break
         start -= 1
-    if keep_id:
-        start = min([start] + [i for i, view in enumerate(views) if view["id"] == keep_id])
     return start
 
 
@@ -247,6 +267,10 @@ class ConversationState(SessionState):
             messages = [{**m, **in_flight} if m["id"] == self._answer_id else m for m in messages]
             event_views = [e for e in event_views if e["message_id"] != self._answer_id] + self._answer_events
         start = _latest(messages, self._shown_pages, self.focus_message)
+        if self.focus_message and not any(m["id"] == self.focus_message for m in messages[start:]):
+            self.notice = (
+                TOO_FAR_BACK if any(m["id"] == self.focus_message for m in messages) else self.notice
+            )
         self._seq += 1
         self.snapshot = {
             "seq": self._seq,
@@ -355,6 +379,14 @@ class ConversationState(SessionState):
     async def stop(self) -> None:
         if self._turn_id:
             await registry().stop(self._turn_id, self.owner)
+
+    @rx.event
+    async def decide_tool(self, step_id: str, decision: str) -> None:
+        """Allow, Always (in this conversation) or Deny, on a tool call of this tab's answer that waits."""
+        if not (isinstance(step_id, str) and decision in typing.get_args(ToolDecision) and self._turn_id):
+            return
+        if not await registry().decide(self._turn_id, self.owner, step_id, decision):  # type: ignore[arg-type]
+            self.notice = "That tool call no longer waits for an answer."
 
     # --- following an answer -----------------------------------------------------------------------
 

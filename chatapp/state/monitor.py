@@ -13,6 +13,7 @@ import reflex as rx
 from .. import db, presenters, tools
 from ..config import get_settings
 from ..domain import Message, Metrics
+from ..mcp_servers.hub import hub
 from ..metrics import AnswerRecord
 from ..providers import provider_for
 from .session import SessionState
@@ -23,7 +24,8 @@ MIN_TOKENS_TO_CHART = 10
 
 class MonitorState(SessionState):
     model_label: str = "—"
-    tools_note: str = ""
+    tools_note: str = ""  # when the model is offered no tools, why
+    tool_groups: list[dict[str, str]] = []  # else the tools, by who runs them, with each server's status
     answer_heading: str = "This answer"
     answer: dict[str, str] = presenters.metrics_view(Metrics())
     live: dict[str, str] = presenters.live_view(Metrics())
@@ -63,13 +65,16 @@ class MonitorState(SessionState):
         label = presenters.model_label(Metrics(model=settings.model, provider=provider.name))
         if label != self.model_label:
             self.model_label = label
-        note = (
-            f"Tools: {', '.join(tools.REGISTRY)}"
-            if provider.supports_tools
-            else "The local model runs without tools."
-        )
+        note = "" if provider.supports_tools else "The local model runs without tools."
         if note != self.tools_note:
             self.tools_note = note
+        self._show_tools()
+
+    def _show_tools(self) -> None:
+        # MCP servers connect and drop in their own time: their statuses are read again at each answer.
+        groups = presenters.tool_groups(list(tools.REGISTRY), hub()) if not self.tools_note else []
+        if groups != self.tool_groups:
+            self.tool_groups = groups
 
     def show_conversation(self, saved: list[Message], *, streaming: bool) -> None:
         """A conversation was opened: its statistics, and its last answer's numbers unless one streams."""
@@ -105,6 +110,7 @@ class MonitorState(SessionState):
 
     def show_done(self, message: Message, *, in_open_conversation: bool) -> None:
         self.answer = presenters.metrics_view(message.metrics)
+        self._show_tools()
         record = AnswerRecord.of(message)
         self._session_records = [*self._session_records, record]
         if in_open_conversation:

@@ -1,5 +1,6 @@
-"""The open conversation's settings dialog: model, system prompt, sampling. A new conversation keeps what
-was chosen for it here until its first message creates it."""
+"""The open conversation's settings dialog: model, system prompt, sampling, the MCP servers it uses and the
+tools it runs without asking. A new conversation keeps what was chosen for it here until its first message
+creates it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import reflex as rx
 from .. import db, presenters, service
 from ..config import get_settings
 from ..domain import ChatOptions, InputError, ProviderError
+from ..mcp_servers.hub import hub
 from ..providers import provider_for
 from .session import SessionState
 
@@ -22,6 +24,8 @@ class SettingsState(SessionState):
     settings_error: str = ""
     models: list[str] = []  # what the provider offers, listed when the dialog opens
     defaults: dict[str, str] = {"model": "", "system_prompt": ""}  # what an empty field stands for
+    servers: list[dict[str, str]] = []  # each MCP server: its name, and "on" if this conversation uses it
+    allowed_tools: list[str] = []  # the tools this conversation runs without asking, as the dialog lists them
     # Settings chosen before a new conversation exists.
     _new_chat_options: dict[str, Any] = {}
 
@@ -53,7 +57,12 @@ class SettingsState(SessionState):
             return
         settings = get_settings()
         self.defaults = {"model": settings.model, "system_prompt": settings.system_prompt}
-        self.chat_settings = presenters.options_view(await self._options() or ChatOptions())
+        options = await self._options() or ChatOptions()
+        self.chat_settings = presenters.options_view(options)
+        self.servers = [
+            {"name": name, "on": "" if name in options.servers_off else "on"} for name in hub().connections
+        ]
+        self.allowed_tools = list(options.tools_allowed)
         provider = provider_for(settings)
         try:
             self.models = await provider.list_models()
@@ -68,6 +77,22 @@ class SettingsState(SessionState):
         except InputError as error:
             self.settings_error = str(error)
             return
+        current = await self._options() or ChatOptions()
+        configured = hub().connections
+        options = dataclasses.replace(
+            options,
+            # A checkbox a form leaves out is unticked. A server no longer configured stays as it was.
+            servers_off=(
+                *[name for name in current.servers_off if name not in configured],
+                *[name for name in configured if not form.get(f"server:{name}")],
+            ),
+            # Only a tool the dialog listed can be unticked: one allowed meanwhile, mid-answer, stays.
+            tools_allowed=tuple(
+                tool
+                for tool in current.tools_allowed
+                if tool not in self.allowed_tools or form.get(f"allowed:{tool}")
+            ),
+        )
         if self.conversation_id:
             saved = await db.run(
                 get_settings().db_url,

@@ -1,4 +1,5 @@
-"""The open conversation's settings: model, system prompt, temperature, max tokens."""
+"""The open conversation's settings: model, system prompt, temperature, max tokens, its MCP servers and the
+tools it runs without asking."""
 
 from __future__ import annotations
 
@@ -29,6 +30,51 @@ def _number_field(label: str, hint: str, name: str, input_mode: str) -> rx.Compo
             placeholder="model default",
             input_mode=input_mode,
             max_length=20,
+        ),
+    )
+
+
+def _check(name: rx.Var, label: rx.Var, checked: rx.Var) -> rx.Component:
+    # A plain checkbox: the form sends it when ticked and leaves it out when not.
+    return rx.el.label(
+        rx.el.input(type="checkbox", name=name, default_checked=checked), label, class_name="settings-check"
+    )
+
+
+def _tools_fields() -> rx.Component:
+    return rx.fragment(
+        rx.cond(
+            SettingsState.servers.length() > 0,
+            _field(
+                "MCP servers",
+                "A server switched off here offers this conversation none of its tools.",
+                rx.flex(
+                    rx.foreach(
+                        SettingsState.servers,
+                        lambda server: _check(
+                            "server:" + server["name"], server["name"], server["on"] == "on"
+                        ),
+                    ),
+                    wrap="wrap",
+                    gap="3",
+                    id="settings-servers",
+                ),
+            ),
+        ),
+        rx.cond(
+            SettingsState.allowed_tools.length() > 0,
+            _field(
+                "Tools that run without asking",
+                "Allowed with “always” in this conversation. Untick one to be asked again.",
+                rx.flex(
+                    rx.foreach(
+                        SettingsState.allowed_tools, lambda tool: _check("allowed:" + tool, tool, True)
+                    ),
+                    wrap="wrap",
+                    gap="3",
+                    id="settings-allowed-tools",
+                ),
+            ),
         ),
     )
 
@@ -93,6 +139,7 @@ def chat_settings_dialog() -> rx.Component:
                         width="100%",
                         gap="4",
                     ),
+                    _tools_fields(),
                     rx.cond(
                         SettingsState.settings_error != "",
                         rx.callout(SettingsState.settings_error, id="settings-error", color="red", size="1"),

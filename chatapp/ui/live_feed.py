@@ -30,6 +30,7 @@ class Transcript(_FeedComponent):
     max_chars: rx.Var[int]  # an edited question's limit, the server's
     on_earlier: rx.EventHandler[rx.event.no_args_event_spec]
     on_return: rx.EventHandler[rx.event.no_args_event_spec]
+    on_decide: rx.EventHandler[rx.event.passthrough_event_spec(str, str)]  # a waiting tool call's answer
 
 
 class EventLog(_FeedComponent):
@@ -54,6 +55,7 @@ def transcript() -> rx.Component:
         max_chars=get_settings().max_message_chars,
         on_earlier=ConversationState.show_earlier,
         on_return=ConversationState.catch_up,
+        on_decide=ConversationState.decide_tool,
         **_feed_props(),
     )
 

@@ -62,6 +62,8 @@ def _status_badge() -> rx.Component:
             ConversationState.status,
             ("thinking", "amber"),
             ("streaming", "blue"),
+            ("running a tool", "cyan"),
+            ("waiting for approval", "violet"),
             ("done", "green"),
             ("stopped", "gray"),
             ("interrupted", "orange"),
@@ -183,13 +185,47 @@ def _session_section() -> rx.Component:
     )
 
 
+def _tool_group(group: rx.Var) -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            rx.text(group["server"], weight="medium", size="1"),
+            rx.badge(
+                group["status"],
+                color_scheme=rx.match(
+                    group["status"], ("ready", "gray"), ("connected", "green"), ("connecting", "amber"), "red"
+                ),
+                size="1",
+                variant="soft",
+            ),
+            align="center",
+            gap="2",
+        ),
+        rx.cond(group["problem"] != "", rx.text(group["problem"], class_name="stat-note tool-problem")),
+        rx.cond(group["tools"] != "", rx.text(group["tools"], class_name="stat-note")),
+        class_name="tool-group",
+        data_server=group["server"],
+    )
+
+
+def _tool_groups() -> rx.Component:
+    """The tools a model may call, by who runs them (the app, each MCP server), each server's status."""
+    return rx.cond(
+        MonitorState.tool_groups.length() > 0,
+        rx.box(rx.foreach(MonitorState.tool_groups, _tool_group), id="tool-groups", class_name="tool-groups"),
+    )
+
+
 def monitor_panel() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             rx.heading("Backend", size="4"), rx.spacer(), _status_badge(), width="100%", align="center"
         ),
         rx.text(MonitorState.model_label, class_name="muted", data_stat="model"),
-        rx.text(MonitorState.tools_note, class_name="stat-note", id="tools-note"),
+        rx.cond(
+            MonitorState.tools_note != "",
+            rx.text(MonitorState.tools_note, class_name="stat-note", id="tools-note"),
+        ),
+        _tool_groups(),
         _answer_section(),
         rx.tabs.root(
             rx.tabs.list(

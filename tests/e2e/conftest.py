@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -43,13 +46,24 @@ def app_db_url(request, app_dir, app_mode) -> str:
     return request.getfixturevalue("postgres_server").create_database("scaled")
 
 
+def mcp_env(app_dir: Path) -> dict[str, str]:
+    """The test MCP server (tests/mcp_testbox.py), over stdio, as the app's one MCP server."""
+    testbox = Path(__file__).resolve().parents[1] / "mcp_testbox.py"
+    config = app_dir / "mcp.json"
+    config.write_text(
+        json.dumps({"mcpServers": {"testbox": {"command": sys.executable, "args": [str(testbox)]}}})
+    )
+    return {"CHATAPP_MCP_CONFIG": str(config)}
+
+
 @pytest.fixture(scope="session")
 def app_url(request, app_dir, app_mode, app_db_url) -> str:
+    env = {**MOCK_ENV, **mcp_env(app_dir)}
     if app_mode == "one-worker":
-        app = running_app(app_dir, MOCK_ENV, db_url=app_db_url)
+        app = running_app(app_dir, env, db_url=app_db_url)
     else:
         redis_url = request.getfixturevalue("redis_url")
-        app = running_app(app_dir, {**MOCK_ENV, **scaled_env(redis_url)}, app_db_url, REFLEX_RESPAWNING)
+        app = running_app(app_dir, {**env, **scaled_env(redis_url)}, app_db_url, REFLEX_RESPAWNING)
     with app as url:
         yield url
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import re
 import socket
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
+import aiohttp
 from playwright.sync_api import Page, expect
 
 from chatapp import tokens
+from chatapp.state.conversation import ConversationState
 
 
 def send(page: Page, text: str) -> None:
@@ -420,6 +425,37 @@ def test_the_server_refuses_an_oversized_upload_before_taking_in_its_body(app_ur
 
     assert answer.startswith("HTTP/1.1 413"), answer
     assert '{"error": "That file is too large to import (5 MB at most)."}' in answer
+
+
+def test_a_socket_message_past_reflexs_limit_closes_that_socket_and_the_server_goes_on(app_url):
+    # A script can put anything into a websocket frame; past REFLEX_SOCKET_MAX_HTTP_BUFFER_SIZE (1 MB by
+    # default, far above any message the app takes) the frame is refused and the server carries on.
+    async def frame(size: int) -> str:
+        ws_url = app_url.replace("http", "ws", 1) + f"/_event/?EIO=4&transport=websocket&token={uuid.uuid4()}"
+        event = {
+            "name": f"{ConversationState.get_full_name()}.user_message",
+            "payload": {"form": {"message": "x" * size}},
+            "router_data": {"pathname": "/", "query": {}, "asPath": "/"},
+        }
+        async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+            await ws.receive(timeout=10)  # engine.io's open packet
+            await ws.send_str("40/_event,")
+            await ws.receive(timeout=10)  # the namespace is joined
+            await ws.send_str("42/_event," + json.dumps(["event", event]))
+            answer = await ws.receive(timeout=15)
+            return (
+                "closed" if answer.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) else "answered"
+            )
+
+    def run(size: int) -> str:
+        # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, frame(size)).result()
+
+    assert run(2_000_000) == "closed"
+    assert run(20) == "answered"  # the next client is served as before
+    with urllib.request.urlopen(app_url + "/ping", timeout=10) as ping:
+        assert ping.status == 200
 
 
 def test_the_message_box_stops_at_the_limit_and_says_what_a_paste_lost(page: Page):

@@ -1,0 +1,394 @@
+"""MCP tools in a whole turn: the real test server (tests/mcp_testbox.py) over stdio, the real service and
+database, the mock provider or the real openai SDK against the local test server. A call and its result, the
+server named on its step and in its events, approval (allow, always, deny, Stop while waiting, nobody
+answering), a timeout, a server that dies mid-call and comes back, servers switched off per conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatapp import db, presenters, service, tools
+from chatapp.config import Settings, get_settings
+from chatapp.domain import ChatOptions, StatusEvent, ToolStep
+from chatapp.jobs import MemoryJobRegistry
+from chatapp.jobs_redis import RedisJobRegistry
+from chatapp.mcp_servers import connection as mcp_connection
+from chatapp.mcp_servers.hub import McpHub, hub
+from chatapp.providers.mock import MockProvider
+from chatapp.providers.openai import OpenAIProvider
+from chatapp.service import AnswerDone, ConversationReady, ToolStepUpdate, Turn, TurnUpdate
+
+from .fakes.openai_server import Reply
+
+OWNER = "owner-key-for-mcp-turn-tests"
+SOMEONE_ELSE = "another-owner-key-entirely"
+TESTBOX = str(Path(__file__).with_name("mcp_testbox.py"))
+DELETE = "/mock tool=testbox__delete_file:/tmp/report.txt\nClean up, please."
+
+
+async def until(predicate, timeout_s: float = 30.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def mcp_servers(tmp_path, monkeypatch):
+    """Writes an mcpServers file naming the test server (over stdio) and points the app at it; the test's
+    settings are read after this."""
+
+    def configure(**testbox: object) -> None:
+        config = {"mcpServers": {"testbox": {"command": sys.executable, "args": [TESTBOX], **testbox}}}
+        path = tmp_path / "mcp.json"
+        path.write_text(json.dumps(config))
+        monkeypatch.setenv("CHATAPP_MCP_CONFIG", str(path))
+        get_settings.cache_clear()
+
+    configure()
+    return configure
+
+
+@pytest.fixture
+async def connected(mcp_servers):
+    """This process's hub, started and connected to the test server."""
+    hub.cache_clear()
+    box = hub()
+    box.start()
+    await until(lambda: box.connections["testbox"].status == "connected")
+    yield box
+    await box.stop()
+    hub.cache_clear()
+
+
+def new_turn(settings: Settings, text: str, conversation_id: str | None = None, **more) -> Turn:
+    provider = more.pop("provider", None) or MockProvider(latency_ms=0, tokens_per_s=5000)
+    return Turn(
+        settings=settings,
+        provider=provider,
+        owner=OWNER,
+        conversation_id=conversation_id,
+        text=text,
+        **more,
+    )
+
+
+async def answer_each_wait(turn: Turn, decision: str | None) -> list[TurnUpdate]:
+    """Runs the turn; each step that waits for approval gets `decision` (None: the turn is stopped)."""
+    updates: list[TurnUpdate] = []
+    async with asyncio.timeout(30):
+        async for update in turn.updates():
+            updates.append(update)
+            if isinstance(update, ToolStepUpdate) and update.step.status == "waiting":
+                if decision is None:
+                    turn.stop()
+                else:
+                    assert turn.decide(update.step.id, decision)  # type: ignore[arg-type]
+    return updates
+
+
+def steps(updates: list[TurnUpdate]) -> list[tuple[str, str, str]]:
+    return [(u.step.server, u.step.name, u.step.status) for u in updates if isinstance(u, ToolStepUpdate)]
+
+
+def events(updates: list[TurnUpdate]) -> list[str]:
+    return [f"{u.kind}: {u.detail}" for u in updates if isinstance(u, StatusEvent)]
+
+
+def conversation_of(updates: list[TurnUpdate]) -> str:
+    return next(u.conversation.id for u in updates if isinstance(u, ConversationReady))
+
+
+def saved_step(db_url: str, updates: list[TurnUpdate]) -> ToolStep:
+    with db.session_for(db_url) as session:
+        answer = db.list_messages(session, conversation_id=conversation_of(updates))[-1]
+    (step,) = answer.steps
+    return step
+
+
+def final(updates: list[TurnUpdate]) -> AnswerDone:
+    done = [u for u in updates if isinstance(u, AnswerDone)]
+    assert len(done) == 1
+    return done[0]
+
+
+# --- calls that need no approval ---------------------------------------------------------------------
+
+
+async def test_a_read_only_tool_runs_at_once_and_its_step_and_events_name_the_server(
+    mock_settings, connected
+):
+    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+
+    updates = await answer_each_wait(
+        new_turn(mock_settings, "/mock tool=testbox__echo:hello\nSay it back", provider=provider), "deny"
+    )
+
+    assert steps(updates) == [("testbox", "testbox__echo", "running"), ("testbox", "testbox__echo", "ok")]
+    assert "tool_started: testbox › echo" in " | ".join(events(updates))
+    assert any(e.startswith("tool_finished: testbox › echo ok in") for e in events(updates))
+    assert provider.requests[-1][-1].content == "echo: hello"  # the result went back to the model
+    assert "testbox__echo" in provider.offered[0] and "testbox__delete_file" in provider.offered[0]
+    step = saved_step(mock_settings.db_url, updates)
+    assert (step.server, step.status, step.result) == ("testbox", "ok", "echo: hello")
+    assert presenters.step_view(step)["name"] == "echo"  # shown under its own name, beside its server
+    assert final(updates).message.status == "complete"
+
+
+async def test_a_server_with_approve_never_runs_even_a_destructive_tool_at_once(mcp_servers, mock_settings):
+    mcp_servers(approve="never")
+    hub.cache_clear()
+    box = hub()
+    box.start()
+    try:
+        await until(lambda: box.connections["testbox"].status == "connected")
+        updates = await answer_each_wait(new_turn(mock_settings, DELETE), None)
+    finally:
+        await box.stop()
+        hub.cache_clear()
+
+    assert steps(updates)[-1] == ("testbox", "testbox__delete_file", "ok")
+
+
+# --- approval ----------------------------------------------------------------------------------------
+
+
+class SteppedClock:
+    """A clock the test moves: the approval wait takes a minute and a half of it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+async def test_a_tool_that_acts_waits_for_allow_then_runs_and_the_wait_is_not_model_time(
+    mock_settings, connected
+):
+    clock = SteppedClock()
+    turn = new_turn(mock_settings, DELETE, clock=clock)
+    updates: list[TurnUpdate] = []
+    async with asyncio.timeout(30):
+        async for update in turn.updates():
+            updates.append(update)
+            if isinstance(update, ToolStepUpdate) and update.step.status == "waiting":
+                clock.now += 90  # the user reads the arguments for a while
+                assert not turn.decide("no-such-step", "allow")
+                assert turn.decide(update.step.id, "allow")
+                assert not turn.decide(update.step.id, "deny")  # decided once
+
+    assert steps(updates) == [
+        ("testbox", "testbox__delete_file", "waiting"),
+        ("testbox", "testbox__delete_file", "running"),
+        ("testbox", "testbox__delete_file", "ok"),
+    ]
+    assert "tool_waiting: testbox › delete_file waits for your approval" in events(updates)
+    answer = final(updates).message
+    assert answer.status == "complete" and "would delete /tmp/report.txt" in answer.content
+    assert answer.metrics.duration_ms is not None and answer.metrics.duration_ms < 10_000
+    assert saved_step(mock_settings.db_url, updates).status == "ok"
+
+
+async def test_deny_is_a_result_the_model_reads_and_the_step_is_kept_as_declined(mock_settings, connected):
+    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+
+    updates = await answer_each_wait(new_turn(mock_settings, DELETE, provider=provider), "deny")
+
+    assert steps(updates)[-1] == ("testbox", "testbox__delete_file", "denied")
+    assert provider.requests[-1][-1].content == service.DECLINED
+    step = saved_step(mock_settings.db_url, updates)
+    assert (step.status, step.result) == ("denied", service.DECLINED)
+    assert final(updates).message.status == "complete"
+    assert any(e.startswith("tool_finished: testbox › delete_file not run") for e in events(updates))
+
+
+async def test_always_lets_the_tool_run_without_asking_for_the_rest_of_the_conversation(
+    mock_settings, connected
+):
+    first = await answer_each_wait(new_turn(mock_settings, DELETE), "always")
+    conversation_id = conversation_of(first)
+    second = await answer_each_wait(new_turn(mock_settings, DELETE, conversation_id), None)
+    elsewhere = await answer_each_wait(new_turn(mock_settings, DELETE), "deny")
+
+    assert [status for *_, status in steps(first)] == ["waiting", "running", "ok"]
+    assert [status for *_, status in steps(second)] == ["running", "ok"]  # not asked again
+    assert [status for *_, status in steps(elsewhere)] == ["waiting", "denied"]  # another conversation asks
+    with db.session_for(mock_settings.db_url) as session:
+        chat = db.get_conversation(session, owner=OWNER, conversation_id=conversation_id)
+    assert chat is not None and chat.options.tools_allowed == ("testbox__delete_file",)
+
+
+async def test_stop_while_a_call_waits_ends_the_answer_cleanly(mock_settings, connected):
+    updates = await answer_each_wait(new_turn(mock_settings, DELETE), None)
+
+    answer = final(updates).message
+    assert answer is not None and answer.status == "stopped"
+    step = saved_step(mock_settings.db_url, updates)
+    assert (step.status, step.result) == ("error", "Stopped while it waited for approval.")
+
+
+async def test_a_call_nobody_answers_is_not_run_and_the_model_hears_why(
+    mock_settings, connected, monkeypatch
+):
+    monkeypatch.setattr(service, "APPROVAL_TIMEOUT_S", 0.2)
+    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    turn = new_turn(mock_settings, DELETE, provider=provider)
+
+    async with asyncio.timeout(30):
+        updates = [u async for u in turn.updates()]
+
+    assert steps(updates)[-1] == ("testbox", "testbox__delete_file", "denied")
+    assert provider.requests[-1][-1].content == service.UNANSWERED
+    assert final(updates).message.status == "complete"
+
+
+@pytest.mark.parametrize("back_end", ["memory", "redis"])
+async def test_a_decision_reaches_the_job_from_any_worker_and_only_from_its_owner(
+    mock_settings, connected, back_end, request
+):
+    if back_end == "memory":
+        runs = elsewhere = MemoryJobRegistry(3)
+    else:
+        url = request.getfixturevalue("redis_url")
+        runs, elsewhere = RedisJobRegistry(url, 3), RedisJobRegistry(url, 3)  # two workers
+    try:
+        job = await runs.start(new_turn(mock_settings, DELETE))
+        followed = runs.follow(job.id, OWNER)
+        waiting = None
+        async with asyncio.timeout(30):
+            async for update in followed:
+                if isinstance(update, ToolStepUpdate) and update.step.status == "waiting":
+                    waiting = update.step
+                    break
+            assert waiting is not None
+            assert not await elsewhere.decide(job.id, SOMEONE_ELSE, waiting.id, "allow")
+            assert await elsewhere.decide(job.id, OWNER, waiting.id, "allow")
+            rest = [u async for u in followed]
+    finally:
+        for registry in {runs, elsewhere}:
+            if isinstance(registry, RedisJobRegistry):
+                await registry.close()
+
+    assert steps(rest)[-1] == ("testbox", "testbox__delete_file", "ok")
+    assert final(rest).message.status == "complete"
+
+
+# --- faults ------------------------------------------------------------------------------------------
+
+
+async def test_a_call_past_the_servers_timeout_is_a_tool_error_the_model_sees(mcp_servers, mock_settings):
+    mcp_servers(timeout_s=0.3)
+    hub.cache_clear()
+    box = hub()
+    box.start()
+    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    try:
+        await until(lambda: box.connections["testbox"].status == "connected")
+        updates = await answer_each_wait(
+            new_turn(
+                mock_settings, '/mock tool=testbox__slow:{"seconds":5}\nTake your time', provider=provider
+            ),
+            "allow",
+        )
+    finally:
+        await box.stop()
+        hub.cache_clear()
+
+    assert steps(updates)[-1] == ("testbox", "testbox__slow", "error")
+    assert "took longer than 0.3 s" in provider.requests[-1][-1].content
+    assert final(updates).message.status == "complete"
+
+
+async def test_a_server_that_dies_mid_call_is_a_tool_error_then_it_comes_back(
+    mock_settings, connected, monkeypatch
+):
+    monkeypatch.setattr(mcp_connection, "BACKOFF_S", (0.2,))
+    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+
+    died = await answer_each_wait(
+        new_turn(mock_settings, "/mock tool=testbox__die:now\nGo", provider=provider), "allow"
+    )
+    told = provider.requests[-1][-1].content
+    connection = connected.connections["testbox"]
+    assert connection.status == "reconnecting"  # no call goes to the dead process meanwhile
+    await until(lambda: connection.status == "connected" and connection.tools != ())
+    back = await answer_each_wait(
+        new_turn(mock_settings, '/mock tool=testbox__add:{"a":20,"b":22}\nAdd', provider=provider), "allow"
+    )
+
+    assert steps(died)[-1] == ("testbox", "testbox__die", "error")
+    assert "failed during the call" in told
+    assert final(died).message.status == "complete"
+    assert steps(back)[-1] == ("testbox", "testbox__add", "ok")
+    assert provider.requests[-1][-1].content == "42"  # the server runs tools again
+
+
+async def test_a_server_switched_off_for_a_conversation_offers_none_of_its_tools(mock_settings, connected):
+    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    options = ChatOptions(servers_off=("testbox",))
+
+    updates = await answer_each_wait(
+        new_turn(mock_settings, "/mock tool=testbox__echo:hi\nSay hi", provider=provider, options=options),
+        "allow",
+    )
+
+    assert not any(name.startswith("testbox__") for name in provider.offered[0])
+    assert "calculator" in provider.offered[0]
+    # A model that calls it anyway (the mock does what its directive says) is told it doesn't exist here.
+    assert steps(updates)[-1] == ("", "testbox__echo", "error")
+    assert "Unknown tool 'testbox__echo'" in provider.requests[-1][-1].content
+
+
+def test_a_bad_config_file_is_shown_in_the_monitor_and_the_built_in_tools_stay(tmp_path):
+    bad = tmp_path / "mcp.json"
+    bad.write_text('{"mcpServers": {"files": {"command": "x", "url": "http://127.0.0.1:9/mcp"}}}')
+    from chatapp.mcp_servers.config import load
+
+    groups = presenters.tool_groups(list(tools.REGISTRY), McpHub(load(str(bad))))
+
+    assert groups[0]["server"] == "Built-in" and "calculator" in groups[0]["tools"]
+    assert groups[1]["status"] == "not read" and 'give either "command"' in groups[1]["problem"]
+
+
+# --- through the real openai SDK ---------------------------------------------------------------------
+
+
+async def test_a_model_server_calling_an_mcp_tool_in_pieces_waits_for_approval_then_gets_the_result(
+    server, settings, connected
+):
+    call = ("call_rm", "testbox__delete_file", '{"path": "/srv/old-logs"}')
+    server.replies.extend([Reply(calls=(call,), argument_chars=3), Reply(pieces=("Done: ", "it is gone."))])
+
+    turn = new_turn(settings, "Remove the old logs", provider=OpenAIProvider(settings))
+    updates = await answer_each_wait(turn, "allow")
+
+    assert steps(updates)[-1] == ("testbox", "testbox__delete_file", "ok")
+    first, second = server.requests
+    offered = [spec["function"]["name"] for spec in first["tools"]]
+    assert "testbox__delete_file" in offered and "testbox__echo" in offered
+    delete_spec = next(s for s in first["tools"] if s["function"]["name"] == "testbox__delete_file")
+    assert delete_spec["function"]["parameters"]["required"] == ["path"]  # the server's schema, as given
+    assert second["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "call_rm",
+        "content": "would delete /srv/old-logs",
+    }
+    assert final(updates).message.content == "Done: it is gone."
+
+
+async def test_a_model_server_told_no_reads_the_refusal_and_answers(server, settings, connected):
+    call = ("call_rm", "testbox__delete_file", '{"path": "/"}')
+    server.replies.extend([Reply(calls=(call,)), Reply(pieces=("Understood, ", "nothing deleted."))])
+
+    turn = new_turn(settings, "Delete everything", provider=OpenAIProvider(settings))
+    updates = await answer_each_wait(turn, "deny")
+
+    assert server.requests[1]["messages"][-1]["content"] == service.DECLINED
+    assert final(updates).message.status == "complete"
+    assert saved_step(settings.db_url, updates).status == "denied"
