@@ -150,7 +150,7 @@ const STATUS_LABELS = {
   error: "Failed",
 };
 
-const STEP_ICONS = { running: "⏳", waiting: "✋", ok: "✓", error: "⚠", denied: "⊘" };
+const STEP_ICONS = { running: "⏳", waiting: "?", ok: "✓", error: "⚠", denied: "⊘" };
 
 // A tool call inside an answer: one line that opens to show what was asked and what came back. A call that
 // waits for the user's approval stays open, with its choices.
