@@ -7,9 +7,14 @@ import pytest
 from chatapp import db, jobs
 from chatapp.config import get_settings
 
-# Throwaway PostgreSQL and Redis servers, started the first time a test asks for one, and the
-# OpenAI-compatible test server's fixtures.
-pytest_plugins = ["tests.postgres", "tests.redis_server", "tests.fakes.openai_server"]
+# Throwaway PostgreSQL and Redis servers, started the first time a test asks for one, and the fixtures of the
+# OpenAI-compatible and MCP test servers.
+pytest_plugins = [
+    "tests.postgres",
+    "tests.redis_server",
+    "tests.fakes.openai_server",
+    "tests.fakes.mcp_servers",
+]
 
 
 @pytest.fixture

@@ -1,15 +1,13 @@
-"""MCP servers through the official SDK, against a real server (tests/mcp_testbox.py) over stdio and over
-Streamable HTTP on a loopback port: tools listed with their hints, calls, errors, timeouts, a server that dies
-mid-call and comes back, and a turn of the mock provider calling one."""
+"""MCP servers through the official SDK, against a real server (tests/fakes/mcp_testbox.py) over stdio and
+over Streamable HTTP on a loopback port: tools listed with their hints, calls, errors, timeouts, a server that
+dies mid-call and comes back, and the tools the hub offers."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +17,7 @@ from chatapp.mcp_servers.config import ServerConfig, load
 from chatapp.mcp_servers.connection import McpCallError, ServerConnection, qualified_name
 from chatapp.mcp_servers.hub import McpHub, hub
 
-TESTBOX = str(Path(__file__).with_name("mcp_testbox.py"))
+from .fakes.mcp_servers import TESTBOX
 
 
 def stdio_server(name: str = "testbox", timeout_s: float = 5.0) -> ServerConfig:
@@ -80,20 +78,6 @@ async def test_a_server_that_dies_mid_call_is_an_error_then_it_is_connected_agai
             await connection.call("add", {"a": 1, "b": 1})
         await until(lambda: connection.status == "connected", connection)
         assert await connection.call("add", {"a": 20, "b": 22}) == (False, "42")
-
-
-@pytest.fixture
-def http_testbox():
-    """The test server over Streamable HTTP on a free loopback port."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, TESTBOX, "http", str(port)], stderr=subprocess.DEVNULL)
-    yield f"http://127.0.0.1:{port}/mcp"
-    process.terminate()
-    process.wait(timeout=10)
 
 
 async def test_a_streamable_http_server_on_a_loopback_port_runs_tools(http_testbox):

@@ -1,19 +1,17 @@
-"""MCP tools in a whole turn: the real test server (tests/mcp_testbox.py) over stdio, the real service and
-database, the mock provider or the real openai SDK against the local test server. A call and its result, the
+"""MCP tools in a whole turn, against the real test server (tests/fakes/mcp_testbox.py), the real service and
+database, and the mock provider or the real openai SDK with the local test server: a call and its result, the
 server named on its step and in its events, approval (allow, always, deny, Stop while waiting, nobody
-answering), a timeout, a server that dies mid-call and comes back, servers switched off per conversation."""
+answering), a timeout, a server that dies mid-call and comes back, servers switched off per conversation, and
+the settings dialog that switches them."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from chatapp import db, presenters, service, tools
-from chatapp.config import Settings, get_settings
+from chatapp.config import Settings
 from chatapp.domain import ChatOptions, StatusEvent, ToolStep
 from chatapp.jobs import MemoryJobRegistry
 from chatapp.jobs_redis import RedisJobRegistry
@@ -22,47 +20,16 @@ from chatapp.mcp_servers.hub import McpHub, hub
 from chatapp.providers.mock import MockProvider
 from chatapp.providers.openai import OpenAIProvider
 from chatapp.service import AnswerDone, ConversationReady, ToolStepUpdate, Turn, TurnUpdate
+from chatapp.state.conversation import ConversationState
+from chatapp.state.settings import SettingsState
 
+from .fakes.mcp_servers import until
 from .fakes.openai_server import Reply
+from .reflex_harness import open_tab
 
 OWNER = "owner-key-for-mcp-turn-tests"
 SOMEONE_ELSE = "another-owner-key-entirely"
-TESTBOX = str(Path(__file__).with_name("mcp_testbox.py"))
 DELETE = "/mock tool=testbox__delete_file:/tmp/report.txt\nClean up, please."
-
-
-async def until(predicate, timeout_s: float = 30.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-def mcp_servers(tmp_path, monkeypatch):
-    """Writes an mcpServers file naming the test server (over stdio) and points the app at it; the test's
-    settings are read after this."""
-
-    def configure(**testbox: object) -> None:
-        config = {"mcpServers": {"testbox": {"command": sys.executable, "args": [TESTBOX], **testbox}}}
-        path = tmp_path / "mcp.json"
-        path.write_text(json.dumps(config))
-        monkeypatch.setenv("CHATAPP_MCP_CONFIG", str(path))
-        get_settings.cache_clear()
-
-    configure()
-    return configure
-
-
-@pytest.fixture
-async def connected(mcp_servers):
-    """This process's hub, started and connected to the test server."""
-    hub.cache_clear()
-    box = hub()
-    box.start()
-    await until(lambda: box.connections["testbox"].status == "connected")
-    yield box
-    await box.stop()
-    hub.cache_clear()
 
 
 def new_turn(settings: Settings, text: str, conversation_id: str | None = None, **more) -> Turn:
@@ -117,6 +84,24 @@ def final(updates: list[TurnUpdate]) -> AnswerDone:
 
 
 # --- calls that need no approval ---------------------------------------------------------------------
+
+
+async def test_a_server_over_streamable_http_runs_a_tool_in_a_turn(mcp_servers, http_testbox, mock_settings):
+    mcp_servers(url=http_testbox, approve="never")
+    hub.cache_clear()
+    box = hub()
+    box.start()
+    try:
+        await until(lambda: box.connections["testbox"].status == "connected")
+        updates = await answer_each_wait(
+            new_turn(mock_settings, '/mock tool=testbox__add:{"a":2,"b":40}\nAdd them'), None
+        )
+    finally:
+        await box.stop()
+        hub.cache_clear()
+
+    assert steps(updates)[-1] == ("testbox", "testbox__add", "ok")
+    assert saved_step(mock_settings.db_url, updates).result == "42"
 
 
 async def test_a_read_only_tool_runs_at_once_and_its_step_and_events_name_the_server(
@@ -392,3 +377,36 @@ async def test_a_model_server_told_no_reads_the_refusal_and_answers(server, sett
     assert server.requests[1]["messages"][-1]["content"] == service.DECLINED
     assert final(updates).message.status == "complete"
     assert saved_step(settings.db_url, updates).status == "denied"
+
+
+# --- the conversation's settings ---------------------------------------------------------------------
+
+
+async def test_the_settings_dialog_switches_a_server_off_and_unticks_an_allowed_tool(
+    mock_settings, connected
+):
+    async with open_tab() as tab:
+        await tab.send(ConversationState.on_load)
+        await tab.send(ConversationState.user_message({"message": "/mock tokens=3 latency=0\nHello"}))
+        chat = (await tab.state()).conversation_id
+        owner = (await tab.state()).owner
+        for tool in ("testbox__delete_file", "testbox__echo"):
+            with db.session_for(mock_settings.db_url) as session:
+                db.allow_tool(session, owner=owner, conversation_id=chat, tool=tool)
+        await tab.send(SettingsState.open_settings(True))
+        shown = await tab.state(SettingsState)
+        listed = (list(shown.servers), list(shown.allowed_tools))
+        # testbox left unticked, so left out of the form; only testbox__echo still ticked.
+        await tab.send(SettingsState.save_settings({"model": "", "allowed:testbox__echo": "on"}))
+        await tab.send(SettingsState.open_settings(True))
+        reopened = await tab.state(SettingsState)
+
+    assert listed == (
+        [{"name": "testbox", "on": "on"}],
+        ["testbox__delete_file", "testbox__echo"],
+    )
+    with db.session_for(mock_settings.db_url) as session:
+        stored = db.get_conversation(session, owner=owner, conversation_id=chat)
+    assert stored is not None
+    assert (stored.options.servers_off, stored.options.tools_allowed) == (("testbox",), ("testbox__echo",))
+    assert reopened.servers == [{"name": "testbox", "on": ""}]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from ..fakes.mcp_servers import TESTBOX
 from .appserver import CHROMIUM_ARGS, REFLEX_RESPAWNING, running_app
 
 # The app, the browser and the tests share two cores: waits get room for a busy machine (CI included).
@@ -47,12 +48,9 @@ def app_db_url(request, app_dir, app_mode) -> str:
 
 
 def mcp_env(app_dir: Path) -> dict[str, str]:
-    """The test MCP server (tests/mcp_testbox.py), over stdio, as the app's one MCP server."""
-    testbox = Path(__file__).resolve().parents[1] / "mcp_testbox.py"
+    """The test MCP server (tests/fakes/mcp_testbox.py), over stdio, as the app's one MCP server."""
     config = app_dir / "mcp.json"
-    config.write_text(
-        json.dumps({"mcpServers": {"testbox": {"command": sys.executable, "args": [str(testbox)]}}})
-    )
+    config.write_text(json.dumps({"mcpServers": {"testbox": {"command": sys.executable, "args": [TESTBOX]}}}))
     return {"CHATAPP_MCP_CONFIG": str(config)}
 
 

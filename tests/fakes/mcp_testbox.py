@@ -1,6 +1,6 @@
-"""A real MCP server for the tests, written with the SDK: `python tests/mcp_testbox.py` speaks stdio,
-`python tests/mcp_testbox.py http PORT [TOKEN]` Streamable HTTP on 127.0.0.1:PORT/mcp (requiring the bearer
-TOKEN when given)."""
+"""A real MCP server for the tests, written with the SDK: `python tests/fakes/mcp_testbox.py` speaks stdio,
+`python tests/fakes/mcp_testbox.py http PORT` Streamable HTTP on 127.0.0.1:PORT/mcp. Its tools: read-only
+ones, one annotated destructive, a slow one, one that fails, and one that ends the process mid-call."""
 
 from __future__ import annotations
 
