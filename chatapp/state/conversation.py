@@ -202,6 +202,7 @@ class ConversationState(SessionState):
         """The tab came back into view: another tab or device may have asked, named or deleted something
         meanwhile. One query each for the sidebar and the open conversation; a snapshot only if it changed."""
         await (await self.get_state(SidebarState)).reload()
+        (await self.get_state(MonitorState)).show_tools()
         if self._streaming or not self.conversation_id:
             return None
         found = await self._find(self.conversation_id)

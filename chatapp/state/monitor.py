@@ -68,10 +68,11 @@ class MonitorState(SessionState):
         note = "" if provider.supports_tools else "The local model runs without tools."
         if note != self.tools_note:
             self.tools_note = note
-        self._show_tools()
+        self.show_tools()
 
-    def _show_tools(self) -> None:
-        # MCP servers connect and drop in their own time: their statuses are read again at each answer.
+    def show_tools(self) -> None:
+        """MCP servers connect and drop in their own time: their statuses are read again when an answer
+        starts or ends and when the tab comes back into view."""
         groups = presenters.tool_groups(list(tools.REGISTRY), hub()) if not self.tools_note else []
         if groups != self.tool_groups:
             self.tool_groups = groups
@@ -88,6 +89,7 @@ class MonitorState(SessionState):
         self._refresh_statistics()
 
     def show_start(self, assistant: Message) -> None:
+        self.show_tools()
         if self.speed_points:
             self.speed_points = []
         if self.answer_heading != "This answer":
@@ -110,7 +112,7 @@ class MonitorState(SessionState):
 
     def show_done(self, message: Message, *, in_open_conversation: bool) -> None:
         self.answer = presenters.metrics_view(message.metrics)
-        self._show_tools()
+        self.show_tools()
         record = AnswerRecord.of(message)
         self._session_records = [*self._session_records, record]
         if in_open_conversation:
