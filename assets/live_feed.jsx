@@ -156,6 +156,11 @@ const STEP_ICONS = { running: "⏳", waiting: "?", ok: "✓", error: "⚠", deni
 // waits for the user's approval stays open, with its choices.
 function ToolStep({ step, onDecide }) {
   const waiting = step.status === "waiting";
+  const [answered, setAnswered] = useState(false); // one decision per call: a double click sends one
+  const decide = (decision) => {
+    setAnswered(true);
+    onDecide(step.id, decision);
+  };
   return (
     <details
       className={`cf-step cf-step-${step.status}`}
@@ -176,13 +181,13 @@ function ToolStep({ step, onDecide }) {
       <pre className="cf-step-body">{step.arguments}</pre>
       {waiting ? (
         <div className="cf-approve" role="group" aria-label={`Run ${step.name}?`}>
-          <button type="button" className="cf-allow" onClick={() => onDecide(step.id, "allow")}>
+          <button type="button" className="cf-allow" disabled={answered} onClick={() => decide("allow")}>
             Allow
           </button>
-          <button type="button" className="cf-always" onClick={() => onDecide(step.id, "always")}>
+          <button type="button" className="cf-always" disabled={answered} onClick={() => decide("always")}>
             Always allow in this chat
           </button>
-          <button type="button" className="cf-deny" onClick={() => onDecide(step.id, "deny")}>
+          <button type="button" className="cf-deny" disabled={answered} onClick={() => decide("deny")}>
             Deny
           </button>
         </div>

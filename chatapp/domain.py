@@ -14,6 +14,9 @@ MAX_CATEGORY_CHARS = 60
 MAX_ANSWER_CHARS = 400_000
 MAX_TOOL_TEXT_CHARS = 100_000
 MAX_ERROR_CHARS = 2_000
+# How many MCP servers a conversation may switch off, and tools it may run without asking.
+MAX_SERVERS_OFF = 64
+MAX_TOOLS_ALLOWED = 256
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -86,6 +89,12 @@ class Metrics:
 ToolStatus = Literal["running", "waiting", "ok", "error", "denied"]
 # The answer to a call that waits: run it; run it and, in this conversation, every call of the tool; or not.
 ToolDecision = Literal["allow", "always", "deny"]
+TOOL_DECISIONS: tuple[ToolDecision, ...] = ("allow", "always", "deny")
+
+
+def tool_decision(value: object) -> ToolDecision | None:
+    """A decision as a client or another worker sent it, if it is one."""
+    return next((decision for decision in TOOL_DECISIONS if decision == value), None)
 
 
 @dataclass(frozen=True)

@@ -102,11 +102,10 @@ def from_json(raw: bytes) -> ConversationDraft:
             raise InputError(f"messages[{index}].content: longer than {limit:,} characters.")
     settings = chat.settings
     # A system prompt as long as the settings dialog takes.
-    scalars = settings.model_dump(exclude={"servers_off", "tools_allowed"})
+    scalars = settings.model_dump(exclude={"servers_off"})
     options = replace(
         options_from({k: "" if v is None else str(v) for k, v in scalars.items()}, limit),
         servers_off=tuple(settings.servers_off),
-        tools_allowed=tuple(settings.tools_allowed),
     )
     return ConversationDraft(
         title=chat.title or "Imported conversation",

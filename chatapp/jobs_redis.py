@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .domain import ToolDecision
 from .jobs import BUSY, KEEP_FINISHED_S, JobInfo, Refused, _Job, merge_into, past_the_cap
@@ -310,22 +310,44 @@ class RedisJobRegistry:
         await asyncio.shield(self._listening)
 
     async def _hear_controls(self, subscribed: asyncio.Future[None]) -> None:
-        async with self._waits.pubsub() as pubsub:
-            await pubsub.subscribe(CONTROL_CHANNEL)
-            while await pubsub.get_message(timeout=1.0) is None:  # the server's word that it is subscribed
-                pass
-            subscribed.set_result(None)
-            async for message in pubsub.listen():
-                if message["type"] != "message":
-                    continue
-                control = json.loads(message["data"])
-                job = self._running.get(control["job"])
-                if job is None:
-                    continue
-                if "decision" in control:
-                    job.turn.decide(control["step"], control["decision"])
-                else:
-                    job.turn.stop()
+        """Hears the control channel until the worker stops; a lost connection subscribes again, and a
+        message that isn't one of ours (anyone with access to Redis can publish) is logged and passed over."""
+        while True:
+            try:
+                async with self._waits.pubsub() as pubsub:
+                    await pubsub.subscribe(CONTROL_CHANNEL)
+                    while await pubsub.get_message(timeout=1.0) is None:  # the server's word: subscribed
+                        pass
+                    if not subscribed.done():
+                        subscribed.set_result(None)
+                    async for message in pubsub.listen():
+                        if message["type"] == "message":
+                            self._control(message["data"])
+            except aioredis.RedisError:
+                log.warning("the control channel lost Redis; subscribing again", exc_info=True)
+                await asyncio.sleep(1.0)
+
+    def _control(self, raw: str) -> None:
+        try:
+            control = _Control.model_validate_json(raw)
+        except ValidationError:
+            log.warning("a message on %s that isn't a control was passed over", CONTROL_CHANNEL)
+            return
+        job = self._running.get(control.job)
+        if job is None:
+            return
+        if control.decision is not None:
+            job.turn.decide(control.step, control.decision)
+        else:
+            job.turn.stop()
+
+
+class _Control(BaseModel):
+    """What the control channel carries: Stop (a job's id alone), or the user's decision on a step."""
+
+    job: str
+    step: str = ""
+    decision: ToolDecision | None = None
 
 
 class _Streams:

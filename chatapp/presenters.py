@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from .domain import ChatOptions, Conversation, Message, Metrics, StatusEvent, ToolStep, date_group
-from .mcp_servers.hub import McpHub
+from .mcp_servers.hub import ServerStatus
 from .metrics import AnswerRecord, percentile
 
 MAX_RESULT_CHARS = 2000
@@ -175,22 +175,19 @@ def metrics_view(metrics: Metrics) -> dict[str, str]:
     }
 
 
-def tool_groups(builtin: list[str], hub: McpHub) -> list[dict[str, str]]:
-    """The tools a model may call, by who runs them: the app itself, then each MCP server with its status;
-    a tool that waits for the user's approval says so."""
+def tool_groups(builtin: list[str], problem: str, servers: list[ServerStatus]) -> list[dict[str, str]]:
+    """The tools a model may call, by who runs them: the app itself, then each MCP server with its status
+    (and `problem`, why the MCP file gave none); a tool that waits for the user's approval says so."""
     groups = [{"server": "Built-in", "status": "ready", "problem": "", "tools": ", ".join(builtin)}]
-    if hub.problem:
-        groups.append({"server": "MCP servers", "status": "not read", "problem": hub.problem, "tools": ""})
-    for connection in hub.connections.values():
-        names = [
-            tool.name + (" (asks first)" if connection.asks_first(tool) else "") for tool in connection.tools
-        ]
-        status = "error · reconnecting" if connection.problem else connection.status
+    if problem:
+        groups.append({"server": "MCP servers", "status": "not read", "problem": problem, "tools": ""})
+    for server in servers:
+        names = [name + (" (asks first)" if asks else "") for name, asks in server.tools]
         groups.append(
             {
-                "server": connection.name,
-                "status": status,
-                "problem": connection.problem,
+                "server": server.name,
+                "status": "error · reconnecting" if server.problem else server.status,
+                "problem": server.problem,
                 "tools": ", ".join(names),
             }
         )

@@ -27,6 +27,7 @@ from .domain import (
     MAX_ANSWER_CHARS,
     MAX_CATEGORY_CHARS,
     MAX_ERROR_CHARS,
+    MAX_SERVERS_OFF,
     MAX_TITLE_CHARS,
     MAX_TOOL_TEXT_CHARS,
     ChatOptions,
@@ -99,9 +100,8 @@ ProviderName = Annotated[Annotated[str, _at_most(32)] | None, _CLEAN]
 EncodingName = Annotated[Annotated[str, _at_most(64)] | None, _CLEAN]
 PriceText = Annotated[Annotated[str, _at_most(1_000)] | None, _CLEAN]
 ErrorText = Annotated[Annotated[str, _at_most(MAX_ERROR_CHARS)] | None, _CLEAN]
-# An MCP server's name, and a tool's as the model sees it: the characters a function name may hold.
+# An MCP server's name: the characters a model's function name may hold.
 ServerName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
-QualifiedToolName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
@@ -126,9 +126,10 @@ class ChatSettings(Shape):
     system_prompt: SystemPrompt = None
     temperature: Number | None = None
     max_tokens: Count | None = None
-    servers_off: list[ServerName] = Field([], max_length=64, description="MCP servers switched off here")
-    tools_allowed: list[QualifiedToolName] = Field(
-        [], max_length=256, description="tools the user allowed to run here without asking each time"
+    # The tools allowed to run without asking are this installation's permission, not part of the
+    # conversation: never sent, so a file someone hands over can't allow anything.
+    servers_off: list[ServerName] = Field(
+        [], max_length=MAX_SERVERS_OFF, description="MCP servers switched off here"
     )
 
     @classmethod
@@ -139,7 +140,6 @@ class ChatSettings(Shape):
             temperature=options.temperature,
             max_tokens=options.max_tokens,
             servers_off=list(options.servers_off),
-            tools_allowed=list(options.tools_allowed),
         )
 
 

@@ -38,6 +38,7 @@ from .domain import (
     ToolStep,
     UsageReport,
     plain_text,
+    tool_decision,
 )
 from .metrics import AnswerMeter
 from .providers import Provider
@@ -232,7 +233,7 @@ class Turn:
     def decide(self, step_id: str, decision: ToolDecision) -> bool:
         """The user's answer to a tool call that waits for approval; False if none waits by that id."""
         waiting = self._decisions.get(step_id)
-        if waiting is None or waiting.done():
+        if waiting is None or waiting.done() or tool_decision(decision) is None:
             return False
         waiting.set_result(decision)
         return True
@@ -506,10 +507,15 @@ class Turn:
         started: float | None = None  # once it runs
         try:
             if ask:
-                decision = await self._approval(assistant, step, label)
-                if decision != "allow":
-                    why = DECLINED if decision == "deny" else UNANSWERED
-                    await self._end_step(step, "denied", why, 0.0)
+                assert remote is not None
+                refusal = await self._approval(assistant, step, label)
+                now = tools.remote(call.name, self._options.servers_off)
+                if refusal is None and now != remote:
+                    # Its server went away, or came back with other tools: what was allowed isn't what runs.
+                    refusal = "error", _changed(remote.tool.server, gone=now is None)
+                if refusal is not None:
+                    status, why = refusal
+                    await self._end_step(step, status, why, 0.0)
                     self._status("tool_finished", assistant, f"{label} not run: {why}")
                     return why
             started = self._clock()
@@ -533,10 +539,12 @@ class Turn:
         self._status("tool_finished", assistant, f"{label} {outcome.status} in {outcome.duration_ms:.0f} ms")
         return outcome.result if outcome.status == "ok" else f"Error: {outcome.result}"
 
-    async def _approval(self, assistant: Message, step: ToolStep, label: str) -> ToolDecision | None:
-        """Waits for the user's Allow or Deny of a step ("allow" or "deny"; None if nobody answered in
-        time); the answer's timings leave the wait out. Allowed "always", the tool runs in this conversation
-        from now on without asking."""
+    async def _approval(
+        self, assistant: Message, step: ToolStep, label: str
+    ) -> tuple[ToolStatus, str] | None:
+        """Waits for the user's Allow or Deny of a step; None once allowed, else how the step ends and what
+        the model is told. The answer's timings leave the wait out. Allowed "always", the tool runs in this
+        conversation from now on without asking."""
         decided: asyncio.Future[ToolDecision] = asyncio.get_running_loop().create_future()
         self._decisions[step.id] = decided
         self._status("tool_waiting", assistant, f"{label} waits for your approval")
@@ -544,13 +552,13 @@ class Turn:
         try:
             decision = await asyncio.wait_for(decided, APPROVAL_TIMEOUT_S)
         except TimeoutError:
-            return None
+            return "error", UNANSWERED
         finally:
             del self._decisions[step.id]
             if self._meter is not None:
                 self._meter.waited(self._clock() - waiting_since)
         if decision == "deny":
-            return decision
+            return "denied", DECLINED
         if decision == "always":
             self._options = replace(self._options, tools_allowed=(*self._options.tools_allowed, step.name))
             await self._db(
@@ -559,7 +567,7 @@ class Turn:
         started = await self._db(db.start_tool_step, step_id=step.id)
         if started is not None:
             self._emit(ToolStepUpdate(started))
-        return "allow"
+        return None
 
     async def _end_step(self, step: ToolStep, status: ToolStatus, result: str, duration_ms: float) -> None:
         ended = await self._db(
@@ -597,6 +605,12 @@ class Turn:
         self._saved = saved
         self._emit(ended)
         self._emit(AnswerDone(saved, error))
+
+
+def _changed(server: str, *, gone: bool) -> str:
+    if gone:
+        return f"The MCP server '{server}' went away while the call waited for approval."
+    return "The tool changed while it waited for approval, so it was not run."
 
 
 def _shorten(text: str, limit: int = 80) -> str:

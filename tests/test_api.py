@@ -415,6 +415,20 @@ def test_a_page_of_long_answers_ends_early_and_the_rest_follows(client, db_url, 
     assert [m for page in pages for m in page] == sent
 
 
+def test_a_pages_size_counts_tool_calls_too(client, db_url, monkeypatch):
+    monkeypatch.setattr(api, "MAX_PAGE_CHARS", 2_500)
+    conversation_id = new_conversation(db_url)
+    sent = [add(db_url, conversation_id, "short", role="assistant") for _ in range(3)]
+    with db.session_for(db_url) as session:
+        for message_id in sent:
+            step = db.add_tool_step(session, message_id=message_id, call_id="c", name="t", arguments="{}")
+            db.finish_tool_step(session, step_id=step.id, status="ok", result="r" * 2_000, duration_ms=1.0)
+
+    body = client.get(f"/chat/{conversation_id}", headers=bearer()).json()
+
+    assert [m["id"] for m in body["messages"]] == sent[:1] and body["next_cursor"] is not None
+
+
 def test_one_answer_longer_than_a_page_still_comes_alone(client, db_url, monkeypatch):
     monkeypatch.setattr(api, "MAX_PAGE_CHARS", 10)
     conversation_id = new_conversation(db_url)

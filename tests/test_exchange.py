@@ -118,10 +118,9 @@ def test_an_export_imported_into_an_empty_database_exports_byte_for_byte_the_sam
         ("files__read_file", "ok", "files"),
         ("files__delete_file", "denied", "files"),
     ]
-    assert (data["settings"]["servers_off"], data["settings"]["tools_allowed"]) == (
-        ["search"],
-        ["files__write_file"],
-    )
+    assert data["settings"]["servers_off"] == ["search"]
+    # What runs without asking is this installation's permission, never in a file.
+    assert "tools_allowed" not in data["settings"] and "files__write_file" not in exported
     # Every one of an answer's numbers is in the file, not only those a reader sees first.
     assert answers[0]["usage"]["estimated"] == {"prompt_tokens": 1_198, "completion_tokens": 305}
     assert answers[0]["timings"]["inter_token_p95_ms"] == 31.25
@@ -258,3 +257,13 @@ def test_another_browser_importing_an_export_gets_its_own_ids_and_category(db_ur
     assert theirs.id != original["id"] and mine is not None  # the first owner's copy is untouched
     assert (their_category.name, their_category.id != original["category_id"]) == ("Research", True)
     assert theirs.category_id == their_category.id
+
+
+def test_a_file_that_claims_tools_are_allowed_allows_nothing(db_url):
+    # A conversation someone hands over must not switch off the question before a tool acts.
+    raw = _export([_message()], settings={"tools_allowed": ["files__delete_file"], "servers_off": ["web"]})
+
+    with db.session_for(db_url) as session:
+        restored = db.import_conversation(session, owner=OWNER, draft=exchange.from_json(raw))
+
+    assert (restored.options.tools_allowed, restored.options.servers_off) == ((), ("web",))

@@ -7,6 +7,7 @@ the settings dialog that switches them."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -165,6 +166,7 @@ async def test_a_tool_that_acts_waits_for_allow_then_runs_and_the_wait_is_not_mo
             if isinstance(update, ToolStepUpdate) and update.step.status == "waiting":
                 clock.now += 90  # the user reads the arguments for a while
                 assert not turn.decide("no-such-step", "allow")
+                assert not turn.decide(update.step.id, "yes please")  # type: ignore[arg-type]
                 assert turn.decide(update.step.id, "allow")
                 assert not turn.decide(update.step.id, "deny")  # decided once
 
@@ -228,7 +230,7 @@ async def test_a_call_nobody_answers_is_not_run_and_the_model_hears_why(
     async with asyncio.timeout(30):
         updates = [u async for u in turn.updates()]
 
-    assert steps(updates)[-1] == ("testbox", "testbox__delete_file", "denied")
+    assert steps(updates)[-1] == ("testbox", "testbox__delete_file", "error")  # not run, but not declined
     assert provider.requests[-1][-1].content == service.UNANSWERED
     assert final(updates).message.status == "complete"
 
@@ -262,6 +264,49 @@ async def test_a_decision_reaches_the_job_from_any_worker_and_only_from_its_owne
 
     assert steps(rest)[-1] == ("testbox", "testbox__delete_file", "ok")
     assert final(rest).message.status == "complete"
+
+
+async def test_the_control_channel_passes_over_what_isnt_a_control_and_goes_on(
+    mock_settings, connected, redis_url
+):
+    import redis as sync_redis
+
+    runs, elsewhere = RedisJobRegistry(redis_url, 3), RedisJobRegistry(redis_url, 3)
+    try:
+        job = await runs.start(new_turn(mock_settings, DELETE))
+        followed = runs.follow(job.id, OWNER)
+        async with asyncio.timeout(30):
+            async for update in followed:
+                if isinstance(update, ToolStepUpdate) and update.step.status == "waiting":
+                    break
+            publisher = sync_redis.Redis.from_url(redis_url)
+            for junk in ("not json", "[1, 2]", '{"job": 5}', json.dumps({"job": job.id, "decision": "yes"})):
+                publisher.publish("chatapp:control", junk)
+            assert await elsewhere.decide(job.id, OWNER, update.step.id, "deny")
+            rest = [u async for u in followed]
+    finally:
+        await runs.close()
+        await elsewhere.close()
+
+    assert steps(rest)[-1] == ("testbox", "testbox__delete_file", "denied")  # heard after the junk
+
+
+async def test_a_call_allowed_after_its_server_went_away_is_not_run(mock_settings, connected):
+    turn = new_turn(mock_settings, DELETE)
+    updates: list[TurnUpdate] = []
+    async with asyncio.timeout(30):
+        async for update in turn.updates():
+            updates.append(update)
+            if isinstance(update, ToolStepUpdate) and update.step.status == "waiting":
+                await connected.stop()  # the server is gone while the user reads the arguments
+                connected.connections["testbox"].tools = ()
+                assert turn.decide(update.step.id, "allow")
+
+    step = saved_step(mock_settings.db_url, updates)
+    assert (step.status, step.result) == (
+        "error",
+        "The MCP server 'testbox' went away while the call waited for approval.",
+    )
 
 
 # --- faults ------------------------------------------------------------------------------------------
@@ -335,7 +380,8 @@ def test_a_bad_config_file_is_shown_in_the_monitor_and_the_built_in_tools_stay(t
     bad.write_text('{"mcpServers": {"files": {"command": "x", "url": "http://127.0.0.1:9/mcp"}}}')
     from chatapp.mcp_servers.config import load
 
-    groups = presenters.tool_groups(list(tools.REGISTRY), McpHub(load(str(bad))))
+    box = McpHub(load(str(bad)))
+    groups = presenters.tool_groups(list(tools.REGISTRY), box.problem, box.statuses())
 
     assert groups[0]["server"] == "Built-in" and "calculator" in groups[0]["tools"]
     assert groups[1]["status"] == "not read" and 'give either "command"' in groups[1]["problem"]

@@ -839,10 +839,15 @@ async def test_a_search_hit_too_far_back_opens_the_conversation_at_its_end_and_s
         near_snapshot, near_notice = near.snapshot, near.notice
         await tab.send(ConversationState.open_result(chat.id, ids[0]))
         far = await tab.state()
+        far_snapshot, far_notice = far.snapshot, far.notice
+        await tab.send(ConversationState.dismiss_notice)
+        await tab.send(ConversationState.resync)  # a reload, say: said once is enough
+        again = await tab.state()
 
     assert (near_snapshot["earlier"], near_notice) == (50, "")  # within four more pages: shown from the hit
-    assert far.snapshot["earlier"] == 58  # the first message would send the whole conversation
-    assert far.notice == conversation_state.TOO_FAR_BACK
+    assert far_snapshot["earlier"] == 58  # the first message would send the whole conversation
+    assert far_notice == conversation_state.TOO_FAR_BACK
+    assert (again.notice, again.focus_message) == ("", "")
 
 
 async def test_a_conversation_of_long_answers_is_sent_a_megabyte_at_a_time(mock_settings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlmodel import Session, col, func, select
 from ..domain import (
     DEFAULT_OPTIONS,
     MAX_CATEGORY_CHARS,
+    MAX_TOOLS_ALLOWED,
     Category,
     ChatOptions,
     Conversation,
@@ -26,6 +28,8 @@ from .schema import (
     apply_metrics,
     conversation_of,
     is_id,
+    names_column,
+    names_of,
     new_id,
     utcnow,
 )
@@ -132,15 +136,20 @@ def _put_options(row: ConversationRow, options: ChatOptions) -> None:
     row.system_prompt = options.system_prompt
     row.temperature = options.temperature
     row.max_tokens = options.max_tokens
-    row.servers_off = " ".join(options.servers_off)
-    row.tools_allowed = " ".join(options.tools_allowed)
+    row.servers_off = names_column(options.servers_off)
+    row.tools_allowed = names_column(options.tools_allowed)
 
 
-def set_options(session: Session, *, owner: str, conversation_id: str, options: ChatOptions) -> bool:
+def set_options(
+    session: Session, *, owner: str, conversation_id: str, options: ChatOptions, revoked: tuple[str, ...] = ()
+) -> bool:
+    """The settings dialog's save. The tools allowed without asking are the stored ones less `revoked`, read
+    in this transaction: one an answer allowed while the dialog was open stays allowed."""
     row = owned_row(session, owner, conversation_id)
     if row is None:
         return False
-    _put_options(row, options)
+    allowed = tuple(tool for tool in names_of(row.tools_allowed) if tool not in revoked)
+    _put_options(row, replace(options, tools_allowed=allowed))
     session.add(row)
     session.commit()
     return True
@@ -151,9 +160,9 @@ def allow_tool(session: Session, *, owner: str, conversation_id: str, tool: str)
     row = owned_row(session, owner, conversation_id)
     if row is None:
         return False
-    allowed = row.tools_allowed.split()
-    if tool not in allowed:
-        row.tools_allowed = " ".join([*allowed, tool])
+    allowed = names_of(row.tools_allowed)
+    if tool not in allowed and len(allowed) < MAX_TOOLS_ALLOWED:  # past the cap, it asks again next time
+        row.tools_allowed = names_column((*allowed, tool))
         session.add(row)
         session.commit()
     return True

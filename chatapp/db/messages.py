@@ -52,22 +52,26 @@ def list_message_page(
     session: Session, *, conversation_id: str, after: int, limit: int, max_chars: int
 ) -> tuple[list[Message], int | None]:
     """Up to `limit` messages from position `after` + 1 on, and the position to go on from (None: the end).
-    The page ends early where its texts pass `max_chars` (a first message always comes): a hundred long
-    answers would make one answer of tens of megabytes."""
+    The page ends early where its text (messages, errors, tool calls) passes `max_chars`, though a first
+    message always comes: a hundred long answers would make one response of tens of megabytes."""
     later = (col(MessageRow.conversation_id) == conversation_id) & (col(MessageRow.position) > after)
+    steps_size = (
+        select(
+            func.coalesce(func.sum(func.length(ToolCallRow.arguments) + func.length(ToolCallRow.result)), 0)
+        )
+        .where(ToolCallRow.message_id == MessageRow.id)
+        .scalar_subquery()
+    )
+    size = func.length(MessageRow.content) + func.length(MessageRow.error) + steps_size
     sizes = session.exec(
-        select(MessageRow.position, func.length(MessageRow.content))
-        .where(later)
-        .order_by(col(MessageRow.position))
-        .limit(limit + 1)
+        select(MessageRow.position, size).where(later).order_by(col(MessageRow.position)).limit(limit + 1)
     ).all()
     taken = total = 0
-    for _position, size in sizes[:limit]:
-        total += size or 0
+    for _position, chars in sizes[:limit]:
+        total += chars or 0
         if taken and total > max_chars:
             break
         taken += 1
-    more = len(sizes) > taken
     last = sizes[taken - 1][0] if taken else after
     rows = session.exec(
         select(MessageRow).where(later, col(MessageRow.position) <= last).order_by(col(MessageRow.position))
@@ -77,7 +81,7 @@ def list_message_page(
         .where(col(ToolCallRow.message_id).in_([row.id for row in rows]))
         .order_by(col(ToolCallRow.created_at))
     ).all()
-    return _with_steps(rows, calls), rows[-1].position if more else None
+    return _with_steps(rows, calls), last if len(sizes) > taken else None
 
 
 def _with_steps(rows: Sequence[MessageRow], calls: Sequence[ToolCallRow]) -> list[Message]:

@@ -121,6 +121,15 @@ class EventRow(SQLModel, table=True):
     detail: str = Field(default="", sa_type=sa.Text)
 
 
+def names_of(column: str) -> tuple[str, ...]:
+    """Server and tool names as a column holds them: one space apart (a name holds no space)."""
+    return tuple(column.split())
+
+
+def names_column(names: tuple[str, ...] | list[str]) -> str:
+    return " ".join(names)
+
+
 def is_id(value: str) -> bool:
     """Ids are UUIDs; anything else (a typo, a path, a NUL byte) never reaches a query."""
     try:
@@ -148,8 +157,8 @@ def conversation_of(
             row.system_prompt,
             row.temperature,
             row.max_tokens,
-            servers_off=tuple(row.servers_off.split()),
-            tools_allowed=tuple(row.tools_allowed.split()),
+            servers_off=names_of(row.servers_off),
+            tools_allowed=names_of(row.tools_allowed),
         ),
     )
 
@@ -238,8 +247,8 @@ def conversation_columns(conversation: Conversation, owner: str) -> dict[str, An
         "system_prompt": options.system_prompt,
         "temperature": options.temperature,
         "max_tokens": options.max_tokens,
-        "servers_off": " ".join(options.servers_off),
-        "tools_allowed": " ".join(options.tools_allowed),
+        "servers_off": names_column(options.servers_off),
+        "tools_allowed": names_column(options.tools_allowed),
     }
 
 

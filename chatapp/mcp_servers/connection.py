@@ -195,10 +195,11 @@ class ServerConnection:
         except TimeoutError:
             raise McpCallError(f"The MCP server '{self.name}' took longer than {timeout:g} s.") from None
         except Exception as error:
-            # Whatever broke the call, the connection is made afresh; until then no call goes to it.
+            # Whatever broke the call, the connection is made afresh; until then no call goes to it. (A late
+            # failure of a connection already replaced leaves the new one alone.)
             if self._client is client:
                 self._client, self.status = None, "reconnecting"
-            self._lost.set()
+                self._lost.set()
             raise McpCallError(
                 f"The MCP server '{self.name}' failed during the call ({_in_words(error)})."
             ) from None

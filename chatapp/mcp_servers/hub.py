@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..config import get_settings
 from .config import McpConfig, load
-from .connection import RemoteTool, ServerConnection
+from .connection import RemoteTool, ServerConnection, Status
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,16 @@ class Offered:
     tool: RemoteTool
     connection: ServerConnection
     needs_approval: bool
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """A server as the monitor shows it."""
+
+    name: str
+    status: Status
+    problem: str  # the last failure, in words, while it reconnects
+    tools: tuple[tuple[str, bool], ...]  # each tool offered: its own name, and whether a call asks first
 
 
 class McpHub:
@@ -58,6 +68,25 @@ class McpHub:
                 if tool.qualified not in reserved and tool.qualified not in found:
                     found[tool.qualified] = Offered(tool, connection, connection.asks_first(tool))
         return found
+
+    def statuses(self, reserved: frozenset[str] = frozenset()) -> list[ServerStatus]:
+        """Each server's status and the tools of it that are offered (a name a built-in tool or another
+        server has already is not)."""
+        offered = self.offered(reserved)
+        return [
+            ServerStatus(
+                name=connection.name,
+                status=connection.status,
+                problem=connection.problem,
+                tools=tuple(
+                    (tool.name, offered[tool.qualified].needs_approval)
+                    for tool in connection.tools
+                    if offered.get(tool.qualified, None) is not None
+                    and offered[tool.qualified].connection is connection
+                ),
+            )
+            for connection in self.connections.values()
+        ]
 
 
 @functools.cache

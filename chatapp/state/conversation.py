@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import logging
 import secrets
-import typing
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ import reflex as rx
 
 from .. import db, presenters, service
 from ..config import get_settings
-from ..domain import Conversation, InputError, ToolDecision, plain_text
+from ..domain import Conversation, InputError, plain_text, tool_decision
 from ..jobs import Refused, registry
 from ..providers import provider_for
 from ..service import (
@@ -182,7 +181,12 @@ class ConversationState(SessionState):
         """A search result was picked: its conversation, scrolled to its message."""
         self.show_history = False
         self.focus_message = plain_text(message_id)[:64]  # before the snapshot: it must hold that message
-        return await self._show_conversation(conversation_id)
+        follow = await self._show_conversation(conversation_id)
+        if not any(m["id"] == self.focus_message for m in self.snapshot["messages"]):
+            # Too far back to send (or gone): said once, and no later snapshot looks for it again.
+            self.focus_message = ""
+            self.notice = TOO_FAR_BACK if self.snapshot.get("earlier") else self.notice
+        return follow
 
     @rx.event
     async def resync(self) -> Any:
@@ -268,10 +272,6 @@ class ConversationState(SessionState):
             messages = [{**m, **in_flight} if m["id"] == self._answer_id else m for m in messages]
             event_views = [e for e in event_views if e["message_id"] != self._answer_id] + self._answer_events
         start = _latest(messages, self._shown_pages, self.focus_message)
-        if self.focus_message and not any(m["id"] == self.focus_message for m in messages[start:]):
-            self.notice = (
-                TOO_FAR_BACK if any(m["id"] == self.focus_message for m in messages) else self.notice
-            )
         self._seq += 1
         self.snapshot = {
             "seq": self._seq,
@@ -384,9 +384,10 @@ class ConversationState(SessionState):
     @rx.event
     async def decide_tool(self, step_id: str, decision: str) -> None:
         """Allow, Always (in this conversation) or Deny, on a tool call of this tab's answer that waits."""
-        if not (isinstance(step_id, str) and decision in typing.get_args(ToolDecision) and self._turn_id):
+        chosen = tool_decision(decision)
+        if chosen is None or not self._turn_id or not db.is_id(step_id):
             return
-        if not await registry().decide(self._turn_id, self.owner, step_id, decision):  # type: ignore[arg-type]
+        if not await registry().decide(self._turn_id, self.owner, step_id, chosen):
             self.notice = "That tool call no longer waits for an answer."
 
     # --- following an answer -----------------------------------------------------------------------

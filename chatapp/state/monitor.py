@@ -73,7 +73,14 @@ class MonitorState(SessionState):
     def show_tools(self) -> None:
         """MCP servers connect and drop in their own time: their statuses are read again when an answer
         starts or ends and when the tab comes back into view."""
-        groups = presenters.tool_groups(list(tools.REGISTRY), hub()) if not self.tools_note else []
+        servers = hub()
+        groups = (
+            []
+            if self.tools_note
+            else presenters.tool_groups(
+                list(tools.REGISTRY), servers.problem, servers.statuses(frozenset(tools.REGISTRY))
+            )
+        )
         if groups != self.tool_groups:
             self.tool_groups = groups
 

@@ -11,7 +11,7 @@ import reflex as rx
 
 from .. import db, presenters, service
 from ..config import get_settings
-from ..domain import ChatOptions, InputError, ProviderError
+from ..domain import MAX_SERVERS_OFF, ChatOptions, InputError, ProviderError
 from ..mcp_servers.hub import hub
 from ..providers import provider_for
 from .session import SessionState
@@ -79,19 +79,15 @@ class SettingsState(SessionState):
             return
         current = await self._options() or ChatOptions()
         configured = hub().connections
+        # A checkbox a form leaves out is unticked. Servers no longer configured stay as they were.
+        gone = [name for name in current.servers_off if name not in configured]
+        switched_off = [name for name in configured if not form.get(f"server:{name}")]
+        # Only a tool the dialog listed can be unticked: one allowed meanwhile, mid-answer, stays.
+        revoked = tuple(tool for tool in self.allowed_tools if not form.get(f"allowed:{tool}"))
         options = dataclasses.replace(
             options,
-            # A checkbox a form leaves out is unticked. A server no longer configured stays as it was.
-            servers_off=(
-                *[name for name in current.servers_off if name not in configured],
-                *[name for name in configured if not form.get(f"server:{name}")],
-            ),
-            # Only a tool the dialog listed can be unticked: one allowed meanwhile, mid-answer, stays.
-            tools_allowed=tuple(
-                tool
-                for tool in current.tools_allowed
-                if tool not in self.allowed_tools or form.get(f"allowed:{tool}")
-            ),
+            servers_off=tuple((switched_off + gone)[:MAX_SERVERS_OFF]),
+            tools_allowed=tuple(tool for tool in current.tools_allowed if tool not in revoked),
         )
         if self.conversation_id:
             saved = await db.run(
@@ -100,6 +96,7 @@ class SettingsState(SessionState):
                 owner=self.owner,
                 conversation_id=self.conversation_id,
                 options=options,
+                revoked=revoked,
             )
             if not saved:
                 self.settings_error = "This conversation no longer exists."
