@@ -61,6 +61,30 @@ async def test_a_stdio_server_lists_its_tools_with_their_hints_and_runs_them():
     assert failed[0] is True and "fail" in failed[1]
 
 
+@pytest.fixture(params=["auto", "legacy"], ids=["2026-07-28", "earlier-protocol"])
+def protocol(request, monkeypatch):
+    """Both protocols the SDK speaks: the newer one streams changes and has no ping, the earlier one
+    notifies and is pinged."""
+    monkeypatch.setattr(mcp_connection, "CLIENT_MODE", request.param)
+    monkeypatch.setattr(mcp_connection, "PING_EVERY_S", 0.1)
+    return request.param
+
+
+async def test_a_quiet_connection_stays_up(protocol):
+    async with running(ServerConnection(stdio_server())) as connection:
+        await asyncio.sleep(1.0)  # ten ping intervals
+        assert (connection.status, connection.problem) == ("connected", "")
+        assert await connection.call("add", {"a": 1, "b": 2}) == (False, "3")
+
+
+async def test_tools_are_listed_again_when_the_server_says_they_changed(protocol):
+    async with running(ServerConnection(stdio_server())) as connection:
+        assert "hello" not in {tool.name for tool in connection.tools}
+        assert await connection.call("grow", {"name": "hello"}) == (False, "added hello")
+        await until(lambda: "hello" in {tool.name for tool in connection.tools}, connection)
+        assert await connection.call("hello", {}) == (False, "hello from hello")
+
+
 async def test_a_call_past_the_servers_timeout_is_an_error_and_the_connection_stays():
     async with running(ServerConnection(stdio_server(timeout_s=0.5))) as connection:
         with pytest.raises(McpCallError, match="took longer than 0.5 s"):
@@ -68,7 +92,7 @@ async def test_a_call_past_the_servers_timeout_is_an_error_and_the_connection_st
         assert await connection.call("add", {"a": 1, "b": 1}) == (False, "2")
 
 
-async def test_a_server_that_dies_mid_call_is_an_error_then_it_is_connected_again(monkeypatch):
+async def test_a_server_that_dies_mid_call_is_an_error_then_it_is_connected_again(monkeypatch, protocol):
     monkeypatch.setattr(mcp_connection, "BACKOFF_S", (0.2,))
     async with running(ServerConnection(stdio_server())) as connection:
         with pytest.raises(McpCallError, match="failed during the call"):

@@ -7,16 +7,19 @@ Each worker process keeps its own connections; nothing about them is shared thro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx2
-from mcp import Client, types
+from mcp import Client, MCPDeprecationWarning, MCPError, types
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import ListenNotSupportedError, Subscription, SubscriptionLost
 
 from .config import ServerConfig
 
@@ -26,6 +29,8 @@ Status = Literal["connecting", "connected", "reconnecting"]
 CONNECT_TIMEOUT_S = 20.0
 PING_EVERY_S = 15.0
 BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+# "auto": the 2026-07-28 protocol where the server speaks it, else the earlier handshake (tests pin one).
+CLIENT_MODE = "auto"
 _NOT_IN_A_NAME = re.compile(r"[^A-Za-z0-9_-]")
 MAX_NAME = 64  # OpenAI's limit on a function name
 
@@ -96,6 +101,7 @@ class ServerConnection:
         self._client: Client | None = None
         self._relist = asyncio.Event()
         self._lost = asyncio.Event()
+        self._lost_why = ""
 
     @property
     def name(self) -> str:
@@ -137,8 +143,12 @@ class ServerConnection:
 
     async def _connected_session(self) -> None:
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            client = await Client(self._transport(), message_handler=self._on_message).__aenter__()
+            client = await Client(
+                self._transport(), mode=CLIENT_MODE, message_handler=self._on_message
+            ).__aenter__()
         try:
+            self._relist.clear()
+            self._lost.clear()
             self._client = client
             await self._list_tools()
             self.status, self.problem = "connected", ""
@@ -149,22 +159,55 @@ class ServerConnection:
             await client.__aexit__(None, None, None)
 
     async def _watch(self, client: Client) -> None:
-        """Returns (raising) once the server is gone; lists the tools again when they change."""
-        while True:
-            self._relist.clear()
-            changed = asyncio.ensure_future(self._relist.wait())
-            lost = asyncio.ensure_future(self._lost.wait())
-            done, pending = await asyncio.wait({changed, lost}, timeout=PING_EVERY_S)
-            for waiter in pending:
-                waiter.cancel()
-            if lost in done:
-                self._lost.clear()
-                raise ConnectionError("the server went away during a call")
-            if changed in done:
-                await self._list_tools()
-            else:
-                async with asyncio.timeout(10):
-                    await client.send_ping()
+        """Returns (raising) once the server is gone; lists the tools again when they change.
+
+        A server of the 2026-07-28 protocol sends its changes on a `subscriptions/listen` stream, which ends
+        when the server does; an earlier one sends change notifications, and is pinged now and then."""
+        async with contextlib.AsyncExitStack() as stack:
+            streamed = await self._listen_for_changes(client, stack)
+            while True:
+                changed = asyncio.ensure_future(self._relist.wait())
+                lost = asyncio.ensure_future(self._lost.wait())
+                done, pending = await asyncio.wait(
+                    {changed, lost}, timeout=PING_EVERY_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in pending:
+                    waiter.cancel()
+                if lost in done:
+                    raise ConnectionError(self._lost_why or "the server went away")
+                if changed in done:
+                    self._relist.clear()
+                    await self._list_tools()
+                elif not streamed:
+                    with warnings.catch_warnings():  # deprecated only for servers of the newer protocol
+                        warnings.simplefilter("ignore", MCPDeprecationWarning)
+                        async with asyncio.timeout(10):
+                            await client.send_ping()
+
+    async def _listen_for_changes(self, client: Client, stack: contextlib.AsyncExitStack) -> bool:
+        """Follows the server's stream of changes, if its protocol has one (True)."""
+        try:
+            changes = await stack.enter_async_context(client.listen(tools_list_changed=True))
+        except ListenNotSupportedError:
+            return False
+        except MCPError as refused:  # no changes to hear; a failed call still shows the server is gone
+            log.info("MCP server %s sends no changes (%s)", self.name, refused)
+            return True
+        following = asyncio.create_task(self._follow(changes))
+        stack.callback(following.cancel)
+        return True
+
+    async def _follow(self, changes: Subscription) -> None:
+        try:
+            async for _change in changes:
+                self._relist.set()
+            self._lose("the server closed its connection")
+        except SubscriptionLost:
+            self._lose("the connection to the server dropped")
+
+    def _lose(self, why: str) -> None:
+        self._lost_why = why
+        self._lost.set()
 
     async def _list_tools(self) -> None:
         assert self._client is not None
@@ -179,6 +222,7 @@ class ServerConnection:
         self.tools = tuple(found)
 
     async def _on_message(self, message: Any) -> None:
+        # The earlier protocol's notice of changed tools.
         if isinstance(message, types.ToolListChangedNotification):
             self._relist.set()
 
@@ -199,7 +243,7 @@ class ServerConnection:
             # failure of a connection already replaced leaves the new one alone.)
             if self._client is client:
                 self._client, self.status = None, "reconnecting"
-                self._lost.set()
+                self._lose("the server went away during a call")
             raise McpCallError(
                 f"The MCP server '{self.name}' failed during the call ({_in_words(error)})."
             ) from None

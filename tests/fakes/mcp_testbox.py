@@ -1,6 +1,7 @@
 """A real MCP server for the tests, written with the SDK: `python tests/fakes/mcp_testbox.py` speaks stdio,
 `python tests/fakes/mcp_testbox.py http PORT` Streamable HTTP on 127.0.0.1:PORT/mcp. Its tools: read-only
-ones, one annotated destructive, a slow one, one that fails, and one that ends the process mid-call."""
+ones, one annotated destructive, a slow one, one that fails, one that ends the process mid-call, and one that
+adds a tool and says the list changed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import os
 import sys
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 
 box = MCPServer("testbox")
@@ -49,6 +50,19 @@ async def slow(seconds: float) -> str:
 def die() -> str:
     """Ends the server's process in the middle of the call."""
     os._exit(3)
+
+
+@box.tool(annotations=ToolAnnotations(readOnlyHint=True))
+async def grow(name: str, ctx: Context) -> str:
+    """Adds a read-only tool of this name, and tells the client that the list of tools changed."""
+
+    def greet() -> str:
+        return f"hello from {name}"
+
+    box.add_tool(greet, name=name, annotations=ToolAnnotations(readOnlyHint=True))
+    await ctx.notify_tools_changed()  # to a client of the 2026-07-28 protocol, on its stream of changes
+    await ctx.session.send_tool_list_changed()  # to one of the earlier protocol, as a notification
+    return f"added {name}"
 
 
 if __name__ == "__main__":
