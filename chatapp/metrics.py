@@ -131,6 +131,14 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
 
 
+def estimate_error(estimated: int | None, reported: int | None) -> float | None:
+    """How far our count was from the provider's, in percent of it (negative: ours was low); None when
+    there is nothing to compare."""
+    if estimated is None or not reported:
+        return None
+    return 100 * (estimated - reported) / reported
+
+
 @dataclass(frozen=True)
 class AnswerRecord:
     """What the session and conversation statistics need of one finished answer."""
@@ -141,10 +149,12 @@ class AnswerRecord:
     tokens: int
     cost_usd: float | None
     failed: bool
+    estimate_error_pct: float | None = None  # of the completion tokens, where the provider reported them
 
     @classmethod
     def of(cls, message: Message) -> AnswerRecord:
         m = message.metrics
+        reported = m.token_source == "reported"
         return cls(
             model=m.model or m.provider,
             ttft_ms=m.ttft_ms,
@@ -152,4 +162,7 @@ class AnswerRecord:
             tokens=(m.prompt_tokens or 0) + (m.completion_tokens or 0),
             cost_usd=m.cost_usd,
             failed=message.status in ("error", "interrupted"),
+            estimate_error_pct=estimate_error(m.estimated_completion_tokens, m.completion_tokens)
+            if reported
+            else None,
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 from .domain import ChatOptions, Conversation, Message, Metrics, StatusEvent, ToolStep, date_group
 from .mcp_servers.hub import ServerStatus
-from .metrics import AnswerRecord, percentile
+from .metrics import AnswerRecord, estimate_error, percentile
 
 MAX_RESULT_CHARS = 2000
 
@@ -129,6 +129,14 @@ def _rate(value: float | None) -> str:
     return "—" if value is None else f"{value:,.1f}"
 
 
+def _off(error_pct: float | None) -> str:
+    if error_pct is None:
+        return ""
+    if round(abs(error_pct), 1) == 0:
+        return "estimate exact"
+    return f"estimate {abs(error_pct):.1f} % {'high' if error_pct > 0 else 'low'}"
+
+
 def model_label(metrics: Metrics) -> str:
     return f"{metrics.provider} · {metrics.model}" if metrics.provider else "—"
 
@@ -167,6 +175,13 @@ def metrics_view(metrics: Metrics) -> dict[str, str]:
         "completion_estimated": _count(metrics.estimated_completion_tokens),
         "prompt_reported": _count(metrics.prompt_tokens) if reported else "not reported",
         "completion_reported": _count(metrics.completion_tokens) if reported else "not reported",
+        # How far the estimate was from the report: how far to trust the estimates of this model.
+        "prompt_off": _off(estimate_error(metrics.estimated_prompt_tokens, metrics.prompt_tokens))
+        if reported
+        else "",
+        "completion_off": _off(estimate_error(metrics.estimated_completion_tokens, metrics.completion_tokens))
+        if reported
+        else "",
         "encoding": metrics.encoding or "—",
         "cost": money(metrics.cost_usd),
         "price": metrics.price or "no price",
@@ -215,7 +230,8 @@ def step_view(step: ToolStep) -> dict[str, str]:
 
 
 def session_rows(records: list[AnswerRecord]) -> list[dict[str, str]]:
-    """Per model: requests, errors, and the spread of time to first token and of speed."""
+    """Per model: requests, errors, the spread of time to first token and of speed, and how far its token
+    estimates were from what its provider reported, on average."""
     by_model: dict[str, list[AnswerRecord]] = {}
     for record in records:
         by_model.setdefault(record.model, []).append(record)
@@ -223,6 +239,7 @@ def session_rows(records: list[AnswerRecord]) -> list[dict[str, str]]:
     for model, answers in by_model.items():
         ttfts = [a.ttft_ms for a in answers if a.ttft_ms is not None]
         speeds = [a.tokens_per_s for a in answers if a.tokens_per_s is not None]
+        errors = [a.estimate_error_pct for a in answers if a.estimate_error_pct is not None]
         rows.append(
             {
                 "model": model,
@@ -230,9 +247,15 @@ def session_rows(records: list[AnswerRecord]) -> list[dict[str, str]]:
                 "errors": str(sum(a.failed for a in answers)),
                 "ttft": f"{_ms(percentile(ttfts, 0.5))} / {_ms(percentile(ttfts, 0.95))}",
                 "tokens_per_s": f"{_rate(percentile(speeds, 0.5))} / {_rate(percentile(speeds, 0.95))}",
+                # The mean of the estimate's error over the answers whose usage was reported, sign kept.
+                "estimate_off": _signed_pct(sum(errors) / len(errors)) if errors else "—",
             }
         )
     return rows
+
+
+def _signed_pct(value: float) -> str:
+    return f"{value:+.1f} %" if round(value, 1) else "0.0 %"
 
 
 def totals_view(records: list[AnswerRecord]) -> dict[str, str]:

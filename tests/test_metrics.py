@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from chatapp import costs, metrics, tokens
-from chatapp.domain import UsageReport
-from chatapp.metrics import AnswerMeter, percentile
+from chatapp import costs, metrics, presenters, tokens
+from chatapp.domain import Message, Metrics, UsageReport
+from chatapp.metrics import AnswerMeter, AnswerRecord, percentile
 
 
 class ScriptedClock:
@@ -183,3 +185,48 @@ def test_percentile_does_not_reorder_its_input():
     values = [3.0, 1.0, 2.0]
     metrics.percentile(values, 0.5)
     assert values == [3.0, 1.0, 2.0]
+
+
+# --- how far the estimate was from the report ------------------------------------------------------
+
+
+def answer_with(estimated: int, reported: int | None, model: str = "gpt-4o") -> Message:
+    source = "reported" if reported is not None else "estimated"
+    numbers = Metrics(
+        model=model,
+        provider="openai",
+        prompt_tokens=100,
+        completion_tokens=reported if reported is not None else estimated,
+        token_source=source,
+        estimated_prompt_tokens=98,
+        estimated_completion_tokens=estimated,
+    )
+    at = datetime(2026, 12, 5, tzinfo=UTC)
+    return Message("m", "c", "assistant", "text", "complete", at, at, metrics=numbers)
+
+
+def test_the_monitor_says_how_far_each_estimate_was_from_the_report():
+    view = presenters.metrics_view(answer_with(estimated=470, reported=480).metrics)
+
+    assert view["completion_off"] == "estimate 2.1 % low"
+    assert view["prompt_off"] == "estimate 2.0 % low"
+    assert presenters.metrics_view(answer_with(505, 500).metrics)["completion_off"] == "estimate 1.0 % high"
+    assert presenters.metrics_view(answer_with(500, 500).metrics)["completion_off"] == "estimate exact"
+    assert (
+        presenters.metrics_view(answer_with(500, None).metrics)["completion_off"] == ""
+    )  # nothing to compare
+
+
+def test_the_session_keeps_each_models_mean_estimate_error():
+    records = [
+        AnswerRecord.of(answer_with(90, 100)),  # 10 % low
+        AnswerRecord.of(answer_with(104, 100)),  # 4 % high
+        AnswerRecord.of(answer_with(100, None)),  # not reported: not in the mean
+        AnswerRecord.of(answer_with(51, 50, model="llama-3")),
+    ]
+
+    rows = {row["model"]: row for row in presenters.session_rows(records)}
+
+    assert rows["gpt-4o"]["estimate_off"] == "-3.0 %"
+    assert rows["llama-3"]["estimate_off"] == "+2.0 %"
+    assert presenters.session_rows([AnswerRecord.of(answer_with(7, None))])[0]["estimate_off"] == "—"

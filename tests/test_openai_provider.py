@@ -8,7 +8,7 @@ import socket
 import bpe_openai
 import pytest
 
-from chatapp import db, tools
+from chatapp import db, presenters, tools
 from chatapp.config import Settings
 from chatapp.domain import (
     ChatOptions,
@@ -166,6 +166,7 @@ async def test_a_gpt_4o_answer_is_estimated_as_its_server_counts_it_in_any_langu
     metrics = answer.metrics
     assert (metrics.encoding, metrics.token_source) == ("o200k_base", "reported")  # gpt-4o-mini's own
     assert metrics.estimated_completion_tokens == metrics.completion_tokens == completion
+    assert presenters.metrics_view(metrics)["completion_off"] == "estimate exact"
 
 
 async def test_follow_up_question_sends_the_system_prompt_and_the_history(server, settings):

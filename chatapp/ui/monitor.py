@@ -50,6 +50,10 @@ def _tokens_stat(label: str, kind: str) -> rx.Component:
             align="baseline",
             gap="1",
         ),
+        rx.cond(
+            ~busy & (answer[f"{kind}_off"] != ""),
+            rx.text(answer[f"{kind}_off"], class_name="stat-note", data_stat=f"{kind}_off"),
+        ),
         class_name="stat",
     )
 
@@ -163,6 +167,7 @@ def _session_section() -> rx.Component:
                     rx.table.column_header_cell("Req / err"),
                     rx.table.column_header_cell("TTFT p50 / p95"),
                     rx.table.column_header_cell("Tok/s p50 / p95"),
+                    rx.table.column_header_cell("Estimate off"),
                 )
             ),
             rx.table.body(
@@ -173,6 +178,7 @@ def _session_section() -> rx.Component:
                         rx.table.cell(row["requests"], " / ", row["errors"]),
                         rx.table.cell(row["ttft"]),
                         rx.table.cell(row["tokens_per_s"]),
+                        rx.table.cell(row["estimate_off"]),
                     ),
                 )
             ),
