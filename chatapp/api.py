@@ -9,11 +9,13 @@ pages at `/docs` and `/redoc` (served from the package, so they work offline).
 from __future__ import annotations
 
 import base64
+import hmac
+import ipaddress
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
@@ -180,6 +182,25 @@ def create_api() -> FastAPI:
         """Answers /chat/a/b here, a JSON 404, instead of letting it fall through to the app's pages."""
         raise HTTPException(404, "No conversation with this id.")
 
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus's scrape (chatapp.telemetry.prometheus), when CHATAPP_METRICS is on."""
+        settings = get_settings()
+        if not settings.metrics_enabled:
+            raise HTTPException(404, "Metrics are off: CHATAPP_METRICS=true turns them on.")
+        token = settings.metrics_token.get_secret_value()
+        if token:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                raise HTTPException(401, "Send the metrics token as 'Authorization: Bearer <token>'.")
+        elif not _from_this_machine(request):
+            raise HTTPException(
+                403, "Without CHATAPP_METRICS_TOKEN, metrics are served to this machine only."
+            )
+        from .telemetry.prometheus import TEXT_FORMAT, PrometheusExporter
+
+        return Response(PrometheusExporter.shared().scrape(), media_type=TEXT_FORMAT)
+
     return api
 
 
@@ -217,6 +238,13 @@ def _message_cursor(cursor: str) -> int:
     except ValueError:  # not base64, or not UTF-8
         pass
     raise HTTPException(422, "'cursor' is not one this server handed out.")
+
+
+def _from_this_machine(request: Request) -> bool:
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:  # not an address at all
+        return False
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

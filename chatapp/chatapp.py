@@ -8,7 +8,7 @@ import logging
 
 import reflex as rx
 
-from . import db, exchange, owners, tokens
+from . import db, exchange, owners, telemetry, tokens
 from .api import create_api
 from .config import get_settings
 from .jobs import registry
@@ -75,6 +75,12 @@ owners.keep_state_files_private()
 
 
 @contextlib.asynccontextmanager
+async def flush_telemetry():
+    yield
+    telemetry.shutdown()
+
+
+@contextlib.asynccontextmanager
 async def connect_mcp_servers():
     """In the background: a slow or dead server never delays start-up or the page."""
     hub().start()
@@ -95,4 +101,5 @@ app.add_page(page, route="/", title="chatapp", image="/favicon.svg", on_load=Con
 app.register_lifespan_task(recover_interrupted_answers)
 app.register_lifespan_task(start_local_model)
 app.register_lifespan_task(connect_mcp_servers)
+app.register_lifespan_task(flush_telemetry)
 app.register_lifespan_task(load_default_encoding)

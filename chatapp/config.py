@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     max_tool_rounds: int = Field(4, ge=0, validation_alias=_env("CHATAPP_MAX_TOOL_ROUNDS"))
     # A JSON file of MCP servers in the `mcpServers` format (chatapp/mcp_servers/config.py).
     mcp_config: str | None = Field(None, validation_alias=_env("CHATAPP_MCP_CONFIG"))
+    # Prometheus at GET /metrics, off unless turned on. With a token, a scrape must send it as a bearer
+    # token; without one, only this machine (a loopback address) is answered.
+    metrics_enabled: bool = Field(False, validation_alias=_env("CHATAPP_METRICS"))
+    metrics_token: SecretStr = Field(SecretStr(""), validation_alias=_env("CHATAPP_METRICS_TOKEN"))
     # Set for Reflex itself when it runs several workers; the job registry then keeps its jobs there too.
     redis_url: str | None = Field(None, validation_alias=_env("REFLEX_REDIS_URL"))
     max_answers_per_owner: int = Field(3, ge=1, validation_alias=_env("CHATAPP_MAX_ANSWERS_PER_OWNER"))

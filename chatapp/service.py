@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
-from . import costs, db, labels, tokens, tools
+from . import costs, db, labels, telemetry, tokens, tools
 from .config import Settings
 from .domain import (
     DEFAULT_OPTIONS,
@@ -201,6 +201,7 @@ class Turn:
         self._saved: Message | None = None  # the answer as last saved
         self._model = provider.model
         self._decisions: dict[str, asyncio.Future[ToolDecision]] = {}  # by step id: calls that wait
+        self._trace: telemetry.TurnRecord | None = None  # what the answer did, for the exporters
 
     # --- for the caller (the job registry, chatapp.jobs) ----------------------------------------
 
@@ -272,6 +273,8 @@ class Turn:
             if first is not None:
                 await self._label(*first)
         finally:
+            if self._trace is not None:
+                telemetry.turn_ended(self._trace)
             try:
                 await self._writes.flush()  # when a turn's updates end, all it wrote is stored
             finally:
@@ -375,6 +378,16 @@ class Turn:
             clock=self._clock,
             context_window=provider.context_window or costs.context_window(self._model),
         )
+        self._trace = telemetry.TurnRecord(
+            provider=provider.name,
+            model=self._model,
+            conversation_id=assistant.conversation_id,
+            clock=self._clock,
+            temperature=self._options.temperature,
+            max_tokens=self._options.max_tokens,
+            with_content=telemetry.with_content(),
+        )
+        telemetry.turn_started()
         offered = tools.specs(self._options.servers_off) if provider.supports_tools else []
         tool_tokens = tools.spec_tokens(offered, encoding) if offered else 0
         parts = self._parts
@@ -450,9 +463,39 @@ class Turn:
         self, assistant: Message, prompt: list[PromptMessage], offered: list[dict], parts: list[str]
     ) -> list[ToolCall]:
         """One request to the provider: streams its text into `parts`, returns the tools it asked for."""
+        trace = self._trace
+        assert trace is not None
+        calls: list[ToolCall] = []
+        request = telemetry.RequestRecord(
+            model=self._model, started=self._clock(), prompt=tuple(prompt) if trace.with_content else ()
+        )
+        trace.requests.append(request)
+        try:
+            await self._stream_into(assistant, prompt, offered, parts, calls, request)
+        except ProviderError as failure:
+            request.error = failure.kind
+            raise
+        except asyncio.CancelledError:
+            request.error = "cancelled"
+            raise
+        finally:
+            request.ended = self._clock()
+        request.finish_reason = "tool_calls" if calls else "stop"
+        return calls
+
+    async def _stream_into(
+        self,
+        assistant: Message,
+        prompt: list[PromptMessage],
+        offered: list[dict],
+        parts: list[str],
+        calls: list[ToolCall],
+        request: telemetry.RequestRecord,
+    ) -> None:
+        """The request's stream: text into `parts`, the tools it asks for into `calls`, its numbers into
+        the meter and `request`."""
         meter = self._meter
         assert meter is not None
-        calls: list[ToolCall] = []
         next_save = self._clock() + SAVE_EVERY_S
         next_live = self._clock() + LIVE_EVERY_S
         async for event in self._provider.stream(prompt, offered, self._options):
@@ -460,13 +503,21 @@ class Turn:
                 calls.append(event)
             elif isinstance(event, UsageReport):
                 meter.usage(event)
+                request.input_tokens, request.output_tokens = event.prompt_tokens, event.completion_tokens
                 self._status("usage", assistant, f"{event.prompt_tokens} + {event.completion_tokens} tokens")
             elif isinstance(event, TextDelta) and event.text:
                 first = meter.first_token_at is None
                 text = event.text[: max(0, MAX_ANSWER_CHARS - self._length)]
                 self._length += len(text)
                 # Counted piece by piece: the cost per token stays constant, however long the answer.
+                before = meter.last_token_at if request.first_chunk is not None else None
                 meter.text(text)
+                if request.first_chunk is None:
+                    request.first_chunk = meter.last_token_at
+                elif before is not None and meter.last_token_at is not None:
+                    request.chunk_gaps_s.append(meter.last_token_at - before)
+                if self._trace is not None and self._trace.with_content:
+                    request.output += text
                 parts.append(text)
                 self._emit(AnswerDelta(text))
                 if first:
@@ -483,7 +534,6 @@ class Turn:
                         f"The answer reached {MAX_ANSWER_CHARS:,} characters, the most one may hold, and was "
                         "cut off there.",
                     )
-        return calls
 
     async def _run_tool(self, assistant: Message, call: ToolCall) -> str:
         """Runs one tool call, showing and saving it as a step; returns what the model gets back. A call
@@ -515,6 +565,7 @@ class Turn:
                     refusal = "error", _changed(remote.tool.server, gone=now is None)
                 if refusal is not None:
                     status, why = refusal
+                    self._trace_tool(call, step.server, status)
                     await self._end_step(step, status, why, 0.0)
                     self._status("tool_finished", assistant, f"{label} not run: {why}")
                     return why
@@ -525,7 +576,9 @@ class Turn:
                 call.arguments,
                 tools.ToolContext(self._owner, self._settings.db_url, self._options.servers_off),
             )
+            self._trace_tool(call, step.server, outcome.status, started, outcome.result)
         except asyncio.CancelledError:
+            self._trace_tool(call, step.server, "error", started)
             # Saved and shown as ended: otherwise the step says "running" (or waits) for good, here and in
             # the database.
             if started is None:
@@ -538,6 +591,27 @@ class Turn:
         await self._end_step(step, outcome.status, outcome.result, outcome.duration_ms)
         self._status("tool_finished", assistant, f"{label} {outcome.status} in {outcome.duration_ms:.0f} ms")
         return outcome.result if outcome.status == "ok" else f"Error: {outcome.result}"
+
+    def _trace_tool(
+        self, call: ToolCall, server: str, status: str, started: float | None = None, result: str = ""
+    ) -> None:
+        """A tool call for the exporters: from when it started running (if it did) to now."""
+        if self._trace is None:
+            return
+        now = self._clock()
+        content = self._trace.with_content
+        self._trace.tools.append(
+            telemetry.ToolRecord(
+                name=call.name,
+                call_id=call.id,
+                server=server,
+                started=now if started is None else started,
+                ended=now,
+                status=status,
+                arguments=call.arguments if content else "",
+                result=result if content else "",
+            )
+        )
 
     async def _approval(
         self, assistant: Message, step: ToolStep, label: str
@@ -590,6 +664,12 @@ class Turn:
             metrics = self._meter.snapshot()
             if not content and not self._meter.reported:
                 metrics = replace(metrics, cost_usd=0.0, price="nothing generated, nothing billed")
+        if self._trace is not None:
+            self._trace.ended, self._trace.status, self._trace.cost_usd = (
+                self._clock(),
+                status,
+                metrics.cost_usd,
+            )
         kind: StatusKind = "finished" if status == "complete" else status  # type: ignore[assignment]
         # Stored with the final save, in its group, as is every event queued before it: once the save is
         # in, all the answer's events are, and the tabs hear that it ended.

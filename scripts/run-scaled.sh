@@ -36,6 +36,10 @@ as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tc "SELECT 1 FROM p
 export CHATAPP_DB_URL=${CHATAPP_DB_URL:-postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/chatapp}
 export REFLEX_REDIS_URL=${REFLEX_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}
 export GRANIAN_WORKERS=$WORKERS
+# Prometheus (CHATAPP_METRICS): each worker keeps its values in files here, so a scrape of any worker sees all.
+# Emptied at each start, as prometheus-client asks.
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$DATA/prometheus}
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 .venv/bin/reflex db migrate
 echo "chatapp on $WORKERS workers at http://localhost:${PORT:-3000} (Redis :$REDIS_PORT, PostgreSQL :$PG_PORT)"
 exec .venv/bin/python scripts/reflex-respawning run --env prod --frontend-port "${PORT:-3000}" --backend-port "${PORT:-3000}"
