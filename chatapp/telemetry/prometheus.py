@@ -127,7 +127,7 @@ class PrometheusExporter:
             )
             self.tool_duration.labels(tool.name, tool.server, tool.status).observe(ended - tool.started)
         self.answers.labels(turn.status, provider).inc()
-        if turn.cost_usd:
+        if turn.cost_usd is not None:  # an unknown price adds nothing, not a guess
             self.cost.labels(turn.model, provider).inc(turn.cost_usd)
 
     def scrape(self) -> bytes:
