@@ -149,6 +149,9 @@ class PromptMessage:
 @dataclass(frozen=True)
 class TextDelta:
     text: str
+    # How many of the model's own tokens the piece is, where the provider knows (the local model streams
+    # one token a piece); None: the app counts them itself.
+    tokens: int | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,10 @@ import tiktoken
 from . import costs, tokens
 from .domain import Message, Metrics, UsageReport
 
+# The label of counts the model made itself: exact for the answer; the prompt is still estimated, and its
+# estimate corrected by the model's report when the answer ends.
+OWN_TOKENS = "the model's own tokenizer (answer); prompt estimated with cl100k_base"
+
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Linear interpolation between the closest ranks; None for no values."""
@@ -45,6 +49,7 @@ class AnswerMeter:
     reported: list[UsageReport] = field(default_factory=list)
     _gaps_s: list[float] = field(default_factory=list)
     _counter: tokens.TokenCounter | None = None
+    _own_tokens: int | None = None  # the answer's tokens as the model counted them, when it says
 
     def request_sent(self, prompt_tokens: int) -> None:
         if self.requests == 0:
@@ -62,13 +67,17 @@ class AnswerMeter:
         if self.last_token_at is not None:
             self.last_token_at += seconds
 
-    def text(self, piece: str) -> None:
+    def text(self, piece: str, own_tokens: int | None = None) -> None:
+        """A piece of the answer; `own_tokens`: how many tokens the model itself says it is, if it does."""
         now = self.clock()
         if self.first_token_at is None:
             self.first_token_at = now
         elif self.last_token_at is not None:
             self._gaps_s.append(now - self.last_token_at)
         self.last_token_at = now
+        if own_tokens is not None:
+            self._own_tokens = (self._own_tokens or 0) + own_tokens
+            return
         if self._counter is None:
             self._counter = tokens.TokenCounter(self.encoding)
         self._counter.add(piece)
@@ -85,6 +94,8 @@ class AnswerMeter:
 
     @property
     def estimated_completion_tokens(self) -> int:
+        if self._own_tokens is not None:
+            return self._own_tokens
         return self._counter.total if self._counter else 0
 
     def snapshot(self) -> Metrics:
@@ -106,7 +117,9 @@ class AnswerMeter:
             token_source="reported" if fully_reported else "estimated",
             estimated_prompt_tokens=self.estimated_prompt_tokens,
             estimated_completion_tokens=self.estimated_completion_tokens,
-            encoding=tokens.encoding_label(self.encoding, self.model),
+            encoding=tokens.encoding_label(self.encoding, self.model)
+            if self._own_tokens is None
+            else OWN_TOKENS,
             cost_usd=cost.usd,
             price=cost.price,
             ttft_ms=self.ttft_ms,

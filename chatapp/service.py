@@ -511,7 +511,7 @@ class Turn:
                 self._length += len(text)
                 # Counted piece by piece: the cost per token stays constant, however long the answer.
                 before = meter.last_token_at if request.first_chunk is not None else None
-                meter.text(text)
+                meter.text(text, event.tokens)
                 if request.first_chunk is None:
                     request.first_chunk = meter.last_token_at
                 elif before is not None and meter.last_token_at is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chatapp import db, labels, service
+from chatapp import db, labels, metrics, presenters, service
 from chatapp.config import get_settings
 from chatapp.domain import ChatOptions, PromptMessage, ProviderError, TextDelta, UsageReport
 from chatapp.providers import local
@@ -69,6 +69,25 @@ async def test_bundled_model_streams_a_real_answer_with_usage(local_provider):
     assert isinstance(report, UsageReport)
     assert report.completion_tokens == len(deltas)
     assert report.prompt_tokens > 10
+
+
+async def test_an_answer_of_the_bundled_model_is_counted_with_its_own_tokens(local_provider, db_url):
+    turn = service.Turn(
+        settings=get_settings(),
+        provider=local_provider,
+        owner=OWNER,
+        conversation_id=None,
+        text="What is the capital of France? Answer in one short sentence.",
+    )
+    updates = [update async for update in turn.updates()]
+
+    _user, answer = saved(db_url, updates)
+    numbers = answer.metrics
+    # The model's own count of its answer, as it streamed: exactly what it reports at the end.
+    assert numbers.token_source == "reported" and numbers.completion_tokens > 1
+    assert numbers.estimated_completion_tokens == numbers.completion_tokens
+    assert numbers.encoding == metrics.OWN_TOKENS
+    assert presenters.metrics_view(numbers)["completion_off"] == "estimate exact"
 
 
 async def test_the_model_runs_in_a_process_of_its_own(local_provider):

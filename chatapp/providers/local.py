@@ -85,7 +85,7 @@ class LocalProvider:
                 await writer.drain()
                 async for item in _lines(reader):
                     if "text" in item:
-                        yield TextDelta(item["text"])
+                        yield TextDelta(item["text"], tokens=1)  # one token a piece, as llama.cpp counts
                     elif "usage" in item:
                         yield UsageReport(**item["usage"])
                         return
