@@ -10,14 +10,14 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(BIN):$(PATH)
 export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
-.PHONY: run run-scaled test lint deps test-deps llama llama-rebuild model-check node chromium postgres redis migrate static \
+.PHONY: run run-scaled test lint deps test-deps llama llama-rebuild model-check node chromium axe postgres redis migrate static \
 	benchmark benchmark-local benchmark-stop load clean
 
 run: deps node migrate model-check
 	@echo "chatapp starts at http://localhost:3000 (backend and REST API at http://localhost:8000)"
 	$(BIN)/reflex run
 
-test: test-deps node chromium postgres redis lint model-check
+test: test-deps node chromium axe postgres redis lint model-check
 	$(BIN)/python -m pytest -q
 
 lint: test-deps
@@ -83,6 +83,13 @@ node:
 # Browser tests drive Debian's chromium (Playwright's own browser download can't work offline).
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# Accessibility tests inject axe-core (Deque's engine, the one behind Lighthouse) from the npm registry.
+AXE_VERSION := 4.14.1
+AXE := .tools/axe/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE):
+	npm install --silent --prefix .tools/axe axe-core@$(AXE_VERSION) >/dev/null
 
 # Storage and REST tests start their own throwaway PostgreSQL server from Debian's binaries (initdb, pg_ctl).
 postgres:

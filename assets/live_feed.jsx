@@ -449,7 +449,8 @@ export function EventLog(props) {
     if (box.current) box.current.scrollTop = box.current.scrollHeight;
   }, [view.events.length]);
   return (
-    <div id={props.id} className="cf-events" ref={box}>
+    // Focusable, so a keyboard can scroll it; a log, so a screen reader knows what it is.
+    <div id={props.id} className="cf-events" ref={box} tabIndex={0} role="log" aria-label="Backend events">
       {view.events.length === 0 ? (
         <div className="cf-empty-small">No backend events yet.</div>
       ) : (

@@ -32,7 +32,9 @@ def _header() -> rx.Component:
         ),
         rx.cond(
             category_name,
-            rx.badge(rx.icon("tag", size=12), category_name, id="chat-category", variant="soft"),
+            rx.badge(
+                rx.icon("tag", size=12), category_name, id="chat-category", variant="soft", high_contrast=True
+            ),
         ),
         rx.spacer(),
         chat_settings_dialog(),
@@ -47,7 +49,7 @@ def _header() -> rx.Component:
                 rx.menu.item("Export as JSON", on_click=TransferState.export_chat("json")),
             ),
         ),
-        rx.color_mode.button(variant="ghost", id="theme-button"),
+        rx.color_mode.button(variant="ghost", id="theme-button", aria_label="Switch between light and dark"),
         rx.icon_button(
             rx.icon("activity", size=18),
             variant="ghost",
@@ -79,7 +81,7 @@ def _notice() -> rx.Component:
                 align="center",
                 width="100%",
             ),
-            color="red",
+            color_scheme="red",
             role="alert",
             size="1",
         ),
@@ -121,6 +123,7 @@ def _composer() -> rx.Component:
                     id="stop-button",
                     type="button",
                     color_scheme="red",
+                    high_contrast=True,  # white on Radix's red-9 is 3.9:1
                     on_click=ConversationState.stop,
                     size="3",
                 ),

@@ -142,7 +142,9 @@ def chat_settings_dialog() -> rx.Component:
                     _tools_fields(),
                     rx.cond(
                         SettingsState.settings_error != "",
-                        rx.callout(SettingsState.settings_error, id="settings-error", color="red", size="1"),
+                        rx.callout(
+                            SettingsState.settings_error, id="settings-error", color_scheme="red", size="1"
+                        ),
                     ),
                     rx.flex(
                         rx.dialog.close(

@@ -26,7 +26,13 @@ def _rename_dialog(row: rx.Var) -> rx.Component:
         rx.dialog.content(
             rx.dialog.title("Rename conversation"),
             rx.form(
-                rx.input(name="title", default_value=row["title"], max_length=200, auto_focus=True),
+                rx.input(
+                    name="title",
+                    default_value=row["title"],
+                    max_length=200,
+                    auto_focus=True,
+                    aria_label="Title",
+                ),
                 rx.input(name="id", type="hidden", value=row["id"]),
                 rx.flex(
                     rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
@@ -64,6 +70,7 @@ def _delete_dialog(row: rx.Var) -> rx.Component:
                     rx.button(
                         "Delete",
                         color_scheme="red",
+                        high_contrast=True,  # white on Radix's red-9 is 3.9:1
                         on_click=[SidebarState.delete_chat(row["id"]), ConversationState.forget(row["id"])],
                     )
                 ),
@@ -126,7 +133,12 @@ def _file_popover(row: rx.Var) -> rx.Component:
 def _category_filter() -> rx.Component:
     return rx.hstack(
         rx.select.root(
-            rx.select.trigger(placeholder="All conversations", id="category-filter", width="100%"),
+            rx.select.trigger(
+                placeholder="All conversations",
+                id="category-filter",
+                width="100%",
+                aria_label="Show conversations of a category",
+            ),
             rx.select.content(
                 rx.select.item("All conversations", value="all"),
                 rx.foreach(SidebarState.categories, lambda c: rx.select.item(c["name"], value=c["id"])),

@@ -40,27 +40,38 @@ def _settings_dialog() -> rx.Component:
     )
 
 
+def _with_labelled_input(upload: rx.Component, label: str) -> rx.Component:
+    """Names the file input inside Reflex's upload zone for screen readers: the zone makes the input itself
+    and takes no props for it."""
+    zone = upload.children[0]
+    zone.children[0].custom_attrs["aria-label"] = label
+    return upload
+
+
 def page() -> rx.Component:
     return rx.box(
         rx.box(
             history_panel(),
             rx.hstack(
                 _settings_dialog(),
-                rx.upload.root(
-                    rx.button(rx.icon("upload", size=14), "Import", variant="ghost", size="1"),
-                    id="import-upload",
-                    accept={"application/json": [".json"]},
-                    max_files=1,
-                    max_size=exchange.MAX_IMPORT_BYTES,
-                    no_drag=True,
-                    # Only the reason goes to the backend: the rejected file itself would travel with it.
-                    on_drop_rejected=lambda rejected: TransferState.import_refused(
-                        rejected.to(list[dict[str, Any]])[0]
-                        .to(dict[str, Any])["errors"]
-                        .to(list[dict[str, str]])[0]
-                        .to(dict[str, str])["code"]
+                _with_labelled_input(
+                    rx.upload.root(
+                        rx.button(rx.icon("upload", size=14), "Import", variant="ghost", size="1"),
+                        id="import-upload",
+                        accept={"application/json": [".json"]},
+                        max_files=1,
+                        max_size=exchange.MAX_IMPORT_BYTES,
+                        no_drag=True,
+                        # Only the reason goes to the backend: the rejected file itself would travel with it.
+                        on_drop_rejected=lambda rejected: TransferState.import_refused(
+                            rejected.to(list[dict[str, Any]])[0]
+                            .to(dict[str, Any])["errors"]
+                            .to(list[dict[str, str]])[0]
+                            .to(dict[str, str])["code"]
+                        ),
+                        on_drop=TransferState.import_chat(rx.upload_files(upload_id="import-upload")),
                     ),
-                    on_drop=TransferState.import_chat(rx.upload_files(upload_id="import-upload")),
+                    "Import a conversation from a JSON export",
                 ),
                 class_name="settings-corner",
                 align="center",

@@ -74,6 +74,7 @@ def _status_badge() -> rx.Component:
             ("error", "red"),
             "gray",
         ),
+        high_contrast=True,
         size="2",
     )
 
@@ -202,6 +203,7 @@ def _tool_group(group: rx.Var) -> rx.Component:
                 ),
                 size="1",
                 variant="soft",
+                high_contrast=True,  # the soft badges' own text falls short of 4.5:1
             ),
             align="center",
             gap="2",
