@@ -15,7 +15,7 @@ WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 SETTLED = """() => document.getAnimations().every(
     (a) => a.playState !== "running" || a.effect.getComputedTiming().endTime === Infinity)"""
 
-RUN = """async (tags) => {
+RUN = r"""async (tags) => {
     const options = {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]};
     const result = await axe.run(document, options);
     const where = (n) => n.target.join(" ") + " — " + (n.failureSummary || "").split("\n").slice(1).join(" ");
