@@ -308,14 +308,16 @@ const MessageBubble = React.memo(function MessageBubble({
   );
 }, sameBubble);
 
-// Keyboard: Escape stops the answer, Ctrl/Cmd+Shift+O starts a new chat, "/" jumps to the message box.
+// Keyboard: Escape stops the answer, Ctrl/Cmd+Shift+O starts a new chat, "/" jumps to the message box, "?"
+// lists these (chatapp/ui/shortcuts.py). An Escape that closes a dialog or menu is that one's, not Stop's.
 function useShortcuts(props) {
   const latest = useRef(props);
   latest.current = props;
   useEffect(() => {
     const onKey = (event) => {
       const typing = ["INPUT", "TEXTAREA"].includes(document.activeElement?.tagName);
-      if (event.key === "Escape" && latest.current.onStop) {
+      const overlay = document.querySelector('[role="dialog"], [role="alertdialog"], [role="menu"], [role="listbox"]');
+      if (event.key === "Escape" && latest.current.onStop && !overlay) {
         latest.current.onStop();
       } else if (event.key.toLowerCase() === "o" && event.shiftKey && (event.ctrlKey || event.metaKey)) {
         event.preventDefault();
@@ -323,11 +325,31 @@ function useShortcuts(props) {
       } else if (event.key === "/" && !typing) {
         event.preventDefault();
         document.getElementById("chat-input")?.focus();
+      } else if (event.key === "?" && !typing) {
+        event.preventDefault();
+        openShortcuts();
       }
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
   }, []);
+}
+
+// The dialog that lists the shortcuts, opened by its button in the header. Closing it, Radix puts the focus on
+// that button; a keyboard user who pressed "?" elsewhere gets it back where it was.
+function openShortcuts() {
+  const back = document.activeElement;
+  let shown = false;
+  const watch = new MutationObserver(() => {
+    if (document.getElementById("shortcuts")) {
+      shown = true;
+    } else if (shown) {
+      watch.disconnect();
+      setTimeout(() => back?.focus(), 0);
+    }
+  });
+  watch.observe(document.body, { childList: true, subtree: true });
+  document.getElementById("shortcuts-button")?.click();
 }
 
 // Back to this tab (focus, or shown again): another tab or device may have asked or renamed something
@@ -351,6 +373,23 @@ function useCatchUpOnReturn(props) {
   }, []);
 }
 
+// What a screen reader is told of an answer: the whole of it, once, when it ends (and how it ended, if not
+// completely); never token by token. An answer already whole when the tab opened it isn't read out.
+function useSpokenAnswer(last) {
+  const [spoken, setSpoken] = useState("");
+  const seen = useRef({ id: "", status: "" });
+  useEffect(() => {
+    if (!last || last.role !== "assistant") return;
+    const before = seen.current;
+    seen.current = { id: last.id, status: last.status };
+    if (before.id === last.id && before.status === "streaming" && last.status !== "streaming") {
+      const how = STATUS_LABELS[last.status] ? `${STATUS_LABELS[last.status]}. ` : "";
+      setSpoken(how + (last.content || "").slice(0, 4000));
+    }
+  }, [last && last.id, last && last.status]);
+  return spoken;
+}
+
 export function Transcript(props) {
   const view = useFeed(props);
   useShortcuts(props);
@@ -359,6 +398,7 @@ export function Transcript(props) {
   const box = useRef(null);
   const pinned = useRef(true);
   const last = view.messages[view.messages.length - 1];
+  const spoken = useSpokenAnswer(last);
   useEffect(() => {
     // Follow the answer as it grows, unless the reader scrolled up to read something else.
     if (box.current && pinned.current) box.current.scrollTop = box.current.scrollHeight;
@@ -391,6 +431,9 @@ export function Transcript(props) {
   };
   return (
     <div id={props.id} className="cf-transcript" ref={box} onScroll={onScroll}>
+      <div className="sr-only" aria-live="polite" id="spoken-answer">
+        {spoken}
+      </div>
       {view.earlier > 0 && (
         <button type="button" id="show-earlier" className="cf-earlier" onClick={showEarlier}>
           Show earlier messages ({view.earlier.toLocaleString("en")} more)

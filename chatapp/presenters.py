@@ -137,6 +137,18 @@ def _off(error_pct: float | None) -> str:
     return f"estimate {abs(error_pct):.1f} % {'high' if error_pct > 0 else 'low'}"
 
 
+def applied_price(price: str) -> str:
+    """Of a model's whole price sheet as genai-prices states it ("openai gpt-4o-mini: $0.15/input MTok,
+    $0.6/output MTok, $0.075/input cache read MTok, ..."), the prices this answer paid: input and output."""
+    if not price:
+        return "no price"
+    _, _, sheet = price.partition(": ")
+    rates = {item.partition("/")[2]: item.partition("/")[0] for item in sheet.split(", ")}
+    if "input MTok" not in rates or "output MTok" not in rates:
+        return price  # a sentence, not a sheet ("free (scripted)", "unknown to genai-prices")
+    return f"{rates['input MTok']} in · {rates['output MTok']} out per million tokens"
+
+
 def model_label(metrics: Metrics) -> str:
     return f"{metrics.provider} · {metrics.model}" if metrics.provider else "—"
 
@@ -184,7 +196,8 @@ def metrics_view(metrics: Metrics) -> dict[str, str]:
         else "",
         "encoding": metrics.encoding or "—",
         "cost": money(metrics.cost_usd),
-        "price": metrics.price or "no price",
+        "price": applied_price(metrics.price),
+        "price_sheet": metrics.price,  # the whole sheet, for a tooltip
         "context": context,
         "context_percent": context_percent,
     }

@@ -12,6 +12,7 @@ from ..state.transfer import TransferState
 from .chat_settings import chat_settings_dialog
 from .live_feed import transcript
 from .monitor import busy
+from .shortcuts import shortcuts_dialog
 
 
 def _header() -> rx.Component:
@@ -49,6 +50,7 @@ def _header() -> rx.Component:
                 rx.menu.item("Export as JSON", on_click=TransferState.export_chat("json")),
             ),
         ),
+        shortcuts_dialog(),
         rx.color_mode.button(variant="ghost", id="theme-button", aria_label="Switch between light and dark"),
         rx.icon_button(
             rx.icon("activity", size=18),

@@ -200,11 +200,13 @@ def _row(row: rx.Var) -> rx.Component:
     return rx.fragment(
         rx.cond(row["heading"] != "", rx.text(row["heading"], class_name="history-heading")),
         rx.hstack(
-            rx.text(
+            rx.el.button(
                 row["title"],
+                type="button",
                 class_name="history-title",
                 on_click=ConversationState.open_chat(row["id"]),
                 title=row["title"],
+                aria_current=rx.cond(selected, "page", "false"),
             ),
             rx.hstack(
                 _pin_button(row),
@@ -254,9 +256,11 @@ def history_panel() -> rx.Component:
 
 
 def _search_result(hit: rx.Var) -> rx.Component:
-    return rx.box(
-        rx.text(hit["title"], class_name="history-title", weight="medium"),
-        rx.text(hit["snippet"], size="1", class_name="muted search-snippet"),
+    return rx.el.button(
+        # Spans, as a button may hold only those: the title, then the words found, each on a line.
+        rx.el.span(hit["title"], class_name="history-title search-title"),
+        rx.el.span(hit["snippet"], class_name="muted search-snippet"),
+        type="button",
         class_name="history-row search-result",
         on_click=ConversationState.open_result(hit["conversation_id"], hit["message_id"]),
     )

@@ -49,8 +49,9 @@ def _with_labelled_input(upload: rx.Component, label: str) -> rx.Component:
 
 
 def page() -> rx.Component:
+    # The three panels are landmarks with names: a screen reader's user moves between them by name.
     return rx.box(
-        rx.box(
+        rx.el.aside(
             history_panel(),
             rx.hstack(
                 _settings_dialog(),
@@ -77,13 +78,15 @@ def page() -> rx.Component:
                 align="center",
             ),
             class_name=rx.cond(SessionState.show_history, "panel panel-left panel-open", "panel panel-left"),
+            aria_label="Conversations",
         ),
-        rx.box(chat_panel(), class_name="panel panel-middle"),
-        rx.box(
+        rx.el.main(chat_panel(), class_name="panel panel-middle", aria_label="Chat"),
+        rx.el.aside(
             monitor_panel(),
             class_name=rx.cond(
                 SessionState.show_monitor, "panel panel-right panel-open", "panel panel-right"
             ),
+            aria_label="Backend monitor",
         ),
         class_name="app-grid",
     )

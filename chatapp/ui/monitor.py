@@ -12,19 +12,22 @@ busy = rx.Var.create(list(BUSY)).contains(ConversationState.status)
 LIVE_KEYS = ("ttft", "tokens_per_s", "duration")  # what MonitorState.live carries while an answer streams
 
 
-def _stat(label: str, value: rx.Var | str, key: str, note: rx.Var | str = "") -> rx.Component:
+def _stat(
+    label: str, value: rx.Var | str, key: str, note: rx.Var | str = "", more: rx.Var | str = ""
+) -> rx.Component:
+    """A number, its label, and a note under it; `more`: what the note leaves out, as its tooltip."""
     return rx.box(
         rx.text(label, class_name="stat-label"),
         rx.text(value, class_name="stat-value", data_stat=key),
-        rx.cond(note != "", rx.text(note, class_name="stat-note")),
+        rx.cond(note != "", rx.text(note, class_name="stat-note", title=more, data_note=key)),
         class_name="stat",
     )
 
 
-def _answer_stat(label: str, key: str, note: rx.Var | str = "") -> rx.Component:
+def _answer_stat(label: str, key: str, note: rx.Var | str = "", more: rx.Var | str = "") -> rx.Component:
     """A number of the current answer. While it streams, the live value where there is one, else a dash."""
     while_streaming = MonitorState.live[key] if key in LIVE_KEYS else "—"
-    return _stat(label, rx.cond(busy, while_streaming, MonitorState.answer[key]), key, note)
+    return _stat(label, rx.cond(busy, while_streaming, MonitorState.answer[key]), key, note, more)
 
 
 def _tokens_stat(label: str, kind: str) -> rx.Component:
@@ -76,6 +79,7 @@ def _status_badge() -> rx.Component:
         ),
         high_contrast=True,
         size="2",
+        role="status",  # each change (thinking, streaming, done, ...) is announced once, politely
     )
 
 
@@ -103,7 +107,7 @@ def _answer_section() -> rx.Component:
             _answer_stat("Total time", "duration"),
             _tokens_stat("Prompt tokens", "prompt"),
             _tokens_stat("Completion tokens", "completion"),
-            _answer_stat("Cost", "cost", rx.cond(busy, "", answer["price"])),
+            _answer_stat("Cost", "cost", rx.cond(busy, "", answer["price"]), answer["price_sheet"]),
             rx.box(
                 rx.text("Context", class_name="stat-label"),
                 rx.text(

@@ -154,3 +154,86 @@ def test_the_narrow_layout_with_each_side_panel_open(browser, app_url, scheme):
         expect(page.locator("#monitor")).to_be_in_viewport()
         audit.check("the monitor open on a phone")
         audit.assert_clean()
+
+
+# --- keyboard only ---------------------------------------------------------------------------------
+
+
+FOCUSED = """([selector, row]) => {
+    const element = document.activeElement;
+    const inRow = !row || element?.closest(".history-row")?.textContent.includes(row);
+    return Boolean(element?.matches(selector) && inRow);
+}"""
+
+
+def tab_to(page: Page, selector: str, row: str = "", presses: int = 150) -> None:
+    """Presses Tab until the element matching `selector` (in the sidebar row holding `row`, if given) has the
+    focus, as a keyboard user would."""
+    for _ in range(presses):
+        if page.evaluate(FOCUSED, [selector, row]):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector} {row}")
+
+
+def test_everything_a_chat_needs_works_from_the_keyboard_alone(themed: Page):
+    page = themed  # no click, no hover, from here on: keys only
+    page.keyboard.type("/mock tokens=400 rate=40")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("Tell me a long story")
+    page.keyboard.press("Enter")
+    expect(assistant_bubbles(page).last).to_contain_text("word5")
+    page.keyboard.press("Escape")  # Stop
+    expect(page.locator("#monitor-status")).to_have_text("stopped")
+
+    tab_to(page, "button[aria-label=Regenerate]")
+    page.keyboard.press("Enter")
+    expect(page.locator("#monitor-status")).to_have_text("streaming")
+    page.keyboard.press("Escape")
+    expect(page.locator("#monitor-status")).to_have_text("stopped")
+
+    page.keyboard.press("Control+Shift+O")  # a new chat
+    expect(assistant_bubbles(page)).to_have_count(0)
+    page.keyboard.press("/")
+    page.keyboard.type("/mock tokens=3 rate=200")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("A second question")
+    page.keyboard.press("Enter")
+    expect(page.locator("#history .history-title")).to_have_count(2)
+
+    tab_to(page, "#history .history-title", row="Tell me a long story")
+    page.keyboard.press("Enter")  # the older conversation opens
+    expect(page.locator(".chat-title")).to_have_text("Tell me a long story")
+    page.keyboard.press("Tab")
+    tab_to(page, "#history button[aria-label=Rename]", row="Tell me a long story")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog")).to_be_visible()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Stories, stopped twice")
+    page.keyboard.press("Enter")
+    expect(page.locator(".chat-title")).to_have_text("Stories, stopped twice")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+    tab_to(page, "#events-tab")
+    page.keyboard.press("ArrowRight")  # tabs move with the arrow keys
+    expect(page.locator("#session-tab")).to_have_attribute("data-state", "active")
+    expect(page.locator("#model-stats")).to_be_visible()
+
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts")).to_be_visible()
+    expect(page.locator("#shortcuts")).to_contain_text("Stop the answer being written")
+    page.keyboard.press("Escape")
+    expect(page.locator("#shortcuts")).to_have_count(0)
+    expect(page.locator("#session-tab")).to_be_focused()  # back where it was
+
+
+def test_an_answer_is_read_out_once_whole_and_the_panels_are_named_landmarks(themed: Page):
+    page = themed
+    names = page.evaluate("() => [...document.querySelectorAll('main, aside')].map((e) => e.ariaLabel)")
+    assert sorted(names) == ["Backend monitor", "Chat", "Conversations"]
+
+    send(page, "/mock tokens=40 rate=80\nSay something")
+    expect(assistant_bubbles(page).last).to_contain_text("word3")
+    assert page.locator("#spoken-answer").inner_text() == ""  # nothing while it streams
+    expect(page.locator("#spoken-answer")).to_have_text(" ".join(f"word{i}" for i in range(1, 41)))
+    expect(page.locator("#monitor-status")).to_have_attribute("role", "status")
