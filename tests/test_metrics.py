@@ -230,3 +230,18 @@ def test_the_session_keeps_each_models_mean_estimate_error():
     assert rows["gpt-4o"]["estimate_off"] == "-3.0 %"
     assert rows["llama-3"]["estimate_off"] == "+2.0 %"
     assert presenters.session_rows([AnswerRecord.of(answer_with(7, None))])[0]["estimate_off"] == "—"
+
+
+def test_the_cost_card_shows_the_prices_this_answer_paid_and_keeps_the_sheet_for_its_tooltip():
+    sheet = (
+        "openai gpt-4o-mini: $0.15/input MTok, $0.6/output MTok, $0.075/input cache read MTok, "
+        "$10/web searches K, $2.5/storage searches K"
+    )
+    view = presenters.metrics_view(
+        Metrics(model="gpt-4o-mini", provider="openai", cost_usd=0.001, price=sheet)
+    )
+
+    assert view["price"] == "$0.15 in · $0.6 out per million tokens"
+    assert view["price_sheet"] == sheet
+    assert presenters.applied_price("free (scripted)") == "free (scripted)"  # a sentence stays as it is
+    assert presenters.applied_price("") == "no price"
