@@ -42,29 +42,35 @@ class OtelExporter:
             AGENT, schema_url=f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
         )
         meter = meter_provider.get_meter(AGENT)
-        self._tokens = meter.create_histogram(
+
+        def histogram(name: str, unit: str, description: str, buckets: list[float]) -> Any:
+            return meter.create_histogram(
+                name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets
+            )
+
+        self._tokens = histogram(
             gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE,
-            unit="{token}",
-            description="Input and output tokens of each request to the model",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+            "{token}",
+            "Input and output tokens of each request to the model",
+            TOKEN_BUCKETS,
         )
-        self._duration = meter.create_histogram(
+        self._duration = histogram(
             gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION,
-            unit="s",
-            description="How long each request to the model, and each tool call, took",
-            explicit_bucket_boundaries_advisory=SECOND_BUCKETS,
+            "s",
+            "How long each request to the model, and each tool call, took",
+            SECOND_BUCKETS,
         )
-        self._first_chunk = meter.create_histogram(
+        self._first_chunk = histogram(
             gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="From a streamed request to its first chunk",
-            explicit_bucket_boundaries_advisory=SECOND_BUCKETS,
+            "s",
+            "From a streamed request to its first chunk",
+            SECOND_BUCKETS,
         )
-        self._per_chunk = meter.create_histogram(
+        self._per_chunk = histogram(
             gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
-            unit="s",
-            description="Between a streamed answer's chunks, after the first",
-            explicit_bucket_boundaries_advisory=SECOND_BUCKETS,
+            "s",
+            "Between a streamed answer's chunks, after the first",
+            SECOND_BUCKETS,
         )
 
     def started(self) -> None:

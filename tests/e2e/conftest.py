@@ -80,9 +80,9 @@ def browser() -> Browser:
 
 
 @contextlib.contextmanager
-def page_on(browser: Browser, url: str) -> Iterator[Page]:
+def page_on(browser: Browser, url: str, width: int = 1400, color_scheme: str | None = None) -> Iterator[Page]:
     """A fresh browser profile: its own local storage, so its own owner key and history."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=color_scheme)
     opened = context.new_page()
     opened.set_default_timeout(20_000)
     opened.goto(url)

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .axe import violations
+from .conftest import page_on
 from .test_browser import assistant_bubbles, send, send_and_wait
 
 # Accessibility is the page's, not the back end's: one app mode is enough.
@@ -20,19 +21,10 @@ def scheme(request) -> str:
     return request.param
 
 
-def opened(browser, app_url: str, scheme: str, width: int = 1400) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(app_url)
-    page.wait_for_selector("#chat-input")
-    yield page
-    context.close()
-
-
 @pytest.fixture
 def themed(browser, app_url, scheme) -> Iterator[Page]:
-    yield from opened(browser, app_url, scheme)
+    with page_on(browser, app_url, color_scheme=scheme) as page:
+        yield page
 
 
 class Audit:
@@ -143,7 +135,7 @@ def test_every_dialog_and_the_search_results(themed: Page):
 
 
 def test_the_narrow_layout_with_each_side_panel_open(browser, app_url, scheme):
-    for page in opened(browser, app_url, scheme, width=390):
+    with page_on(browser, app_url, width=390, color_scheme=scheme) as page:
         audit = Audit(page)
         audit.check("a phone-sized screen")
         page.get_by_label("Show chats").click()
