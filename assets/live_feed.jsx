@@ -317,7 +317,7 @@ function useShortcuts(props) {
     const onKey = (event) => {
       const typing = ["INPUT", "TEXTAREA"].includes(document.activeElement?.tagName);
       const overlay = document.querySelector('[role="dialog"], [role="alertdialog"], [role="menu"], [role="listbox"]');
-      if (event.key === "Escape" && latest.current.onStop && !overlay) {
+      if (event.key === "Escape" && latest.current.onStop && !overlay && !event.defaultPrevented) {
         latest.current.onStop();
       } else if (event.key.toLowerCase() === "o" && event.shiftKey && (event.ctrlKey || event.metaKey)) {
         event.preventDefault();
@@ -325,7 +325,7 @@ function useShortcuts(props) {
       } else if (event.key === "/" && !typing) {
         event.preventDefault();
         document.getElementById("chat-input")?.focus();
-      } else if (event.key === "?" && !typing) {
+      } else if (event.key === "?" && !typing && !overlay) {
         event.preventDefault();
         openShortcuts();
       }
@@ -338,6 +338,8 @@ function useShortcuts(props) {
 // The dialog that lists the shortcuts, opened by its button in the header. Closing it, Radix puts the focus on
 // that button; a keyboard user who pressed "?" elsewhere gets it back where it was.
 function openShortcuts() {
+  const button = document.getElementById("shortcuts-button");
+  if (!button) return;
   const back = document.activeElement;
   let shown = false;
   const watch = new MutationObserver(() => {
@@ -349,7 +351,8 @@ function openShortcuts() {
     }
   });
   watch.observe(document.body, { childList: true, subtree: true });
-  document.getElementById("shortcuts-button")?.click();
+  setTimeout(() => shown || watch.disconnect(), 2000); // it never opened: watch no longer
+  button.click();
 }
 
 // Back to this tab (focus, or shown again): another tab or device may have asked or renamed something
@@ -382,6 +385,7 @@ function useSpokenAnswer(last) {
     if (!last || last.role !== "assistant") return;
     const before = seen.current;
     seen.current = { id: last.id, status: last.status };
+    if (before.id !== last.id) setSpoken(""); // another answer, or another conversation: the old one goes
     if (before.id === last.id && before.status === "streaming" && last.status !== "streaming") {
       const how = STATUS_LABELS[last.status] ? `${STATUS_LABELS[last.status]}. ` : "";
       setSpoken(how + (last.content || "").slice(0, 4000));
@@ -492,8 +496,17 @@ export function EventLog(props) {
     if (box.current) box.current.scrollTop = box.current.scrollHeight;
   }, [view.events.length]);
   return (
-    // Focusable, so a keyboard can scroll it; a log, so a screen reader knows what it is.
-    <div id={props.id} className="cf-events" ref={box} tabIndex={0} role="log" aria-label="Backend events">
+    // Focusable, so a keyboard can scroll it; a log, so a screen reader knows what it is, but a quiet one: the
+    // status badge and the finished answer already say what matters, once each.
+    <div
+      id={props.id}
+      className="cf-events"
+      ref={box}
+      tabIndex={0}
+      role="log"
+      aria-live="off"
+      aria-label="Backend events"
+    >
       {view.events.length === 0 ? (
         <div className="cf-empty-small">No backend events yet.</div>
       ) : (
@@ -503,7 +516,10 @@ export function EventLog(props) {
             className={`cf-event cf-event-${e.kind}`}
             data-kind={e.kind}
             title="Show the message"
+            role="button"
+            tabIndex={0}
             onClick={() => showMessage(e.message_id)}
+            onKeyDown={(key) => (key.key === "Enter" || key.key === " ") && showMessage(e.message_id)}
           >
             <span className="cf-event-time">{e.time}</span>
             <span className="cf-event-kind">{EVENT_LABELS[e.kind] || e.kind}</span>

