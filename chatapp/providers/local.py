@@ -30,6 +30,10 @@ from .model_process import ModelProcess, ModelUnavailable, default_socket_path
 
 # How long a question waits for the model process to (re)start before it is told the model isn't there.
 START_TIMEOUT_S = 60.0
+# How often a question that never reached the model is asked again after its process died, and the pause
+# before each new try (longer each time).
+ASKS_BEFORE_START = 3
+RETRY_AFTER_S = 0.25
 DIED = "The local model stopped unexpectedly; it is restarting. Ask again in a moment."
 
 
@@ -73,8 +77,12 @@ class LocalProvider:
             "temperature": options.temperature,
         }
         line = json.dumps(request).encode() + b"\n"
-        # A request still waiting its turn when the process died never reached the model: ask once more.
-        for attempt in range(2):
+        # A request still waiting its turn when the process died never reached the model: ask again. Not at
+        # once: a process being killed still holds its socket for a moment, and a connection made then is
+        # cut too.
+        for attempt in range(ASKS_BEFORE_START):
+            if attempt:
+                await asyncio.sleep(RETRY_AFTER_S * attempt)
             try:
                 reader, writer = await self.process.connect(START_TIMEOUT_S)
             except ModelUnavailable as failure:
@@ -98,7 +106,7 @@ class LocalProvider:
                 writer.close()  # Stop, when the caller closes this stream early
                 with contextlib.suppress(ConnectionError):
                     await writer.wait_closed()
-            if started or attempt:
+            if started or attempt == ASKS_BEFORE_START - 1:
                 raise ProviderError("server", DIED)
 
 
