@@ -20,16 +20,13 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
-from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 from opentelemetry.semconv.attributes import error_attributes as error
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
+from .instruments import DURATION, TIME_PER_CHUNK, TIME_TO_FIRST_CHUNK, TOKEN_USAGE, Instrument
 from .record import RequestRecord, ToolRecord, TurnRecord
 
 AGENT = "chatapp"
-# The buckets the conventions advise for each histogram.
-TOKEN_BUCKETS = [4**power for power in range(14)]
-SECOND_BUCKETS = [0.01 * 2**power for power in range(14)]
 # The conventions' names for providers (gen_ai.provider.name); the others go by the app's own name.
 PROVIDER_NAMES = {"openai": "openai"}
 SEMCONV_VERSION = "1.41.0"
@@ -45,35 +42,18 @@ class OtelExporter:
         )
         meter = meter_provider.get_meter(AGENT)
 
-        def histogram(name: str, unit: str, description: str, buckets: list[float]) -> Any:
+        def histogram(instrument: Instrument) -> Any:
             return meter.create_histogram(
-                name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets
+                instrument.name,
+                unit=instrument.unit,
+                description=instrument.description,
+                explicit_bucket_boundaries_advisory=instrument.buckets,
             )
 
-        self._tokens = histogram(
-            gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE,
-            "{token}",
-            "Input and output tokens of each request to the model",
-            TOKEN_BUCKETS,
-        )
-        self._duration = histogram(
-            gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION,
-            "s",
-            "How long each request to the model, and each tool call, took",
-            SECOND_BUCKETS,
-        )
-        self._first_chunk = histogram(
-            gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
-            "s",
-            "From a streamed request to its first chunk",
-            SECOND_BUCKETS,
-        )
-        self._per_chunk = histogram(
-            gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
-            "s",
-            "Between a streamed answer's chunks, after the first",
-            SECOND_BUCKETS,
-        )
+        self._tokens = histogram(TOKEN_USAGE)
+        self._duration = histogram(DURATION)
+        self._first_chunk = histogram(TIME_TO_FIRST_CHUNK)
+        self._per_chunk = histogram(TIME_PER_CHUNK)
 
     def started(self) -> None:
         pass  # spans are made when the turn ends
@@ -126,14 +106,14 @@ class OtelExporter:
             attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = turn.max_tokens
         if request.finish_reason:
             attributes[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = [request.finish_reason]
-        if request.input_tokens is not None and request.output_tokens is not None:
-            attributes[gen_ai.GEN_AI_USAGE_INPUT_TOKENS] = request.input_tokens
-            attributes[gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS] = request.output_tokens
-        if request.first_chunk is not None:
-            attributes[gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = request.first_chunk - request.started
+        if request.usage is not None:
+            attributes[gen_ai.GEN_AI_USAGE_INPUT_TOKENS], attributes[gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS] = (
+                request.usage
+            )
+        if request.first_chunk_s is not None:
+            attributes[gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = request.first_chunk_s
         if turn.with_content:
             attributes.update(_messages(request))
-        ended = request.ended if request.ended is not None else request.started
         span = self._tracer.start_span(
             f"chat {request.model}",
             context=inside,
@@ -146,16 +126,16 @@ class OtelExporter:
             span.set_attribute(error.ERROR_TYPE, request.error)
             span.set_status(Status(StatusCode.ERROR, f"the request ended: {request.error}"))
             measured[error.ERROR_TYPE] = request.error
-        span.end(end_time=turn.wall_ns(ended))
+        span.end(end_time=turn.wall_ns(request.started + request.duration_s))
 
-        self._duration.record(ended - request.started, measured)
-        if request.first_chunk is not None:
-            self._first_chunk.record(request.first_chunk - request.started, common)
+        self._duration.record(request.duration_s, measured)
+        if request.first_chunk_s is not None:
+            self._first_chunk.record(request.first_chunk_s, common)
         for gap in request.chunk_gaps_s:
             self._per_chunk.record(gap, common)
-        if request.input_tokens is not None and request.output_tokens is not None:
-            self._tokens.record(request.input_tokens, {**common, gen_ai.GEN_AI_TOKEN_TYPE: "input"})
-            self._tokens.record(request.output_tokens, {**common, gen_ai.GEN_AI_TOKEN_TYPE: "output"})
+        if request.usage is not None:
+            for kind, count in zip(("input", "output"), request.usage, strict=True):
+                self._tokens.record(count, {**common, gen_ai.GEN_AI_TOKEN_TYPE: kind})
 
     def _tool(self, turn: TurnRecord, tool: ToolRecord, provider: str, inside: Any) -> None:
         attributes: dict[str, Any] = {
@@ -169,7 +149,6 @@ class OtelExporter:
         if turn.with_content:
             attributes[gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS] = tool.arguments
             attributes[gen_ai.GEN_AI_TOOL_CALL_RESULT] = tool.result
-        ended = tool.ended if tool.ended is not None else tool.started
         span = self._tracer.start_span(
             f"execute_tool {tool.name}",
             context=inside,
@@ -186,8 +165,8 @@ class OtelExporter:
             span.set_attribute(error.ERROR_TYPE, tool.error_type)
             span.set_status(Status(StatusCode.ERROR, f"the tool call ended {tool.status}"))
             measured[error.ERROR_TYPE] = tool.error_type
-        span.end(end_time=turn.wall_ns(ended))
-        self._duration.record(ended - tool.started, measured)
+        span.end(end_time=turn.wall_ns(tool.started + tool.duration_s))
+        self._duration.record(tool.duration_s, measured)
 
 
 def _messages(request: RequestRecord) -> dict[str, str]:

@@ -21,7 +21,14 @@ from prometheus_client import (
     multiprocess,
 )
 
-from .otel import SECOND_BUCKETS, TOKEN_BUCKETS
+from .instruments import (
+    DURATION,
+    SECOND_BUCKETS,
+    TIME_PER_CHUNK,
+    TIME_TO_FIRST_CHUNK,
+    TOKEN_USAGE,
+    Instrument,
+)
 from .record import TurnRecord
 
 OPERATION = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
@@ -47,38 +54,25 @@ class PrometheusExporter:
         self._registry = None if multiprocess_dir() else CollectorRegistry()
         registry = self._registry
 
-        def histogram(name: str, doc: str, labels: list[str], buckets: list[float]) -> Histogram:
-            return Histogram(name, doc, labels, buckets=buckets, registry=registry)
+        def histogram(instrument: Instrument, labels: list[str]) -> Histogram:
+            return Histogram(
+                instrument.prometheus_name,
+                instrument.description,
+                labels,
+                buckets=instrument.buckets,
+                registry=registry,
+            )
 
-        self.tokens = histogram(
-            "gen_ai_client_token_usage",
-            "Input and output tokens of each request to the model, as the provider reported them",
-            [*OPERATION, "gen_ai_token_type"],
-            TOKEN_BUCKETS,
-        )
-        self.duration = histogram(
-            "gen_ai_client_operation_duration_seconds",
-            "How long each request to the model, and each tool call, took",
-            [*OPERATION, "error_type"],
-            SECOND_BUCKETS,
-        )
-        self.first_chunk = histogram(
-            "gen_ai_client_operation_time_to_first_chunk_seconds",
-            "From a streamed request to its first chunk",
-            OPERATION,
-            SECOND_BUCKETS,
-        )
-        self.per_chunk = histogram(
-            "gen_ai_client_operation_time_per_output_chunk_seconds",
-            "Between a streamed answer's chunks, after the first",
-            OPERATION,
-            SECOND_BUCKETS,
-        )
-        self.tool_duration = histogram(
+        self.tokens = histogram(TOKEN_USAGE, [*OPERATION, "gen_ai_token_type"])
+        self.duration = histogram(DURATION, [*OPERATION, "error_type"])
+        self.first_chunk = histogram(TIME_TO_FIRST_CHUNK, OPERATION)
+        self.per_chunk = histogram(TIME_PER_CHUNK, OPERATION)
+        self.tool_duration = Histogram(
             "chatapp_tool_call_duration_seconds",
             "How long each tool call took, by tool and how it ended",
             ["gen_ai_tool_name", "mcp_server", "status"],
-            SECOND_BUCKETS,
+            buckets=SECOND_BUCKETS,
+            registry=registry,
         )
         self.cost = Counter(
             "chatapp_cost_usd",
@@ -124,25 +118,21 @@ class PrometheusExporter:
         model = self._bounded("model", turn.model)
         for request in turn.requests:
             labels = ["chat", provider, self._bounded("model", request.model)]
-            ended = request.ended if request.ended is not None else request.started
-            self.duration.labels(*labels, request.error or "").observe(ended - request.started)
-            if request.first_chunk is not None:
-                self.first_chunk.labels(*labels).observe(request.first_chunk - request.started)
+            self.duration.labels(*labels, request.error or "").observe(request.duration_s)
+            if request.first_chunk_s is not None:
+                self.first_chunk.labels(*labels).observe(request.first_chunk_s)
             per_chunk = self.per_chunk.labels(*labels)
             for gap in request.chunk_gaps_s:
                 per_chunk.observe(gap)
-            if request.input_tokens is not None and request.output_tokens is not None:
-                self.tokens.labels(*labels, "input").observe(request.input_tokens)
-                self.tokens.labels(*labels, "output").observe(request.output_tokens)
+            if request.usage is not None:
+                for kind, count in zip(("input", "output"), request.usage, strict=True):
+                    self.tokens.labels(*labels, kind).observe(count)
             if request.error and request.error != "cancelled":
                 self.provider_errors.labels(request.error, provider).inc()
         for tool in turn.tools:
-            ended = tool.ended if tool.ended is not None else tool.started
-            self.duration.labels("execute_tool", provider, model, tool.error_type).observe(
-                ended - tool.started
-            )
+            self.duration.labels("execute_tool", provider, model, tool.error_type).observe(tool.duration_s)
             name = self._bounded("tool", tool.name)
-            self.tool_duration.labels(name, tool.server, tool.status).observe(ended - tool.started)
+            self.tool_duration.labels(name, tool.server, tool.status).observe(tool.duration_s)
         self.answers.labels(turn.status, provider).inc()
         if turn.cost_usd is not None:  # an unknown price adds nothing, not a guess
             self.cost.labels(model, provider).inc(turn.cost_usd)

@@ -27,6 +27,22 @@ class RequestRecord:
     prompt: tuple[PromptMessage, ...] = ()  # kept only when message content may be exported
     output: str = ""
 
+    @property
+    def duration_s(self) -> float:
+        return (self.ended if self.ended is not None else self.started) - self.started
+
+    @property
+    def first_chunk_s(self) -> float | None:
+        """From the request to its first chunk; None if none came."""
+        return None if self.first_chunk is None else self.first_chunk - self.started
+
+    @property
+    def usage(self) -> tuple[int, int] | None:
+        """Input and output tokens as the provider reported them; None if it didn't."""
+        if self.input_tokens is None or self.output_tokens is None:
+            return None
+        return self.input_tokens, self.output_tokens
+
     def chunk(self, previous: float | None, now: float | None) -> None:
         """A chunk of text arrived at `now`; `previous` is when the one before it did (in any request)."""
         if self.first_chunk is None:
@@ -45,6 +61,10 @@ class ToolRecord:
     status: str = ""  # the step's: ok, error, denied
     arguments: str = ""  # kept only when message content may be exported
     result: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return (self.ended if self.ended is not None else self.started) - self.started
 
     @property
     def error_type(self) -> str:
