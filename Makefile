@@ -11,18 +11,26 @@ export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
 .PHONY: run run-scaled test lint deps test-deps llama llama-rebuild model-check node chromium axe postgres redis migrate static \
-	benchmark benchmark-local benchmark-stop load clean
+	benchmark benchmark-local benchmark-stop load clean docs
 
 run: deps node migrate model-check
 	@echo "chatapp starts at http://localhost:3000 (backend and REST API at http://localhost:8000)"
 	$(BIN)/reflex run
 
-test: test-deps node chromium axe postgres redis lint model-check
+test: test-deps node chromium axe postgres redis lint docs model-check
 	$(BIN)/python -m pytest -q
 
+# Style, types, the layers (pyproject's importlinter contracts) and modules short enough to read.
 lint: test-deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check --quiet .
 	$(BIN)/mypy chatapp
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python scripts/module-lengths 350
+
+# The docs site (mkdocs.yml, docs/) into .docs-site/; --strict fails on a broken link or a page left out of the nav.
+docs: test-deps
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,7 +77,7 @@ llama-rebuild:
 # One real answer from the local model, in a process of its own, before anything starts: a build that can't
 # run here, or a bad CHATAPP_LOCAL_MODEL_PATH, stops set-up with the cause and the fix.
 model-check: deps
-	$(BIN)/python -m chatapp.providers.model_process
+	$(BIN)/python -m chatapp.providers.local.process
 
 node:
 	@if node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a==22&&b>=22)?0:1)' 2>/dev/null; then \

@@ -42,8 +42,9 @@ import socketio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chatapp import db, tokens  # noqa: E402
-from chatapp.state.conversation import ConversationState  # noqa: E402
+from chatapp import db  # noqa: E402
+from chatapp.metering import tokens  # noqa: E402
+from chatapp.web.state.conversation import ConversationState  # noqa: E402
 from tests.e2e.appserver import REFLEX, REFLEX_RESPAWNING, running_app  # noqa: E402
 from tests.postgres import running_postgres  # noqa: E402
 from tests.redis_server import running_redis  # noqa: E402

@@ -66,7 +66,7 @@ def bench_raw(model_path: str | None, runs: int, threads: int) -> None:
     import llama_cpp
 
     if model_path is None:
-        from chatapp.providers.local import bundled_model_path
+        from chatapp.providers.local.paths import bundled_model_path
 
         model_path = bundled_model_path()
     print(llama_cpp.llama_print_system_info().decode().strip())

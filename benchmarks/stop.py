@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from chatapp import db  # noqa: E402
 from chatapp.config import get_settings  # noqa: E402
-from chatapp.jobs_redis import RedisJobRegistry  # noqa: E402
+from chatapp.domain import AnswerDelta, AnswerDone, AnswerStarted  # noqa: E402
 from chatapp.providers.mock import MockProvider  # noqa: E402
-from chatapp.service import AnswerDelta, AnswerDone, AnswerStarted, Turn  # noqa: E402
+from chatapp.turns.redis import RedisJobRegistry  # noqa: E402
+from chatapp.turns.turn import Turn  # noqa: E402
 from tests.redis_server import running_redis  # noqa: E402
 
 OWNER = "benchmark-owner-key-for-stop"

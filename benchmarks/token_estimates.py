@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bpe_openai
 
-from chatapp import tokens
+from chatapp.metering import tokens
 
 TEXTS = {
     "English": "Spring in Lisbon is mild. Bring a light jacket for the evenings and comfortable shoes for "

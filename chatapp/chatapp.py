@@ -8,16 +8,19 @@ import logging
 
 import reflex as rx
 
-from . import db, exchange, owners, telemetry, tokens
-from .api import create_api
+from . import db, telemetry
 from .config import get_settings
-from .jobs import registry
 from .mcp_servers.hub import hub
+from .metering import tokens
 from .providers import provider_for
-from .providers.local import LocalProvider
-from .state.conversation import ConversationState
-from .ui.layout import page
-from .upload_limit import UploadLimit
+from .providers.local.provider import LocalProvider
+from .rest import exchange
+from .rest.api import create_api
+from .rest.upload_limit import UploadLimit
+from .turns.jobs import registry
+from .web.state.conversation import ConversationState
+from .web.state_files import keep_state_files_private
+from .web.ui.layout import page
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ async def recover_interrupted_answers():
         sweeping.cancel()
 
 
-owners.keep_state_files_private()
+keep_state_files_private()
 
 
 @contextlib.asynccontextmanager

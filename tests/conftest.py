@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatapp import db, jobs
+from chatapp import db
 from chatapp.config import get_settings
+from chatapp.turns import jobs
 
 # Throwaway PostgreSQL and Redis servers, started the first time a test asks for one, and the fixtures of the
 # OpenAI-compatible and MCP test servers.

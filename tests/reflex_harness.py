@@ -21,8 +21,8 @@ from reflex_base.event import Event
 from reflex_base.event.processor import BaseStateEventProcessor
 from reflex_base.utils.format import json_dumps
 
-from chatapp.state.conversation import ConversationState
-from chatapp.state.session import SessionState
+from chatapp.web.state.conversation import ConversationState
+from chatapp.web.state.session import SessionState
 
 # The app's states all hang under SessionState; their deltas are keyed by their full names.
 APP = SessionState.get_full_name()

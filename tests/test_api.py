@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.testclient import TestClient
 
-from chatapp import api, db
-from chatapp.api import create_api
+from chatapp import db
+from chatapp.accounts.owners import owner_id
 from chatapp.db.messages import add_events
 from chatapp.domain import Metrics, StatusEvent
-from chatapp.owners import owner_id
+from chatapp.rest import api
+from chatapp.rest.api import create_api
 
 OWNER = "owner-key-0123456789"
 OTHER = "other-key-9876543210"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chatapp.state.batching import in_batches
+from chatapp.web.state.batching import in_batches
 
 INTERVAL = 0.2
 
@@ -51,7 +51,7 @@ async def test_an_urgent_update_goes_out_at_once_with_what_waits_before_it():
 async def test_the_interval_is_asked_again_after_each_flush():
     asked = []
 
-    def interval() -> float:  # as chatapp.state.pace does when the worker falls behind: longer and longer
+    def interval() -> float:  # as chatapp.web.state.pace does when the worker falls behind: longer and longer
         asked.append(0.05 * (len(asked) + 1))
         return asked[-1]
 

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import pytest
 from genai_prices import Usage, calc_price
 
-from chatapp import costs, db
+from chatapp import db
 from chatapp.domain import Metrics
+from chatapp.metering import costs
 
 OWNER = "owner-key-for-cost-tests"
 

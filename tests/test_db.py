@@ -12,9 +12,10 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from alembic import command
-from chatapp import db, owners
+from chatapp import db
+from chatapp.accounts.owners import owner_id
 from chatapp.domain import Metrics
-from chatapp.owners import owner_id
+from chatapp.web.state_files import keep_state_files_private
 from tests.e2e.appserver import ROOT, migrate
 
 from . import legacy_rows
@@ -302,6 +303,6 @@ def test_the_directory_of_reflex_state_files_is_private(tmp_path, monkeypatch):
     states.mkdir(mode=0o755)
     monkeypatch.setenv("REFLEX_STATES_WORKDIR", str(states))
 
-    owners.keep_state_files_private()
+    keep_state_files_private()
 
     assert states.stat().st_mode & 0o777 == 0o700

@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
-from chatapp import db, exchange
+from chatapp import db
 from chatapp.domain import ChatOptions, InputError, Metrics
+from chatapp.rest import exchange
 
 OWNER = "exchange-test-owner-key"
 OPTIONS = ChatOptions(

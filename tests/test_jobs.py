@@ -8,10 +8,13 @@ import asyncio
 import pytest
 import redis
 
-from chatapp.jobs import JobRegistry, MemoryJobRegistry, Refused
-from chatapp.jobs_redis import RedisJobRegistry, decode, encode
+from chatapp.domain import AnswerDelta, AnswerDone, ConversationReady, LiveMetrics, Refused
 from chatapp.providers.mock import MockProvider
-from chatapp.service import AnswerDelta, AnswerDone, ConversationReady, LiveMetrics, Turn
+from chatapp.turns.memory import MemoryJobRegistry
+from chatapp.turns.redis import RedisJobRegistry
+from chatapp.turns.redis_streams import decode, encode
+from chatapp.turns.registry import JobRegistry
+from chatapp.turns.turn import Turn
 
 OWNER = "owner-key-for-job-tests"
 SOMEONE_ELSE = "another-owner-key-entirely"

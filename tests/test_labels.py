@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from chatapp import labels
-from chatapp.domain import ChatOptions, TextDelta
+from chatapp.domain import ChatOptions
 from chatapp.providers.mock import MockProvider
+from chatapp.turns import naming
 
-OFFERED = labels.offered_categories(["Recipes"])
+OFFERED = naming.offered_categories(["Recipes"])
 
 
 def test_offered_categories_put_the_users_own_first_and_end_with_the_way_out():
     assert OFFERED[0] == "Recipes"
-    assert "Coding" in OFFERED and OFFERED[-1] == labels.NO_CATEGORY
+    assert "Coding" in OFFERED and OFFERED[-1] == naming.NO_CATEGORY
     # A default the user already has, in any case, is offered once.
-    assert labels.offered_categories(["coding"]).count("Coding") == 0
+    assert naming.offered_categories(["coding"]).count("Coding") == 0
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ def test_a_usable_suggestion_is_taken_as_the_model_wrote_it(reply, title, catego
         "Hello": "hi",
     }[title.split()[0]]
 
-    label = labels.read(reply, question, "Hello! Here is what I know.", OFFERED)
+    label = naming.read(reply, question, "Hello! Here is what I know.", OFFERED)
 
     assert (label.title, label.category, label.by_model) == (title, category, True)
 
@@ -60,7 +60,7 @@ def test_a_usable_suggestion_is_taken_as_the_model_wrote_it(reply, title, catego
     ],
 )
 def test_an_unusable_suggestion_gives_way_to_a_title_from_the_message(reply):
-    label = labels.read(reply, "How do I reverse a list in Python?", "Use slicing: items[::-1].", OFFERED)
+    label = naming.read(reply, "How do I reverse a list in Python?", "Use slicing: items[::-1].", OFFERED)
 
     assert label.title == "Reverse a list in Python"
     assert not label.by_model
@@ -83,21 +83,19 @@ def test_an_unusable_suggestion_gives_way_to_a_title_from_the_message(reply):
     ],
 )
 def test_a_title_from_the_message_is_short_and_reads_like_a_title(message, title):
-    assert labels.title_from_message(message) == title
+    assert naming.title_from_message(message) == title
 
 
 async def test_the_mock_names_a_conversation_by_what_it_says_without_using_a_queued_answer():
     provider = MockProvider(latency_ms=0, tokens_per_s=10_000)
     provider.script("the queued answer")
-    request = labels.request("/mock tokens=3\nAny recipes for a quick dinner?", OFFERED)
+    request = naming.request("/mock tokens=3\nAny recipes for a quick dinner?", OFFERED)
 
-    reply = "".join(
-        [e.text async for e in provider.stream(request, (), ChatOptions()) if isinstance(e, TextDelta)]
-    )
+    reply = await provider.complete(request, ChatOptions())
 
     assert reply == "Title: Any recipes for a quick dinner\nCategory: Recipes"
-    assert list(provider.queue) and provider.requests == [] and len(provider.label_requests) == 1
+    assert list(provider.queue) and provider.requests == [] and len(provider.one_shot_requests) == 1
 
 
 def test_a_greeting_without_its_comma_is_part_of_the_title():
-    assert labels.title_from_message("Hello REST") == "Hello REST"
+    assert naming.title_from_message("Hello REST") == "Hello REST"

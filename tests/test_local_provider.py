@@ -11,12 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from chatapp import db, labels, metrics, presenters, service
+from chatapp import db
 from chatapp.config import get_settings
-from chatapp.domain import ChatOptions, PromptMessage, ProviderError, TextDelta, UsageReport
-from chatapp.providers import local
-from chatapp.providers.local import LocalProvider
-from chatapp.providers.model_process import ModelProcess
+from chatapp.domain import AnswerDelta, ChatOptions, PromptMessage, ProviderError, TextDelta, UsageReport
+from chatapp.domain.limits import LABEL_TITLE_WORDS
+from chatapp.metering import meter as metrics
+from chatapp.providers.local import provider as local
+from chatapp.providers.local.process import ModelProcess
+from chatapp.providers.local.provider import LocalProvider
+from chatapp.turns import naming
+from chatapp.turns.turn import Turn
+from chatapp.web import views
 
 from .test_openai_provider import OWNER, conversation_of, saved
 
@@ -72,7 +77,7 @@ async def test_bundled_model_streams_a_real_answer_with_usage(local_provider):
 
 
 async def test_an_answer_of_the_bundled_model_is_counted_with_its_own_tokens(local_provider, db_url):
-    turn = service.Turn(
+    turn = Turn(
         settings=get_settings(),
         provider=local_provider,
         owner=OWNER,
@@ -87,7 +92,7 @@ async def test_an_answer_of_the_bundled_model_is_counted_with_its_own_tokens(loc
     assert numbers.token_source == "reported" and numbers.completion_tokens > 1
     assert numbers.estimated_completion_tokens == numbers.completion_tokens
     assert numbers.encoding == metrics.OWN_TOKENS
-    assert presenters.metrics_view(numbers)["completion_off"] == "estimate exact"
+    assert views.metrics_view(numbers)["completion_off"] == "estimate exact"
 
 
 async def test_the_model_runs_in_a_process_of_its_own(local_provider):
@@ -115,14 +120,14 @@ async def test_two_answers_at_once_take_turns_and_both_finish(local_provider):
 
 async def test_bundled_model_names_a_conversation_sensibly(local_provider):
     question = "Plan a weekend in Lisbon with kids"
-    options = ChatOptions(temperature=0.0, max_tokens=service.LABEL_MAX_TOKENS)
-    offered = labels.offered_categories([])
+    options = ChatOptions(temperature=0.0, max_tokens=naming.LABEL_MAX_TOKENS)
+    offered = naming.offered_categories([])
 
-    reply, _ = await answer_of(local_provider, labels.request(question, offered), options)
-    label = labels.read(reply, question, "Visit the Oceanarium and ride tram 28.", offered)
+    reply, _ = await answer_of(local_provider, naming.request(question, offered), options)
+    label = naming.read(reply, question, "Visit the Oceanarium and ride tram 28.", offered)
 
     assert label.by_model, reply  # the 135M model's own title, not the fallback
-    assert "Lisbon" in label.title and len(label.title.split()) <= labels.MAX_TITLE_WORDS
+    assert "Lisbon" in label.title and len(label.title.split()) <= LABEL_TITLE_WORDS
 
 
 async def test_max_tokens_of_a_conversation_caps_the_answer(local_provider):
@@ -135,13 +140,13 @@ async def test_the_model_dying_mid_answer_saves_an_error_and_the_next_question_i
     local_provider, db_url
 ):
     settings = get_settings()
-    turn = service.Turn(
+    turn = Turn(
         settings=settings, provider=local_provider, owner=OWNER, conversation_id=None, text="Tell me a story"
     )
     updates, killed = [], False
     async for update in turn.updates():
         updates.append(update)
-        if isinstance(update, service.AnswerDelta) and not killed:
+        if isinstance(update, AnswerDelta) and not killed:
             os.kill(local_provider.process.pid, signal.SIGKILL)  # a crash in native code, mid-answer
             killed = True
     user, answer = saved(db_url, updates)
@@ -150,7 +155,7 @@ async def test_the_model_dying_mid_answer_saves_an_error_and_the_next_question_i
     assert answer.content  # what the user saw before the crash is kept
 
     # The process came back by itself: the next question, in the same conversation, gets a real answer.
-    again = service.Turn(
+    again = Turn(
         settings=settings,
         provider=local_provider,
         owner=OWNER,

@@ -11,11 +11,11 @@ import sys
 
 import pytest
 
-from chatapp import tools
 from chatapp.mcp_servers import connection as mcp_connection
 from chatapp.mcp_servers.config import ServerConfig, load
 from chatapp.mcp_servers.connection import McpCallError, ServerConnection, qualified_name
 from chatapp.mcp_servers.hub import McpHub, hub
+from chatapp.turns import tools
 
 from .fakes.mcp_servers import TESTBOX
 

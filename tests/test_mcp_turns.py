@@ -11,18 +11,28 @@ import json
 
 import pytest
 
-from chatapp import db, presenters, service, tools
+from chatapp import db
 from chatapp.config import Settings
-from chatapp.domain import ChatOptions, StatusEvent, ToolStep
-from chatapp.jobs import MemoryJobRegistry
-from chatapp.jobs_redis import RedisJobRegistry
+from chatapp.domain import (
+    AnswerDone,
+    ChatOptions,
+    ConversationReady,
+    StatusEvent,
+    ToolStep,
+    ToolStepUpdate,
+    TurnUpdate,
+)
 from chatapp.mcp_servers import connection as mcp_connection
 from chatapp.mcp_servers.hub import McpHub, hub
 from chatapp.providers.mock import MockProvider
 from chatapp.providers.openai import OpenAIProvider
-from chatapp.service import AnswerDone, ConversationReady, ToolStepUpdate, Turn, TurnUpdate
-from chatapp.state.conversation import ConversationState
-from chatapp.state.settings import SettingsState
+from chatapp.turns import tool_step, tools
+from chatapp.turns.memory import MemoryJobRegistry
+from chatapp.turns.redis import RedisJobRegistry
+from chatapp.turns.turn import Turn
+from chatapp.web import views
+from chatapp.web.state.conversation import ConversationState
+from chatapp.web.state.settings import SettingsState
 
 from .fakes.mcp_servers import until
 from .fakes.openai_server import Reply
@@ -121,7 +131,7 @@ async def test_a_read_only_tool_runs_at_once_and_its_step_and_events_name_the_se
     assert "testbox__echo" in provider.offered[0] and "testbox__delete_file" in provider.offered[0]
     step = saved_step(mock_settings.db_url, updates)
     assert (step.server, step.status, step.result) == ("testbox", "ok", "echo: hello")
-    assert presenters.step_view(step)["name"] == "echo"  # shown under its own name, beside its server
+    assert views.step_view(step)["name"] == "echo"  # shown under its own name, beside its server
     assert final(updates).message.status == "complete"
 
 
@@ -188,9 +198,9 @@ async def test_deny_is_a_result_the_model_reads_and_the_step_is_kept_as_declined
     updates = await answer_each_wait(new_turn(mock_settings, DELETE, provider=provider), "deny")
 
     assert steps(updates)[-1] == ("testbox", "testbox__delete_file", "denied")
-    assert provider.requests[-1][-1].content == service.DECLINED
+    assert provider.requests[-1][-1].content == tool_step.DECLINED
     step = saved_step(mock_settings.db_url, updates)
-    assert (step.status, step.result) == ("denied", service.DECLINED)
+    assert (step.status, step.result) == ("denied", tool_step.DECLINED)
     assert final(updates).message.status == "complete"
     assert any(e.startswith("tool_finished: testbox › delete_file not run") for e in events(updates))
 
@@ -223,7 +233,7 @@ async def test_stop_while_a_call_waits_ends_the_answer_cleanly(mock_settings, co
 async def test_a_call_nobody_answers_is_not_run_and_the_model_hears_why(
     mock_settings, connected, monkeypatch
 ):
-    monkeypatch.setattr(service, "APPROVAL_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(tool_step, "APPROVAL_TIMEOUT_S", 0.2)
     provider = MockProvider(latency_ms=0, tokens_per_s=5000)
     turn = new_turn(mock_settings, DELETE, provider=provider)
 
@@ -231,7 +241,7 @@ async def test_a_call_nobody_answers_is_not_run_and_the_model_hears_why(
         updates = [u async for u in turn.updates()]
 
     assert steps(updates)[-1] == ("testbox", "testbox__delete_file", "error")  # not run, but not declined
-    assert provider.requests[-1][-1].content == service.UNANSWERED
+    assert provider.requests[-1][-1].content == tool_step.UNANSWERED
     assert final(updates).message.status == "complete"
 
 
@@ -381,7 +391,7 @@ def test_a_bad_config_file_is_shown_in_the_monitor_and_the_built_in_tools_stay(t
     from chatapp.mcp_servers.config import load
 
     box = McpHub(load(str(bad)))
-    groups = presenters.tool_groups(list(tools.REGISTRY), box.problem, box.statuses())
+    groups = views.tool_groups(list(tools.REGISTRY), box.problem, box.statuses())
 
     assert groups[0]["server"] == "Built-in" and "calculator" in groups[0]["tools"]
     assert groups[1]["status"] == "not read" and 'give either "command"' in groups[1]["problem"]
@@ -420,7 +430,7 @@ async def test_a_model_server_told_no_reads_the_refusal_and_answers(server, sett
     turn = new_turn(settings, "Delete everything", provider=OpenAIProvider(settings))
     updates = await answer_each_wait(turn, "deny")
 
-    assert server.requests[1]["messages"][-1]["content"] == service.DECLINED
+    assert server.requests[1]["messages"][-1]["content"] == tool_step.DECLINED
     assert final(updates).message.status == "complete"
     assert saved_step(settings.db_url, updates).status == "denied"
 

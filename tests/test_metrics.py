@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatapp import costs, metrics, presenters, tokens
 from chatapp.domain import Message, Metrics, UsageReport
-from chatapp.metrics import AnswerMeter, AnswerRecord, percentile
+from chatapp.metering import costs, tokens
+from chatapp.metering import meter as metrics
+from chatapp.metering.meter import AnswerMeter, AnswerRecord, percentile
+from chatapp.web import views
 
 
 class ScriptedClock:
@@ -206,15 +208,13 @@ def answer_with(estimated: int, reported: int | None, model: str = "gpt-4o") -> 
 
 
 def test_the_monitor_says_how_far_each_estimate_was_from_the_report():
-    view = presenters.metrics_view(answer_with(estimated=470, reported=480).metrics)
+    view = views.metrics_view(answer_with(estimated=470, reported=480).metrics)
 
     assert view["completion_off"] == "estimate 2.1 % low"
     assert view["prompt_off"] == "estimate 2.0 % low"
-    assert presenters.metrics_view(answer_with(505, 500).metrics)["completion_off"] == "estimate 1.0 % high"
-    assert presenters.metrics_view(answer_with(500, 500).metrics)["completion_off"] == "estimate exact"
-    assert (
-        presenters.metrics_view(answer_with(500, None).metrics)["completion_off"] == ""
-    )  # nothing to compare
+    assert views.metrics_view(answer_with(505, 500).metrics)["completion_off"] == "estimate 1.0 % high"
+    assert views.metrics_view(answer_with(500, 500).metrics)["completion_off"] == "estimate exact"
+    assert views.metrics_view(answer_with(500, None).metrics)["completion_off"] == ""  # nothing to compare
 
 
 def test_the_session_keeps_each_models_mean_estimate_error():
@@ -225,11 +225,11 @@ def test_the_session_keeps_each_models_mean_estimate_error():
         AnswerRecord.of(answer_with(51, 50, model="llama-3")),
     ]
 
-    rows = {row["model"]: row for row in presenters.session_rows(records)}
+    rows = {row["model"]: row for row in views.session_rows(records)}
 
     assert rows["gpt-4o"]["estimate_off"] == "-3.0 %"
     assert rows["llama-3"]["estimate_off"] == "+2.0 %"
-    assert presenters.session_rows([AnswerRecord.of(answer_with(7, None))])[0]["estimate_off"] == "—"
+    assert views.session_rows([AnswerRecord.of(answer_with(7, None))])[0]["estimate_off"] == "—"
 
 
 def test_the_cost_card_shows_the_prices_this_answer_paid_and_keeps_the_sheet_for_its_tooltip():
@@ -237,11 +237,9 @@ def test_the_cost_card_shows_the_prices_this_answer_paid_and_keeps_the_sheet_for
         "openai gpt-4o-mini: $0.15/input MTok, $0.6/output MTok, $0.075/input cache read MTok, "
         "$10/web searches K, $2.5/storage searches K"
     )
-    view = presenters.metrics_view(
-        Metrics(model="gpt-4o-mini", provider="openai", cost_usd=0.001, price=sheet)
-    )
+    view = views.metrics_view(Metrics(model="gpt-4o-mini", provider="openai", cost_usd=0.001, price=sheet))
 
     assert view["price"] == "$0.15 in · $0.6 out per million tokens"
     assert view["price_sheet"] == sheet
-    assert presenters.applied_price("free (scripted)") == "free (scripted)"  # a sentence stays as it is
-    assert presenters.applied_price("") == "no price"
+    assert views.applied_price("free (scripted)") == "free (scripted)"  # a sentence stays as it is
+    assert views.applied_price("") == "no price"

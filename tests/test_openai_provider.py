@@ -8,20 +8,27 @@ import socket
 import bpe_openai
 import pytest
 
-from chatapp import db, presenters, tools
+from chatapp import db
 from chatapp.config import Settings
 from chatapp.domain import (
+    AnswerDelta,
+    AnswerDone,
     ChatOptions,
+    ConversationReady,
     Message,
     PromptMessage,
     ProviderError,
     StatusEvent,
     TextDelta,
     ToolCall,
+    ToolStepUpdate,
+    TurnUpdate,
     UsageReport,
 )
 from chatapp.providers.openai import OpenAIProvider
-from chatapp.service import AnswerDelta, AnswerDone, ConversationReady, ToolStepUpdate, Turn, TurnUpdate
+from chatapp.turns import tools
+from chatapp.turns.turn import Turn
+from chatapp.web import views
 
 from .fakes.openai_server import SYSTEM_PROMPT, Reply, openai_settings
 
@@ -166,7 +173,7 @@ async def test_a_gpt_4o_answer_is_estimated_as_its_server_counts_it_in_any_langu
     metrics = answer.metrics
     assert (metrics.encoding, metrics.token_source) == ("o200k_base", "reported")  # gpt-4o-mini's own
     assert metrics.estimated_completion_tokens == metrics.completion_tokens == completion
-    assert presenters.metrics_view(metrics)["completion_off"] == "estimate exact"
+    assert views.metrics_view(metrics)["completion_off"] == "estimate exact"
 
 
 async def test_follow_up_question_sends_the_system_prompt_and_the_history(server, settings):
@@ -531,7 +538,7 @@ async def test_a_server_that_cannot_list_models_says_so_plainly(server, provider
 
 async def test_a_new_conversation_is_named_through_the_same_server(server, settings, db_url):
     server.replies.append(Reply(pieces=("Bonjour!",)))
-    server.label_reply = Reply(
+    server.one_shot_reply = Reply(
         pieces=(
             "Title: Hello in ",
             "French\nCategory: Other",
@@ -540,9 +547,9 @@ async def test_a_new_conversation_is_named_through_the_same_server(server, setti
 
     updates = await run_turn(settings, "How do I say hello in French?")
 
-    (label_request,) = server.label_requests
+    (label_request,) = server.one_shot_requests
     assert (label_request["temperature"], label_request["max_tokens"]) == (0.0, 24)
-    assert "tools" not in label_request
+    assert "tools" not in label_request and "stream" not in label_request
     with db.session_for(db_url) as session:
         named = db.get_conversation(session, owner=OWNER, conversation_id=conversation_of(updates))
     assert named.title == "Hello in French"

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from schemathesis.checks import ignored_auth, positive_data_acceptance
 
 from chatapp import db
-from chatapp.api import create_api
+from chatapp.accounts.owners import owner_id
 from chatapp.db.messages import add_events
 from chatapp.domain import Metrics, StatusEvent
-from chatapp.owners import owner_id
+from chatapp.rest.api import create_api
 
 KEY = "openapi-test-owner-key"
 CASES = 1_000  # per endpoint and database

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from chatapp.state.pace import SAMPLE_EVERY_S, SLOWEST_HZ, Pace
+from chatapp.web.state.pace import SAMPLE_EVERY_S, SLOWEST_HZ, Pace
 
 
 async def test_a_late_event_loop_slows_the_flushes_down_to_the_slowest_rate_and_back():

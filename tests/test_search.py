@@ -9,8 +9,8 @@ from alembic.command import downgrade, upgrade
 from alembic.config import Config
 
 from chatapp import db
+from chatapp.accounts.owners import owner_id
 from chatapp.db.search import SNIPPET_CHARS, snippet
-from chatapp.owners import owner_id
 from tests.e2e.appserver import ROOT, migrate
 
 from . import legacy_rows

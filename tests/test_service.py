@@ -7,19 +7,25 @@ import itertools
 
 import pytest
 
-from chatapp import db, service
+from chatapp import db
 from chatapp.db.write_behind import FLUSH_EVERY_S
-from chatapp.domain import ChatOptions, InputError, PromptMessage, TextDelta, UsageReport
-from chatapp.providers.mock import MockProvider
-from chatapp.service import (
+from chatapp.domain import (
     AnswerDelta,
     AnswerDone,
     AnswerStarted,
+    ChatOptions,
     ConversationLabelled,
     ConversationReady,
+    InputError,
+    PromptMessage,
     StatusEvent,
-    Turn,
+    TextDelta,
+    UsageReport,
 )
+from chatapp.domain import input as user_input
+from chatapp.domain.limits import FIRST_LINE_TITLE_CHARS
+from chatapp.providers.mock import MockProvider
+from chatapp.turns.turn import Turn
 
 OWNER = "owner-key-for-service-tests"
 
@@ -165,14 +171,14 @@ async def test_a_mock_directive_out_of_bounds_is_refused_at_once_with_why(mock_s
 
 
 def test_a_leading_command_line_is_not_the_title():
-    assert service.title_from("/mock tokens=5\nPlan a trip") == "Plan a trip"
-    assert service.title_from("/etc/hosts is broken") == "/etc/hosts is broken"
+    assert user_input.title_from("/mock tokens=5\nPlan a trip") == "Plan a trip"
+    assert user_input.title_from("/etc/hosts is broken") == "/etc/hosts is broken"
 
 
 def test_titles_are_one_short_line():
-    assert service.title_from("a\n\nb   c") == "a b c"
-    long_title = service.title_from("word " * 40)
-    assert len(long_title) == service.TITLE_CHARS and long_title.endswith("…")
+    assert user_input.title_from("a\n\nb   c") == "a b c"
+    long_title = user_input.title_from("word " * 40)
+    assert len(long_title) == FIRST_LINE_TITLE_CHARS and long_title.endswith("…")
 
 
 async def test_a_conversation_is_answered_with_its_own_settings(mock_settings):
@@ -215,12 +221,12 @@ async def test_a_conversation_is_answered_with_its_own_settings(mock_settings):
 )
 def test_settings_out_of_range_get_a_clear_message(form, error):
     with pytest.raises(InputError) as caught:
-        service.options_from(form, max_prompt_chars=100)
+        user_input.options_from(form, max_prompt_chars=100)
     assert str(caught.value) == error
 
 
 def test_empty_settings_fields_keep_the_defaults():
-    assert service.options_from({"model": " ", "temperature": "", "max_tokens": ""}, 100) == ChatOptions()
-    assert service.options_from({"temperature": "0", "max_tokens": "256"}, 100) == ChatOptions(
+    assert user_input.options_from({"model": " ", "temperature": "", "max_tokens": ""}, 100) == ChatOptions()
+    assert user_input.options_from({"temperature": "0", "max_tokens": "256"}, 100) == ChatOptions(
         temperature=0.0, max_tokens=256
     )

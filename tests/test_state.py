@@ -9,16 +9,19 @@ import pytest
 import redis
 from reflex.istate.manager.token import BaseStateToken
 
-from chatapp import db, jobs, owners, tokens
+from chatapp import db
+from chatapp.accounts import owners
 from chatapp.config import get_settings
 from chatapp.domain import ConversationDraft, MessageDraft
-from chatapp.jobs_redis import RedisJobRegistry
+from chatapp.metering import tokens
 from chatapp.providers.mock import word_tokens
-from chatapp.state import conversation as conversation_state
-from chatapp.state.conversation import ConversationState
-from chatapp.state.monitor import MonitorState
-from chatapp.state.settings import SettingsState
-from chatapp.state.sidebar import HISTORY_PAGE, SidebarState
+from chatapp.turns import jobs
+from chatapp.turns.redis import RedisJobRegistry
+from chatapp.web.state import conversation as conversation_state
+from chatapp.web.state.conversation import ConversationState
+from chatapp.web.state.monitor import MonitorState
+from chatapp.web.state.settings import SettingsState
+from chatapp.web.state.sidebar import HISTORY_PAGE, SidebarState
 
 from .reflex_harness import feed_ops, open_tab, open_tabs, shown_messages, streamed_text, var
 

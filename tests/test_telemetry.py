@@ -26,14 +26,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from chatapp import telemetry
-from chatapp.api import create_api
 from chatapp.config import get_settings
-from chatapp.domain import StatusEvent
+from chatapp.domain import AnswerDone, ConversationReady, StatusEvent, TurnUpdate
 from chatapp.providers.mock import MockProvider, word_tokens
-from chatapp.service import AnswerDone, ConversationReady, Turn, TurnUpdate
+from chatapp.rest.api import create_api
 from chatapp.telemetry import RequestRecord, TurnRecord
 from chatapp.telemetry.otel import OtelExporter
 from chatapp.telemetry.prometheus import PrometheusExporter
+from chatapp.turns.turn import Turn
 
 OWNER = "owner-key-for-telemetry-tests"
 TWO_ROUNDS = "/mock tool=calculator:1+1 rounds=2 tokens=12 rate=2000 latency=0\nAdd, twice"

@@ -14,8 +14,8 @@ import bpe_openai
 import pytest
 import tiktoken
 
-from chatapp import tokens
 from chatapp.domain import PromptMessage
+from chatapp.metering import tokens
 
 
 @pytest.fixture(autouse=True)

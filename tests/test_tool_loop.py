@@ -10,19 +10,24 @@ from dataclasses import dataclass
 
 import pytest
 
-from chatapp import db, service, tools
+from chatapp import db
 from chatapp.config import Settings
-from chatapp.domain import Message, PromptMessage, StatusEvent, ToolCall, ToolStep
-from chatapp.providers.mock import MockProvider
-from chatapp.service import (
+from chatapp.domain import (
     AnswerDelta,
     AnswerDone,
     AnswerStarted,
     ConversationReady,
+    Message,
+    PromptMessage,
+    StatusEvent,
+    ToolCall,
+    ToolStep,
     ToolStepUpdate,
-    Turn,
     TurnUpdate,
 )
+from chatapp.providers.mock import MockProvider
+from chatapp.turns import request, tools
+from chatapp.turns.turn import Turn
 
 OWNER = "owner-key-for-tool-loop-tests"
 SIX_TIMES_SEVEN = '{"expression": "6*7"}'
@@ -211,7 +216,7 @@ async def test_a_tool_call_too_large_for_its_columns_is_stored_cut_and_answered_
 
 
 async def test_an_answer_that_would_not_end_is_cut_off_at_the_limit_and_saved(mock_settings, monkeypatch):
-    monkeypatch.setattr(service, "MAX_ANSWER_CHARS", 40)
+    monkeypatch.setattr(request, "MAX_ANSWER_CHARS", 40)
     provider = fast_mock()
     provider.script("word " * 100)
 

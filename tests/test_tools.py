@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from chatapp import db, tools
-from chatapp.tools import ToolContext, ToolError
+from chatapp import db
+from chatapp.turns import tools
+from chatapp.turns.tools import ToolContext, ToolError
 
 OWNER = "owner-key-for-tool-tests"
 OTHER = "other-key-for-tool-tests"

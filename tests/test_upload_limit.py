@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from chatapp.upload_limit import MULTIPART_OVERHEAD, UploadLimit
+from chatapp.rest.upload_limit import MULTIPART_OVERHEAD, UploadLimit
 
 LIMIT = 100_000
 

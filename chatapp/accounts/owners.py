@@ -22,14 +22,3 @@ def is_valid_key(key: object) -> bool:
 
 def owner_id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def keep_state_files_private() -> None:
-    """Reflex's disk state manager (`reflex run` in dev mode) pickles each tab's state, owner key included,
-    into one directory, with the process's umask (files 0644): the directory is made readable by its owner
-    alone, before the first file is written."""
-    from reflex.utils import prerequisites
-
-    directory = prerequisites.get_states_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)

@@ -4,7 +4,7 @@ Design: a conversation and each of its messages are rows (never a JSON blob), so
 again and again while it streams, and scripts can read history through REST. Every function takes the
 session from its caller and returns plain domain values, so nothing outside this package sees sqlmodel.
 Times are UTC. Ids are random UUIDs; `owner` is the owner id of the browser (a hash of the random key
-it keeps in its local storage, chatapp.owners), and every query is scoped by it.
+it keeps in its local storage, chatapp.accounts.owners), and every query is scoped by it.
 """
 
 from . import autogenerate as _autogenerate  # noqa: F401  (registers itself with Alembic)
@@ -12,7 +12,6 @@ from .conversations import (
     allow_tool,
     apply_label,
     create_conversation,
-    decode_cursor,
     delete_category,
     delete_conversation,
     file_conversation,
@@ -20,13 +19,13 @@ from .conversations import (
     get_conversation,
     import_conversation,
     list_categories,
-    list_conversations,
     rename_category,
     rename_conversation,
     set_options,
     set_pinned,
 )
 from .engine import create_tables, engine, run, session_for
+from .listing import decode_cursor, list_conversations
 from .messages import (
     add_message,
     add_tool_step,

@@ -16,6 +16,14 @@ from ..domain import (
     Metrics,
     ToolStep,
 )
+from ..domain.limits import (
+    MAX_CATEGORY_CHARS,
+    MAX_LABEL_CHARS,
+    MAX_MODEL_CHARS,
+    MAX_NAME_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_TOOL_NAME_CHARS,
+)
 
 
 def utcnow() -> datetime:
@@ -33,8 +41,8 @@ class CategoryRow(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("owner", "name"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    owner: str = Field(max_length=64)
-    name: str = Field(max_length=60)
+    owner: str = Field(max_length=MAX_LABEL_CHARS)
+    name: str = Field(max_length=MAX_CATEGORY_CHARS)
 
 
 class ConversationRow(SQLModel, table=True):
@@ -45,20 +53,24 @@ class ConversationRow(SQLModel, table=True):
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    owner: str = Field(max_length=64)
-    title: str = Field(default="New chat", max_length=200)
+    owner: str = Field(max_length=MAX_LABEL_CHARS)
+    title: str = Field(default="New chat", max_length=MAX_TITLE_CHARS)
     pinned: bool = Field(default=False)
     category_id: str | None = Field(default=None, foreign_key="category.id", index=True, max_length=36)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Its settings (domain.ChatOptions); empty ones keep the app's defaults.
-    model: str = Field(default="", max_length=200)
+    model: str = Field(default="", max_length=MAX_MODEL_CHARS)
     system_prompt: str = Field(default="", sa_type=sa.Text)
     temperature: float | None = None
     max_tokens: int | None = None
     # Names, one space apart (server and tool names hold no spaces).
     servers_off: str = Field(default="", sa_type=sa.Text)
     tools_allowed: str = Field(default="", sa_type=sa.Text)
+
+
+# An answer's numbers are the message row's columns of the same names, one per field of domain.Metrics.
+METRIC_FIELDS = tuple(Metrics.__dataclass_fields__)
 
 
 class MessageRow(SQLModel, table=True):
@@ -74,14 +86,14 @@ class MessageRow(SQLModel, table=True):
     error: str = Field(default="", sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
-    model: str = Field(default="", max_length=200)
-    provider: str = Field(default="", max_length=32)
+    model: str = Field(default="", max_length=MAX_MODEL_CHARS)
+    provider: str = Field(default="", max_length=MAX_NAME_CHARS)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     token_source: str = Field(default="estimated", max_length=16)
     estimated_prompt_tokens: int | None = None
     estimated_completion_tokens: int | None = None
-    encoding: str = Field(default="", max_length=64)
+    encoding: str = Field(default="", max_length=MAX_LABEL_CHARS)
     cost_usd: float | None = None
     price: str = Field(default="", sa_type=sa.Text)
     ttft_ms: float | None = None
@@ -98,14 +110,15 @@ class ToolCallRow(SQLModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     message_id: str = Field(foreign_key="message.id", index=True, max_length=36)
-    call_id: str = Field(max_length=128)
-    name: str = Field(max_length=128)
+    call_id: str = Field(max_length=MAX_TOOL_NAME_CHARS)
+    name: str = Field(max_length=MAX_TOOL_NAME_CHARS)
     arguments: str = Field(default="", sa_type=sa.Text)
     status: str = Field(default="running", max_length=16)
     result: str = Field(default="", sa_type=sa.Text)
     duration_ms: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
-    server: str = Field(default="", max_length=32)  # the MCP server that ran it; "" for a built-in tool
+    # The MCP server that ran it; "" for a built-in tool.
+    server: str = Field(default="", max_length=MAX_NAME_CHARS)
 
 
 class EventRow(SQLModel, table=True):
@@ -116,7 +129,7 @@ class EventRow(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     conversation_id: str = Field(foreign_key="conversation.id", index=True, max_length=36)
     message_id: str = Field(max_length=36)
-    kind: str = Field(max_length=32)
+    kind: str = Field(max_length=MAX_NAME_CHARS)
     at: datetime = Field(default_factory=utcnow)
     detail: str = Field(default="", sa_type=sa.Text)
 
@@ -189,31 +202,13 @@ def message_of(row: MessageRow | sa.Row[Any], steps: tuple[ToolStep, ...] = ()) 
         updated_at=row.updated_at,
         error=row.error,
         steps=steps,
-        metrics=Metrics(
-            model=row.model,
-            provider=row.provider,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            token_source=row.token_source,  # type: ignore[arg-type]
-            estimated_prompt_tokens=row.estimated_prompt_tokens,
-            estimated_completion_tokens=row.estimated_completion_tokens,
-            encoding=row.encoding,
-            cost_usd=row.cost_usd,
-            price=row.price,
-            ttft_ms=row.ttft_ms,
-            duration_ms=row.duration_ms,
-            tokens_per_s=row.tokens_per_s,
-            itl_p50_ms=row.itl_p50_ms,
-            itl_p95_ms=row.itl_p95_ms,
-            context_tokens=row.context_tokens,
-            context_window=row.context_window,
-        ),
+        metrics=Metrics(**{name: getattr(row, name) for name in METRIC_FIELDS}),
     )
 
 
 def metrics_columns(metrics: Metrics) -> dict[str, Any]:
     """An answer's numbers as its row's columns (they have the same names)."""
-    return {name: getattr(metrics, name) for name in Metrics.__dataclass_fields__}
+    return {name: getattr(metrics, name) for name in METRIC_FIELDS}
 
 
 def message_columns(message: Message, position: int) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import tiktoken
 
+from ..domain import Message, Metrics, UsageReport
 from . import costs, tokens
-from .domain import Message, Metrics, UsageReport
 
 # The label of counts the model made itself: exact for the answer; the prompt is still estimated, and its
 # estimate corrected by the model's report when the answer ends.

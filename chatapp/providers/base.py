@@ -25,6 +25,13 @@ class Provider(Protocol):
         Raises ProviderError when the server can't say."""
         ...
 
+    async def complete(
+        self, messages: Sequence[PromptMessage], options: ChatOptions = DEFAULT_OPTIONS
+    ) -> str:
+        """One short answer, whole, for the app's own requests (naming a conversation): no tools, no stream.
+        Raises ProviderError as `stream` does."""
+        ...
+
     def stream(
         self,
         messages: Sequence[PromptMessage],

@@ -10,8 +10,9 @@ first line such as `/mock tokens=300 rate=200 latency=0 fail=rate_limit after=20
   echo     answer with the rest of the message, as it was written
   tool     `tool=NAME:VALUE` calls a tool first (repeatable); `rounds=N` keeps calling for N rounds
 
-It names a new conversation as chatapp.labels scripts it (a title from the message, the category it names),
-lists `mock-1` and `mock-2` as its models, and stops at a conversation's max tokens, counted in words.
+A one-shot request (the app naming a new conversation) gets two lines, a title made from the last message and
+the first offered category that message names, so a demo or a test steers it by what it writes. It lists
+`mock-1` and `mock-2` as its models, and stops at a conversation's max tokens, counted in words.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import labels, tokens
 from ..domain import (
     DEFAULT_OPTIONS,
     ChatOptions,
@@ -34,7 +34,9 @@ from ..domain import (
     TextDelta,
     ToolCall,
     UsageReport,
+    title_from_message,
 )
+from ..metering import tokens
 
 _FAILURE_MESSAGES = {
     "auth": "The mock provider rejected the API key (a scripted failure).",
@@ -166,7 +168,7 @@ class MockProvider:
     queue: deque[Script] = field(default_factory=deque)
     requests: list[list[PromptMessage]] = field(default_factory=list)
     options: list[ChatOptions] = field(default_factory=list)  # what each request asked for
-    label_requests: list[list[PromptMessage]] = field(default_factory=list)
+    one_shot_requests: list[list[PromptMessage]] = field(default_factory=list)
     offered: list[list[str]] = field(default_factory=list)  # tool names offered with each request
 
     def script(self, text: str | None = None, **options: object) -> None:
@@ -176,6 +178,14 @@ class MockProvider:
     async def list_models(self) -> list[str]:
         return [self.model, *(m for m in self.other_models if m != self.model)]
 
+    async def complete(
+        self, messages: Sequence[PromptMessage], options: ChatOptions = DEFAULT_OPTIONS
+    ) -> str:
+        """Kept apart from the answers' requests and from queued answers."""
+        self.one_shot_requests.append(list(messages))
+        await asyncio.sleep(self.latency_ms / 1000)
+        return _title_and_category(messages[-1].content if messages else "")
+
     async def stream(
         self,
         messages: Sequence[PromptMessage],
@@ -184,15 +194,10 @@ class MockProvider:
     ) -> AsyncIterator[ProviderEvent]:
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
         directive, prompt = parse_directive(last_user)
-        if labels.is_label_request(messages):
-            # The app naming a conversation: kept apart from the answers' requests and from queued answers.
-            self.label_requests.append(list(messages))
-            script = Script(text=labels.scripted_reply(messages))
-        else:
-            self.requests.append(list(messages))
-            self.options.append(options)
-            self.offered.append([spec["function"]["name"] for spec in tools])
-            script = self.queue.popleft() if self.queue else directive
+        self.requests.append(list(messages))
+        self.options.append(options)
+        self.offered.append([spec["function"]["name"] for spec in tools])
+        script = self.queue.popleft() if self.queue else directive
         if script.refusal:
             raise ProviderError("bad_request", script.refusal)
         rate = script.tokens_per_s or self.tokens_per_s
@@ -236,6 +241,16 @@ class MockProvider:
         if script.fail and script.fail_after >= len(pieces):
             raise ProviderError("interrupted", _FAILURE_MESSAGES["interrupted"])
         yield _usage(messages, tools, text)
+
+
+def _title_and_category(request: str) -> str:
+    """`Title:` and `Category:` lines for a request that ends with `Message: ...` and `Categories: a, b`: the
+    message's first words, and the first category it names, else "Other"."""
+    message, _, listed = request.rpartition("\nCategories: ")
+    message = message.removeprefix("Message: ")
+    words = {w.lower() for w in re.findall(r"\w+", message)}
+    category = next((c for c in listed.split(", ") if c.lower() in words), "Other")
+    return f"Title: {title_from_message(message)}\nCategory: {category}"
 
 
 def _usage(messages: Sequence[PromptMessage], tools: Sequence[dict[str, Any]], answer: str) -> UsageReport:

@@ -116,6 +116,16 @@ class _ToolCallParts:
         return ToolCall(id=self.id or f"call_{index}", name=self.name, arguments="".join(self.arguments))
 
 
+def _sampling(options: ChatOptions) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if options.temperature is not None:
+        extra["temperature"] = options.temperature
+    if options.max_tokens is not None:
+        # `max_tokens`, not `max_completion_tokens`: every OpenAI-compatible server knows this one.
+        extra["max_tokens"] = options.max_tokens
+    return extra
+
+
 class OpenAIProvider:
     name = "openai"
     supports_tools = True
@@ -146,6 +156,19 @@ class OpenAIProvider:
             raise _as_provider_error(error, started=False) from error
         return [self.model, *sorted(set(listed) - {self.model})]
 
+    async def complete(
+        self, messages: Sequence[PromptMessage], options: ChatOptions = DEFAULT_OPTIONS
+    ) -> str:
+        try:
+            response = await self._get_client().chat.completions.create(  # type: ignore[call-overload]
+                model=options.model or self.model,
+                messages=[_wire_message(m) for m in messages],  # type: ignore[misc]
+                **_sampling(options),
+            )
+        except (openai.APIError, httpx.HTTPError, ValueError) as error:
+            raise _as_provider_error(error, started=False) from error
+        return (response.choices[0].message.content or "") if response.choices else ""
+
     async def stream(
         self,
         messages: Sequence[PromptMessage],
@@ -155,12 +178,9 @@ class OpenAIProvider:
         started = False
         finished = False
         calls: dict[int, _ToolCallParts] = {}
-        extra: dict[str, Any] = {"tools": list(tools)} if tools else {}
-        if options.temperature is not None:
-            extra["temperature"] = options.temperature
-        if options.max_tokens is not None:
-            # `max_tokens`, not `max_completion_tokens`: every OpenAI-compatible server knows this one.
-            extra["max_tokens"] = options.max_tokens
+        extra = _sampling(options)
+        if tools:
+            extra["tools"] = list(tools)
         try:
             # Messages and tools are plain dicts in the wire format; the SDK types them as TypedDicts.
             response = await self._get_client().chat.completions.create(  # type: ignore[call-overload]

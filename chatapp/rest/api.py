@@ -8,7 +8,7 @@ pages at `/docs` and `/redoc` (served from the package, so they work offline).
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import hmac
 import ipaddress
 from typing import Annotated, Any
@@ -20,9 +20,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
-from . import db, owners
-from .config import get_settings
-from .domain import Conversation, date_group, plain_text
+from .. import db
+from ..accounts import owners
+from ..config import get_settings
+from ..domain import Conversation, date_group, plain_text
+from ..domain.cursor import decode_cursor, encode_cursor
+from ..domain.limits import MAX_QUERY_CHARS
 from .schemas import (
     Chat,
     ChatPage,
@@ -197,7 +200,7 @@ def create_api() -> FastAPI:
             raise HTTPException(
                 403, "Without CHATAPP_METRICS_TOKEN, metrics are served to this machine only."
             )
-        from .telemetry.prometheus import TEXT_FORMAT, PrometheusExporter
+        from ..telemetry.prometheus import TEXT_FORMAT, PrometheusExporter
 
         return Response(PrometheusExporter.shared().scrape(), media_type=TEXT_FORMAT)
 
@@ -217,7 +220,7 @@ def _page(chats: list[ChatSummary], next_cursor: str | None) -> JSONResponse:
 
 async def _search(owner: str, query: str, limit: int, categories: dict[str, str]) -> list[ChatSummary]:
     """Conversations where a message or the title holds every word, most recent first, with a snippet."""
-    hits = await _read(db.search_messages, owner=owner, query=query[:200], limit=limit)
+    hits = await _read(db.search_messages, owner=owner, query=query[:MAX_QUERY_CHARS], limit=limit)
     found = []
     for hit in hits:
         conversation = await _read(db.get_conversation, owner=owner, conversation_id=hit.conversation_id)
@@ -227,16 +230,14 @@ async def _search(owner: str, query: str, limit: int, categories: dict[str, str]
 
 
 def _encode_message_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(f"m{position}".encode()).decode().rstrip("=")
+    return encode_cursor("m", position)
 
 
 def _message_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if raw[:1] == "m" and raw[1:].isdigit() and len(raw) < 12:
-            return int(raw[1:])
-    except ValueError:  # not base64, or not UTF-8
-        pass
+    with contextlib.suppress(ValueError):
+        kind, position = decode_cursor(cursor, 2)
+        if kind == "m" and position.isdigit() and len(position) < 11:
+            return int(position)
     raise HTTPException(422, "'cursor' is not one this server handed out.")
 
 

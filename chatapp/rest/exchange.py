@@ -11,11 +11,9 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from ..config import get_settings
+from ..domain import Conversation, ConversationDraft, InputError, Message, options_from, summary
 from . import schemas
-from .config import get_settings
-from .domain import Conversation, ConversationDraft, InputError, Message
-from .presenters import summary, tool_name
-from .service import options_from
 
 FORMAT = "chatapp.conversation/1"
 # What one import may hold: a long conversation fits many times over; a file built to exhaust the server
@@ -58,7 +56,7 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
         lines += ["", "---", "", heading, ""]
         for step in message.steps:
             where = f" on MCP server `{step.server}`" if step.server else ""
-            lines.append(f"> tool `{tool_name(step)}`{where} {step.arguments} → {step.status}: {step.result}")
+            lines.append(f"> tool `{step.tool_name}`{where} {step.arguments} → {step.status}: {step.result}")
         if message.steps:
             lines.append("")
         lines.append(message.content)

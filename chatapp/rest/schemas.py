@@ -9,108 +9,44 @@ so an export of what it stored imports again.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     StrictBool,
-    StrictInt,
 )
 
-from .domain import (
-    MAX_ANSWER_CHARS,
-    MAX_CATEGORY_CHARS,
-    MAX_ERROR_CHARS,
+from ..domain import (
     MAX_SERVERS_OFF,
-    MAX_TITLE_CHARS,
-    MAX_TOOL_TEXT_CHARS,
     ChatOptions,
     Conversation,
     Message,
     MessageDraft,
-    Metrics,
     StatusEvent,
     ToolStep,
-    plain_text,
 )
-
-MAX_COUNT = 100_000_000
-MAX_TOOL_CALLS = 64
-
-
-def _utc(moment: datetime) -> datetime:
-    # The databases hand back naive datetimes; every time the app stores is UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _plausible(moment: datetime) -> datetime:
-    """A time read from a file: in UTC, and between 1970 and now (a conversation dated 2099 would stay at
-    the top of the sidebar for good; year 1 or 9999 overflow on the way to UTC)."""
-    try:
-        moment = _utc(moment)
-    except OverflowError:
-        raise ValueError("out of range") from None
-    if not EARLIEST <= moment <= datetime.now(UTC) + timedelta(days=1):
-        raise ValueError("not a time between 1970 and now")
-    return moment
-
-
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def iso(moment: datetime) -> str:
-    return _utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-Timestamp = Annotated[
-    datetime,
-    AfterValidator(_plausible),
-    PlainSerializer(iso, return_type=str),
-    Field(description="UTC, to the millisecond: 2026-12-01T09:30:00.250Z"),
-]
-Id = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
-
-
-def _clean(value: Any) -> Any:
-    # Before the type check: a lone surrogate is no valid string to pydantic, but it is text to replace.
-    return plain_text(value) if isinstance(value, str) else value
-
-
-def _at_most(limit: int) -> Any:
-    return Field(max_length=limit, strict=True)
-
-
-_CLEAN = BeforeValidator(_clean)
-# Text as every store takes it (no NUL, no lone surrogate), each kind with its own length limit; the
-# optional ones are null when not set, as REST says it.
-Title = Annotated[str, _at_most(MAX_TITLE_CHARS), _CLEAN]
-Content = Annotated[str, _at_most(MAX_ANSWER_CHARS), _CLEAN]
-ToolName = Annotated[str, _at_most(128), _CLEAN]
-ToolText = Annotated[str, _at_most(MAX_TOOL_TEXT_CHARS), _CLEAN]
-CategoryName = Annotated[Annotated[str, _at_most(MAX_CATEGORY_CHARS)] | None, _CLEAN]
-ModelName = Annotated[Annotated[str, _at_most(200)] | None, _CLEAN]
-SystemPrompt = Annotated[Annotated[str, _at_most(100_000)] | None, _CLEAN]
-ProviderName = Annotated[Annotated[str, _at_most(32)] | None, _CLEAN]
-EncodingName = Annotated[Annotated[str, _at_most(64)] | None, _CLEAN]
-PriceText = Annotated[Annotated[str, _at_most(1_000)] | None, _CLEAN]
-ErrorText = Annotated[Annotated[str, _at_most(MAX_ERROR_CHARS)] | None, _CLEAN]
-# An MCP server's name: the characters a model's function name may hold.
-ServerName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
-
-
-Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
-Number = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
-
-
-class Shape(BaseModel):
-    # Unknown keys are ignored: a newer export still imports here.
-    model_config = ConfigDict(extra="ignore")
+from ..domain.limits import (
+    MAX_TOOL_CALLS,
+)
+from .fields import (
+    CategoryName,
+    Content,
+    Count,
+    ErrorText,
+    Id,
+    ModelName,
+    Number,
+    ProviderName,
+    ServerName,
+    Shape,
+    SystemPrompt,
+    Timestamp,
+    Title,
+    ToolName,
+    ToolText,
+)
+from .numbers import Context, Cost, Timings, Usage, metrics_of, numbers_of
 
 
 class Totals(Shape):
@@ -220,38 +156,6 @@ class ToolCallOut(Shape):
         )
 
 
-class TokenPair(Shape):
-    prompt_tokens: Count | None = None
-    completion_tokens: Count | None = None
-
-
-class Usage(Shape):
-    prompt_tokens: Count | None = Field(None, description="the counts in force: reported, else estimated")
-    completion_tokens: Count | None = None
-    source: Literal["reported", "estimated"] = "estimated"
-    estimated: TokenPair = TokenPair()
-    reported: TokenPair | None = None
-    encoding: EncodingName = None
-
-
-class Cost(Shape):
-    usd: Number | None = Field(None, description="null: the model's price is unknown")
-    price: PriceText = Field(None, description="the price the cost was computed with")
-
-
-class Timings(Shape):
-    ttft_ms: Number | None = None
-    duration_ms: Number | None = None
-    tokens_per_s: Number | None = None
-    inter_token_p50_ms: Number | None = None
-    inter_token_p95_ms: Number | None = None
-
-
-class Context(Shape):
-    tokens: Count | None = Field(None, description="the first request's prompt: system, history, tools")
-    window: Count | None = None
-
-
 Status = Literal["complete", "streaming", "stopped", "interrupted", "error"]
 
 
@@ -292,60 +196,14 @@ class AssistantMessageOut(_MessageOut):
 
     @classmethod
     def of_metrics(cls, base: dict[str, Any], message: Message) -> AssistantMessageOut:
-        m = message.metrics
-        reported = m.token_source == "reported"
         return cls.model_construct(
             **base,
-            model=m.model or None,
-            provider=m.provider or None,
-            usage=Usage.model_construct(
-                prompt_tokens=m.prompt_tokens,
-                completion_tokens=m.completion_tokens,
-                source=m.token_source,
-                estimated=TokenPair.model_construct(
-                    prompt_tokens=m.estimated_prompt_tokens, completion_tokens=m.estimated_completion_tokens
-                ),
-                reported=TokenPair.model_construct(
-                    prompt_tokens=m.prompt_tokens, completion_tokens=m.completion_tokens
-                )
-                if reported
-                else None,
-                encoding=m.encoding or None,
-            ),
-            cost=Cost.model_construct(usd=m.cost_usd, price=m.price or None),
-            cost_usd=m.cost_usd,
-            timings=Timings.model_construct(
-                ttft_ms=m.ttft_ms,
-                duration_ms=m.duration_ms,
-                tokens_per_s=m.tokens_per_s,
-                inter_token_p50_ms=m.itl_p50_ms,
-                inter_token_p95_ms=m.itl_p95_ms,
-            ),
-            context=Context.model_construct(tokens=m.context_tokens, window=m.context_window),
+            **numbers_of(message.metrics),
             tool_calls=[ToolCallOut.of(step) for step in message.steps],
         )
 
     def draft(self) -> MessageDraft:
-        usage, timings = self.usage, self.timings
-        metrics = Metrics(
-            model=self.model or "",
-            provider=self.provider or "",
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            token_source=usage.source,
-            estimated_prompt_tokens=usage.estimated.prompt_tokens,
-            estimated_completion_tokens=usage.estimated.completion_tokens,
-            encoding=usage.encoding or "",
-            cost_usd=self.cost.usd,
-            price=self.cost.price or "",
-            ttft_ms=timings.ttft_ms,
-            duration_ms=timings.duration_ms,
-            tokens_per_s=timings.tokens_per_s,
-            itl_p50_ms=timings.inter_token_p50_ms,
-            itl_p95_ms=timings.inter_token_p95_ms,
-            context_tokens=self.context.tokens,
-            context_window=self.context.window,
-        )
+        metrics = metrics_of(self.model, self.provider, self.usage, self.cost, self.timings, self.context)
         return MessageDraft(
             role="assistant",
             content=self.content,

@@ -1,4 +1,4 @@
-"""The same numbers for Prometheus, served at GET /metrics (chatapp.api) when CHATAPP_METRICS is on: the
+"""The same numbers for Prometheus, served at GET /metrics (chatapp.rest.api) when CHATAPP_METRICS is on: the
 GenAI histograms under Prometheus names (dots become underscores, seconds say so), and the app's own: cost
 by model and provider, answers streaming now, answers by how they ended, provider errors by kind.
 

@@ -8,19 +8,33 @@ counts only when it is one of those offered.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .domain import PromptMessage
+from .. import db
+from ..domain import (
+    ChatOptions,
+    Conversation,
+    ConversationLabelled,
+    Message,
+    PromptMessage,
+    ProviderError,
+    title_from_message,
+    without_command,
+)
+from ..domain.limits import LABEL_TITLE_CHARS, LABEL_TITLE_WORDS
+from .context import TurnContext
 
 # Offered beside the user's own categories, so a first conversation can be filed too.
 DEFAULT_CATEGORIES = ("Coding", "Writing", "Science", "Travel", "Food", "Health", "Work", "Personal")
 NO_CATEGORY = "Other"
 MAX_OFFERED = 16
-MAX_TITLE_WORDS = 8
-MAX_TITLE_CHARS = 60
 EXCERPT_CHARS = 600
+# Naming a conversation must never hold it up for long: past this, the title stays the first message's.
+LABEL_TIMEOUT_S = 20.0
+LABEL_MAX_TOKENS = 24
 
 INSTRUCTIONS = (
     "You label conversations. Reply with two lines: a short title of two to six words, and one category "
@@ -33,15 +47,6 @@ _EXAMPLES = (
     ("Why is the sky blue?", "Why the sky is blue", "Science"),
     ("Good morning!", "Morning greeting", NO_CATEGORY),
 )
-_FILLER = re.compile(
-    # A greeting only with its comma: "Hello, can you..." but not "Hello world".
-    r"^(?:please\s+|(?:hey|hi|hello|ok|okay|so)[,!]\s+"
-    r"|(?:can|could|would|will) you (?:please )?"
-    r"|how (?:do|can|should|would) (?:i|we|you) "
-    r"|(?:i want to|i'd like to|i need to|help me) )+",
-    re.IGNORECASE,
-)
-_LOOSE_ENDS = {"a", "an", "and", "the", "of", "in", "on", "to", "for", "with", "my", "your", "or", "at"}
 
 
 @dataclass(frozen=True)
@@ -73,21 +78,6 @@ def request(question: str, categories: Sequence[str]) -> list[PromptMessage]:
     return prompt
 
 
-def is_label_request(messages: Sequence[PromptMessage]) -> bool:
-    return bool(messages) and messages[0].role == "system" and messages[0].content == INSTRUCTIONS
-
-
-def scripted_reply(messages: Sequence[PromptMessage]) -> str:
-    """What the mock provider answers to a label request: a title made from the message, and the first offered
-    category the message names (else none), so a demo or a test can steer it by what it writes."""
-    last = messages[-1].content
-    message, _, listed = last.rpartition("\nCategories: ")
-    message = message.removeprefix("Message: ")
-    words = {w.lower() for w in re.findall(r"\w+", message)}
-    category = next((c for c in listed.split(", ") if c.lower() in words), NO_CATEGORY)
-    return f"Title: {title_from_message(message)}\nCategory: {category}"
-
-
 def read(reply: str, question: str, answer: str, categories: Sequence[str]) -> Label:
     """The model's reply as a label, falling back to a title made from the question."""
     title = _clean_title(_field(reply, "title") or reply.strip().split("\n")[0])
@@ -97,24 +87,6 @@ def read(reply: str, question: str, answer: str, categories: Sequence[str]) -> L
     chosen = (_field(reply, "category") or "").split(",")[0].strip(" .*\"'").lower()
     category = next((c for c in categories if c.lower() == chosen and c != NO_CATEGORY), None)
     return Label(title, category, by_model)
-
-
-def title_from_message(text: str) -> str:
-    """A short title from the user's own words: the first line, without greetings and 'can you', up to eight
-    words, never ending on 'with' or 'the'."""
-    line = next((line for line in without_command(text).split("\n") if line.strip()), "")
-    line = _FILLER.sub("", " ".join(line.split())).strip(" ?!.:;,")
-    words = line.split()[:MAX_TITLE_WORDS]
-    while len(words) > 1 and words[-1].lower().strip(",;:") in _LOOSE_ENDS:
-        words.pop()
-    title = " ".join(words).strip(" ,;:")[:MAX_TITLE_CHARS]
-    return title[:1].upper() + title[1:] if title else "New conversation"
-
-
-def without_command(text: str) -> str:
-    # A leading command line (such as the mock provider's `/mock tokens=20`) says how, not what.
-    lines = text.strip().split("\n")
-    return "\n".join(lines[1:]) if len(lines) > 1 and lines[0].startswith("/") else text
 
 
 def _field(reply: str, name: str) -> str | None:
@@ -131,7 +103,7 @@ def _clean_title(raw: str) -> str:
 
 def _usable(title: str, exchange: str) -> bool:
     words = title.split()
-    if not 1 <= len(words) <= MAX_TITLE_WORDS or len(title) > MAX_TITLE_CHARS:
+    if not 1 <= len(words) <= LABEL_TITLE_WORDS or len(title) > LABEL_TITLE_CHARS:
         return False
     if not any(ch.isalpha() for ch in title):
         return False
@@ -140,3 +112,34 @@ def _usable(title: str, exchange: str) -> bool:
     words = re.findall(r"\w+", title.lower())
     telling = [w for w in words if len(w) >= 3] or words  # "Hi" has only short words to go by
     return any(w[:5] in seen for w in telling)
+
+
+async def name_conversation(
+    context: TurnContext, conversation: Conversation, question: Message, answer: Message
+) -> None:
+    """Names a new conversation after its first exchange: the model suggests a title and a category, and
+    each is applied unless the user has chosen one meanwhile."""
+    categories = await context.db(db.list_categories, owner=context.owner)
+    offered = offered_categories([c.name for c in categories])
+    options = ChatOptions(model=context.model, temperature=0.0, max_tokens=LABEL_MAX_TOKENS)
+    try:
+        reply = await asyncio.wait_for(
+            context.provider.complete(request(question.content, offered), options), LABEL_TIMEOUT_S
+        )
+    except (ProviderError, TimeoutError):
+        reply = ""  # the title made from the question will do
+    label = read(reply, question.content, answer.content, offered)
+    labelled = await context.db(
+        db.apply_label,
+        owner=context.owner,
+        conversation_id=conversation.id,
+        title_before=conversation.title,
+        title=label.title,
+        category=label.category,
+    )
+    if labelled is None:
+        return
+    renamed, category = labelled
+    context.emit(ConversationLabelled(renamed, category))
+    source = "suggested by the model" if label.by_model else "made from your message"
+    context.status("labelled", answer, f"“{renamed.title}” {source}" + (f" · {category}" if category else ""))

@@ -1,4 +1,4 @@
-"""The job registry's Redis back end: the same rules as jobs.MemoryJobRegistry, for several workers.
+"""The job registry's Redis back end: the same rules as memory.MemoryJobRegistry, for several workers.
 
 A job runs on the worker that admitted it; what every worker must agree on lives in Redis:
 - `chatapp:job:<id>`, a hash (owner, conversation, answering, the messages in flight, the worker's pid), and
@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import os
 import time
-import typing
 from collections.abc import AsyncIterator
-from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from .domain import ToolDecision
-from .jobs import BUSY, KEEP_FINISHED_S, JobInfo, Refused, _Job, merge_into, past_the_cap
-from .service import AnswerDone, AnswerStarted, ConversationReady, Turn, TurnUpdate
+from ..domain import AnswerDone, AnswerStarted, ConversationReady, Refused, ToolDecision, TurnUpdate
+from .job import Job
+from .redis_streams import Streams, decode
+from .registry import BUSY, KEEP_FINISHED_S, JobInfo, past_the_cap
+from .turn import Turn
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +70,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 """
 
-_UPDATE_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(TurnUpdate)}
 ANSWERING_PREFIX = "chatapp:answering:"
-
-
-def encode(updates: list[TurnUpdate]) -> str:
-    """Updates as one stream entry: JSON that names each one's type."""
-    return json.dumps([_item(update) for update in updates])
-
-
-def decode(raw: str) -> list[TurnUpdate]:
-    return [_adapter(item["type"]).validate_python(item["data"]) for item in json.loads(raw)]
-
-
-def _item(update: TurnUpdate) -> dict[str, Any]:
-    kind = type(update).__name__
-    return {"type": kind, "data": _adapter(kind).dump_python(update, mode="json")}
-
-
-@functools.cache
-def _adapter(kind: str) -> TypeAdapter[Any]:
-    return TypeAdapter(_UPDATE_TYPES[kind])
 
 
 def _job_key(job_id: str) -> str:
@@ -120,8 +99,8 @@ class RedisJobRegistry:
         # What waits has connections of its own, so it never holds up the quick commands: Stop's channel,
         # and a follower on another worker blocking on its job's stream for up to FOLLOW_BLOCK_MS.
         self._waits = aioredis.Redis.from_url(url, decode_responses=True)
-        self._streams = _Streams(self._redis)
-        self._running: dict[str, _Job] = {}  # the jobs this worker runs, kept KEEP_FINISHED_S once done
+        self._streams = Streams(self._redis, STREAM_EVERY_S)
+        self._running: dict[str, Job] = {}  # the jobs this worker runs, kept KEEP_FINISHED_S once done
         self._tasks: set[asyncio.Task[None]] = set()
         self._listening: asyncio.Future[None] | None = None
 
@@ -148,7 +127,7 @@ class RedisJobRegistry:
             raise Refused(BUSY)
         if verdict == "cap":
             raise Refused(past_the_cap(self.max_answers_per_owner))
-        job = _Job(turn=turn, conversation_id=conversation_id)
+        job = Job(turn=turn, conversation_id=conversation_id)
         self._running[turn.id] = job
         self._spawn(self._run(job))
         return JobInfo(turn.id, turn.owner, conversation_id, True, ())
@@ -237,7 +216,7 @@ class RedisJobRegistry:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _run(self, local: _Job) -> None:
+    async def _run(self, local: Job) -> None:
         turn = local.turn
         job = _job_key(turn.id)
         answered = False
@@ -285,7 +264,7 @@ class RedisJobRegistry:
                 end.eval(_RELEASE, 1, _answering_key(conversation_id), turn.id)
             await end.execute()
 
-    async def _beat(self, local: _Job) -> None:
+    async def _beat(self, local: Job) -> None:
         turn = local.turn
         ttl_ms = int(JOB_TTL_S * 1000)
         while True:
@@ -348,62 +327,3 @@ class _Control(BaseModel):
     job: str
     step: str = ""
     decision: ToolDecision | None = None
-
-
-class _Streams:
-    """Every job stream of this worker, written together, for followers on other workers: a job's first
-    update goes out at once; after that, each STREAM_EVERY_S, one pipeline holds one entry per job with news
-    (every update that came meanwhile, merged where only the sum matters). A hundred answers streaming cost
-    one round trip per interval, not a hundred."""
-
-    def __init__(self, redis: aioredis.Redis) -> None:
-        self._redis = redis
-        self._waiting: dict[str, list[TurnUpdate]] = {}
-        self._ending: dict[str, asyncio.Future[None]] = {}
-        self._open: set[str] = set()
-        self._soon = asyncio.Event()  # cuts the pause short: a new stream's first update, or an end
-        self._writer: asyncio.Task[None] | None = None
-
-    def add(self, key: str, update: TurnUpdate) -> None:
-        merge_into(self._waiting.setdefault(key, []), update)
-        if key not in self._open:
-            self._open.add(key)
-            self._soon.set()
-        self._wake()
-
-    async def end(self, key: str) -> None:
-        """Writes what waits for this stream, then the entry that says its job ended."""
-        ended = self._ending.setdefault(key, asyncio.get_running_loop().create_future())
-        self._soon.set()
-        self._wake()
-        await asyncio.shield(ended)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-
-    def _wake(self) -> None:
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-
-    async def _write(self) -> None:
-        while self._waiting or self._ending:
-            waiting, self._waiting = self._waiting, {}
-            ending, self._ending = self._ending, {}
-            self._soon.clear()
-            try:
-                async with self._redis.pipeline(transaction=False) as entries:
-                    for key, updates in waiting.items():
-                        entries.xadd(key, {"u": encode(updates)})
-                    for key in ending:  # after the key's last updates, in the same pipeline
-                        entries.xadd(key, {"end": "1"})
-                    await entries.execute()
-            except aioredis.RedisError:  # followers elsewhere miss these; the tabs that asked do not
-                log.warning("updates for followers on other workers were lost", exc_info=True)
-            finally:
-                self._open.difference_update(ending)
-                for ended in ending.values():
-                    if not ended.done():
-                        ended.set_result(None)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._soon.wait(), STREAM_EVERY_S)

@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import tiktoken
+from .. import db
+from ..domain.limits import MAX_QUERY_CHARS, MAX_TOOL_NAME_CHARS, MAX_TOOL_TEXT_CHARS
+from ..mcp_servers.connection import McpCallError
+from ..mcp_servers.hub import Offered, hub
+from ..metering import tokens
 
-from . import db, tokens
-from .domain import MAX_TOOL_TEXT_CHARS
-from .mcp_servers.connection import McpCallError
-from .mcp_servers.hub import Offered, hub
+if TYPE_CHECKING:
+    import tiktoken  # counting itself is metering's
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +160,9 @@ async def call(name: str, raw_arguments: str, context: ToolContext, clock=time.p
         offered = _remote_tools(context.servers_off)
         if name not in offered:
             available = ", ".join([*REGISTRY, *offered])
-            return outcome("error", f"Unknown tool '{name[:128]}'. Available tools: {available}.")
+            return outcome(
+                "error", f"Unknown tool '{name[:MAX_TOOL_NAME_CHARS]}'. Available tools: {available}."
+            )
         try:
             failed, text = await _call_remote(offered[name], raw_arguments)
         except (ToolError, McpCallError) as error:
@@ -311,7 +315,7 @@ def current_time(_context: ToolContext, arguments: dict[str, Any]) -> str:
     required=("query",),
 )
 def search_conversations(context: ToolContext, arguments: dict[str, Any]) -> str:
-    query = arguments["query"].strip()[:200]  # as the sidebar's and REST's search take it
+    query = arguments["query"].strip()[:MAX_QUERY_CHARS]  # as the sidebar's and REST's search take it
     if not query:
         raise ToolError("The query is empty.")
     limit = min(max(int(arguments.get("limit", 5)), 1), 10)

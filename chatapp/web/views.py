@@ -5,30 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .domain import ChatOptions, Conversation, Message, Metrics, StatusEvent, ToolStep, date_group
-from .mcp_servers.hub import ServerStatus
-from .metrics import AnswerRecord, estimate_error, percentile
+from ..domain import (
+    ChatOptions,
+    Conversation,
+    Message,
+    Metrics,
+    StatusEvent,
+    ToolStep,
+    date_group,
+    money,
+    summary,
+)
+from ..mcp_servers.hub import ServerStatus
+from ..metering.meter import AnswerRecord, estimate_error, percentile
 
 MAX_RESULT_CHARS = 2000
-
-
-def money(cost: float | None) -> str:
-    if cost is None:
-        return "unknown"
-    if cost == 0:
-        return "$0.00"
-    return f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}"
-
-
-def summary(metrics: Metrics) -> str:
-    """The one line under an assistant message: model, tokens, speed, cost."""
-    parts = [metrics.model or metrics.provider]
-    if metrics.completion_tokens is not None:
-        parts.append(f"{metrics.completion_tokens} tokens")
-    if metrics.tokens_per_s is not None:
-        parts.append(f"{metrics.tokens_per_s:.1f} tok/s")
-    parts.append(money(metrics.cost_usd))
-    return " · ".join(p for p in parts if p)
 
 
 def message_view(message: Message) -> dict[str, Any]:
@@ -222,16 +213,11 @@ def tool_groups(builtin: list[str], problem: str, servers: list[ServerStatus]) -
     return groups
 
 
-def tool_name(step: ToolStep) -> str:
-    """The tool's own name: an MCP tool is called `server__tool` by the model, and shown with its server."""
-    return step.name.removeprefix(f"{step.server}__") if step.server else step.name
-
-
 def step_view(step: ToolStep) -> dict[str, str]:
     """A tool call as the chat shows it: a collapsible step with its arguments and result."""
     return {
         "id": step.id,
-        "name": tool_name(step),
+        "name": step.tool_name,
         "server": step.server,
         "arguments": step.arguments,
         "status": step.status,

@@ -15,8 +15,8 @@ from pathlib import Path
 import aiohttp
 from playwright.sync_api import Page, expect
 
-from chatapp import tokens
-from chatapp.state.conversation import ConversationState
+from chatapp.metering import tokens
+from chatapp.web.state.conversation import ConversationState
 
 
 def send(page: Page, text: str) -> None:

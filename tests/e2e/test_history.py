@@ -5,8 +5,8 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from chatapp import db
-from chatapp.owners import owner_id
-from chatapp.state.sidebar import HISTORY_PAGE
+from chatapp.accounts.owners import owner_id
+from chatapp.web.state.sidebar import HISTORY_PAGE
 
 from .test_browser import send_and_wait
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from chatapp.providers.local import bundled_model_path
-from chatapp.providers.model_process import default_socket_path
+from chatapp.providers.local.paths import bundled_model_path, default_socket_path
 
 from .appserver import running_app
 from .conftest import page_on
@@ -39,7 +38,7 @@ def model_process_pid() -> int:
                 command = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"chatapp.providers.llama_worker" in command and socket_path.encode() in command:
+            if b"chatapp.providers.local.worker" in command and socket_path.encode() in command:
                 return int(entry.name)
     raise AssertionError("no model process is running")
 

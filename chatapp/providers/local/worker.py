@@ -1,7 +1,7 @@
 """The local model's own process: llama.cpp loaded once, serving a Unix socket; only it imports llama_cpp.
 
 llama.cpp is native code; a CPU it was not built for, a damaged GGUF file or a bug in it kills the process
-that runs it. So it runs here, apart from the web server, which starts it (model_process.py) and talks to it
+that runs it. So it runs here, apart from the web server, which starts it (process.py) and talks to it
 (local.py) with one request per connection, in newline-delimited JSON:
 
     -> {"messages": [{"role": ..., "content": ...}], "max_tokens": 512, "temperature": null}
@@ -13,8 +13,8 @@ that runs it. So it runs here, apart from the web server, which starts it (model
 Closing the connection is Stop: generation ends before the next token. The process exits when its stdin
 closes, so it never outlives the web server that started it.
 
-    python -m chatapp.providers.llama_worker serve --socket PATH --model PATH [--threads N]
-    python -m chatapp.providers.llama_worker check --model PATH    one real answer, then its speed
+    python -m chatapp.providers.local.worker serve --socket PATH --model PATH [--threads N]
+    python -m chatapp.providers.local.worker check --model PATH    one real answer, then its speed
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def default_threads() -> int:
 
 
 def load(model_path: str, threads: int | None = None) -> Any:
-    """The model, or an exit with a code and a one-line reason on stderr that model_process.py reads."""
+    """The model, or an exit with a code and a one-line reason on stderr that process.py reads."""
     try:
         from llama_cpp import Llama
     except ImportError as error:
@@ -206,7 +206,7 @@ def _collect(tokens: list[str]):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m chatapp.providers.llama_worker")
+    parser = argparse.ArgumentParser(prog="python -m chatapp.providers.local.worker")
     parser.add_argument("mode", choices=["serve", "check"])
     parser.add_argument("--model", required=True)
     parser.add_argument("--socket")

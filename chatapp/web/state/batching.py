@@ -15,7 +15,7 @@ async def in_batches(
 ) -> AsyncIterator[list[T]]:
     """Yields lists of updates. An urgent update goes out at once, with whatever waits before it; others wait
     until `interval_s` after the previous flush (or the start), even if nothing else arrives meanwhile.
-    `interval_s` may be a function, asked again after each flush (chatapp.state.pace).
+    `interval_s` may be a function, asked again after each flush (chatapp.web.state.pace).
 
     One task reads the updates for the whole stream; an update costs an append, not a task of its own (that
     was a tenth of a busy worker's event loop)."""

@@ -10,12 +10,14 @@ from typing import Any
 
 import reflex as rx
 
-from .. import db, presenters, tools
-from ..config import get_settings
-from ..domain import Message, Metrics
-from ..mcp_servers.hub import hub
-from ..metrics import AnswerRecord
-from ..providers import provider_for
+from ... import db
+from ...config import get_settings
+from ...domain import Message, Metrics
+from ...mcp_servers.hub import hub
+from ...metering.meter import AnswerRecord
+from ...providers import provider_for
+from ...turns import tools
+from .. import views
 from .session import SessionState
 
 MAX_SPEED_POINTS = 40
@@ -27,13 +29,13 @@ class MonitorState(SessionState):
     tools_note: str = ""  # when the model is offered no tools, why
     tool_groups: list[dict[str, str]] = []  # else the tools, by who runs them, with each server's status
     answer_heading: str = "This answer"
-    answer: dict[str, str] = presenters.metrics_view(Metrics())
-    live: dict[str, str] = presenters.live_view(Metrics())
+    answer: dict[str, str] = views.metrics_view(Metrics())
+    live: dict[str, str] = views.live_view(Metrics())
     speed_points: list[dict[str, float]] = []
     # Session statistics go out only while their tab is open: nothing is sent that nobody looks at.
     monitor_tab: str = "events"
-    conversation_totals: dict[str, str] = presenters.totals_view([])
-    session_totals: dict[str, str] = presenters.totals_view([])
+    conversation_totals: dict[str, str] = views.totals_view([])
+    session_totals: dict[str, str] = views.totals_view([])
     model_rows: list[dict[str, str]] = []
     cost_points: list[dict[str, Any]] = []
     _conversation_records: list[AnswerRecord] = []
@@ -48,7 +50,7 @@ class MonitorState(SessionState):
         if found is None or found.role != "assistant":
             return
         self.answer_heading = f"Answer of {found.created_at.astimezone():%H:%M:%S}"
-        self.answer = presenters.metrics_view(found.metrics)
+        self.answer = views.metrics_view(found.metrics)
         self.show_monitor = True
 
     @rx.event
@@ -62,7 +64,7 @@ class MonitorState(SessionState):
         settings = get_settings()
         provider = provider_for(settings)
         # Assigning a var sends it, even unchanged: these go out only when they differ.
-        label = presenters.model_label(Metrics(model=settings.model, provider=provider.name))
+        label = views.model_label(Metrics(model=settings.model, provider=provider.name))
         if label != self.model_label:
             self.model_label = label
         note = "" if provider.supports_tools else "The local model runs without tools."
@@ -77,7 +79,7 @@ class MonitorState(SessionState):
         groups = (
             []
             if self.tools_note
-            else presenters.tool_groups(
+            else views.tool_groups(
                 list(tools.REGISTRY), servers.problem, servers.statuses(frozenset(tools.REGISTRY))
             )
         )
@@ -92,7 +94,7 @@ class MonitorState(SessionState):
         if not streaming:
             last_answer = next((m for m in reversed(saved) if m.role == "assistant"), None)
             self.answer_heading = "This answer"
-            self.answer = presenters.metrics_view(last_answer.metrics if last_answer else Metrics())
+            self.answer = views.metrics_view(last_answer.metrics if last_answer else Metrics())
         self._refresh_statistics()
 
     def show_start(self, assistant: Message) -> None:
@@ -101,12 +103,12 @@ class MonitorState(SessionState):
             self.speed_points = []
         if self.answer_heading != "This answer":
             self.answer_heading = "This answer"
-        label = presenters.model_label(assistant.metrics)
+        label = views.model_label(assistant.metrics)
         if label != self.model_label:
             self.model_label = label
 
     def show_live(self, metrics: Metrics, updates_per_s: int) -> None:
-        self.live = presenters.live_view(metrics, updates_per_s)
+        self.live = views.live_view(metrics, updates_per_s)
         # The first few tokens make a noisy rate: the chart starts once there is something to measure.
         enough = (metrics.estimated_completion_tokens or 0) >= MIN_TOKENS_TO_CHART
         if enough and metrics.tokens_per_s is not None and metrics.duration_ms is not None:
@@ -118,7 +120,7 @@ class MonitorState(SessionState):
             self.speed_points = points if len(points) <= MAX_SPEED_POINTS else points[::2]
 
     def show_done(self, message: Message, *, in_open_conversation: bool) -> None:
-        self.answer = presenters.metrics_view(message.metrics)
+        self.answer = views.metrics_view(message.metrics)
         self.show_tools()
         record = AnswerRecord.of(message)
         self._session_records = [*self._session_records, record]
@@ -129,7 +131,7 @@ class MonitorState(SessionState):
     def _refresh_statistics(self) -> None:
         if self.monitor_tab != "session":
             return
-        self.conversation_totals = presenters.totals_view(self._conversation_records)
-        self.session_totals = presenters.totals_view(self._session_records)
-        self.model_rows = presenters.session_rows(self._session_records)
-        self.cost_points = presenters.cost_points(self._conversation_records)
+        self.conversation_totals = views.totals_view(self._conversation_records)
+        self.session_totals = views.totals_view(self._session_records)
+        self.model_rows = views.session_rows(self._session_records)
+        self.cost_points = views.cost_points(self._conversation_records)

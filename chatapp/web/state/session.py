@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from .. import owners
+from ...accounts import owners
 
 
 class SessionState(rx.State):
@@ -30,7 +30,7 @@ class SessionState(rx.State):
 
     @property
     def owner(self) -> str:
-        """The owner id that every query and job check uses: never the key itself (chatapp.owners)."""
+        """The owner id that every query and job check uses: never the key itself (accounts/owners.py)."""
         self.ensure_owner()
         return owners.owner_id(self.owner_key)
 

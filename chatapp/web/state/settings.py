@@ -9,17 +9,18 @@ from typing import Any
 
 import reflex as rx
 
-from .. import db, presenters, service
-from ..config import get_settings
-from ..domain import MAX_SERVERS_OFF, ChatOptions, InputError, ProviderError
-from ..mcp_servers.hub import hub
-from ..providers import provider_for
+from ... import db
+from ...config import get_settings
+from ...domain import MAX_SERVERS_OFF, ChatOptions, InputError, ProviderError, options_from
+from ...mcp_servers.hub import hub
+from ...providers import provider_for
+from .. import views
 from .session import SessionState
 
 
 class SettingsState(SessionState):
     # As the dialog shows them ("" where the default applies), read when it opens.
-    chat_settings: dict[str, str] = presenters.options_view(ChatOptions())
+    chat_settings: dict[str, str] = views.options_view(ChatOptions())
     settings_open: bool = False
     settings_error: str = ""
     models: list[str] = []  # what the provider offers, listed when the dialog opens
@@ -58,7 +59,7 @@ class SettingsState(SessionState):
         settings = get_settings()
         self.defaults = {"model": settings.model, "system_prompt": settings.system_prompt}
         options = await self._options() or ChatOptions()
-        self.chat_settings = presenters.options_view(options)
+        self.chat_settings = views.options_view(options)
         self.servers = [
             {"name": name, "on": "" if name in options.servers_off else "on"} for name in hub().connections
         ]
@@ -73,7 +74,7 @@ class SettingsState(SessionState):
     @rx.event
     async def save_settings(self, form: dict[str, Any]) -> None:
         try:
-            options = service.options_from(form, get_settings().max_message_chars)
+            options = options_from(form, get_settings().max_message_chars)
         except InputError as error:
             self.settings_error = str(error)
             return
@@ -103,5 +104,5 @@ class SettingsState(SessionState):
                 return
         else:
             self._new_chat_options = dataclasses.asdict(options)
-        self.chat_settings = presenters.options_view(options)
+        self.chat_settings = views.options_view(options)
         self.settings_open = False

@@ -10,10 +10,12 @@ from typing import Any
 
 import reflex as rx
 
-from .. import db, presenters
-from ..config import get_settings
-from ..domain import MAX_TITLE_CHARS, Conversation, plain_text
-from ..jobs import registry
+from ... import db
+from ...config import get_settings
+from ...domain import MAX_TITLE_CHARS, Conversation, plain_text
+from ...domain.limits import MAX_QUERY_CHARS
+from ...turns.jobs import registry
+from .. import views
 from .session import SessionState
 
 HISTORY_PAGE = 50
@@ -53,7 +55,7 @@ class SidebarState(SessionState):
         """The first page and the categories again; each goes out only if it changed (assigning a var
         sends it, even unchanged)."""
         page, cursor = await conversations_page(self.owner, self.category_filter)
-        history = presenters.history_view(page, db.utcnow())
+        history = views.history_view(page, db.utcnow())
         if history != self.history or (cursor or "") != self.history_cursor:
             self.history = history
             self.history_cursor = cursor or ""
@@ -73,7 +75,7 @@ class SidebarState(SessionState):
             return
         page, next_cursor = await conversations_page(self.owner, self.category_filter, cursor)
         last_heading = next((row["heading"] for row in reversed(self.history) if row["heading"]), "")
-        self.history = self.history + presenters.history_view(page, db.utcnow(), after_heading=last_heading)
+        self.history = self.history + views.history_view(page, db.utcnow(), after_heading=last_heading)
         self.history_cursor = next_cursor or ""
 
     # --- what a turn changes (called by ConversationState's stream) -------------------------------
@@ -81,7 +83,7 @@ class SidebarState(SessionState):
     def show_on_top(self, conversation: Conversation) -> None:
         """A turn began in `conversation`: it is the newest now. No query: the rows move in memory."""
         shown = not self.category_filter or conversation.category_id == self.category_filter
-        history = presenters.history_with_on_top(self.history, conversation, db.utcnow(), shown)
+        history = views.history_with_on_top(self.history, conversation, db.utcnow(), shown)
         if history != self.history:
             self.history = history
 
@@ -99,7 +101,7 @@ class SidebarState(SessionState):
 
     @rx.event
     async def search(self, query: str) -> None:
-        query = plain_text(query)[:200]
+        query = plain_text(query)[:MAX_QUERY_CHARS]
         self.search_query = query
         if not query.strip():
             self.search_results = []

@@ -7,9 +7,10 @@ from typing import Any
 
 import reflex as rx
 
-from .. import db, exchange
-from ..config import get_settings
-from ..domain import InputError
+from ... import db
+from ...config import get_settings
+from ...domain import InputError
+from ...rest import exchange
 from .conversation import ConversationState
 from .session import SessionState
 from .sidebar import SidebarState

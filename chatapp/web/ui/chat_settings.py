@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..config import get_settings
+from ...config import get_settings
 from ..state.settings import SettingsState
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import reflex as rx
 
-from .. import exchange
+from ...rest import exchange
 from ..state.session import SessionState
 from ..state.transfer import TransferState
 from .chat import chat_panel

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..config import get_settings
+from ...config import get_settings
 from ..state.conversation import ConversationState
 from ..state.monitor import MonitorState
 
