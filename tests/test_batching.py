@@ -1,12 +1,19 @@
-"""Flushing: pieces are grouped per interval, urgent updates go at once, nothing waits for the next piece."""
+"""Flushing: pieces are grouped per interval, urgent updates go at once, nothing waits for the next piece.
+
+These run in virtual time (looptime): the event loop's clock moves only by the sleeps and timeouts it is
+asked for, so the times asserted are exact and no busy machine can make them late.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from chatapp.web.state.batching import in_batches
 
 INTERVAL = 0.2
+pytestmark = pytest.mark.looptime
 
 
 async def _paced(items: list[tuple[float, str]]):
@@ -16,26 +23,26 @@ async def _paced(items: list[tuple[float, str]]):
         yield item
 
 
-async def _collect(items, is_urgent=lambda item: False):
+async def _collect(items, is_urgent=lambda item: False, interval=INTERVAL):
     loop = asyncio.get_running_loop()
     start = loop.time()
-    return [(loop.time() - start, batch) async for batch in in_batches(_paced(items), INTERVAL, is_urgent)]
+    return [
+        (round(loop.time() - start, 6), batch)
+        async for batch in in_batches(_paced(items), interval, is_urgent)
+    ]
 
 
-async def test_pieces_are_grouped_into_one_flush_per_interval():
-    batches = await _collect([(0.005, piece) for piece in "abcdefghij"])
+async def test_pieces_are_grouped_into_one_flush_per_interval_and_the_rest_goes_when_the_stream_ends():
+    batches = await _collect([(0.03, piece) for piece in "abcdefghij"])  # one piece each 30 ms
 
-    assert [piece for _, batch in batches for piece in batch] == list("abcdefghij")
-    assert len(batches) == 1  # ten pieces in ~50 ms: one interval
+    assert batches == [(0.2, list("abcdef")), (0.3, list("ghij"))]
 
 
 async def test_pending_text_is_flushed_when_the_stream_pauses():
-    # After "b", the stream goes quiet for a long time: "a" and "b" must not wait for "c".
+    # After "b", the stream goes quiet for a second: "a" and "b" must not wait for "c".
     batches = await _collect([(0, "a"), (0.01, "b"), (1.0, "c")])
 
-    (sent_at, first), (_, second) = batches
-    assert (first, second) == (["a", "b"], ["c"])
-    assert sent_at < 0.6
+    assert batches == [(0.2, ["a", "b"]), (1.01, ["c"])]
 
 
 async def test_an_urgent_update_goes_out_at_once_with_what_waits_before_it():
@@ -43,24 +50,32 @@ async def test_an_urgent_update_goes_out_at_once_with_what_waits_before_it():
         [(0, "a"), (0.01, "b"), (0.01, "FIRST TOKEN")], is_urgent=lambda item: item == "FIRST TOKEN"
     )
 
-    ((sent_at, batch),) = batches
-    assert batch == ["a", "b", "FIRST TOKEN"]
-    assert sent_at < INTERVAL
+    assert batches == [(0.02, ["a", "b", "FIRST TOKEN"])]
 
 
 async def test_the_interval_is_asked_again_after_each_flush():
-    asked = []
+    asked: list[float] = []
 
-    def interval() -> float:  # as chatapp.web.state.pace does when the worker falls behind: longer and longer
+    def interval() -> float:  # as the pace does when the worker falls behind: longer and longer
         asked.append(0.05 * (len(asked) + 1))
         return asked[-1]
 
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    flushed = [
-        loop.time() - start async for _ in in_batches(_paced([(0.01, "x")] * 40), interval, lambda _: False)
-    ]
+    batches = await _collect([(0.01, "x")] * 40, interval=interval)
 
-    assert len(asked) == len(flushed) + 1  # asked after each flush, the last one too
+    assert len(asked) == len(batches) + 1  # asked after each flush, the last one too
+    flushed = [at for at, _ in batches]
     gaps = [later - earlier for earlier, later in zip([0.0, *flushed], flushed, strict=False)]
-    assert all(gap >= wanted - 0.01 for gap, wanted in zip(gaps[:-1], asked, strict=False))
+    assert gaps[:-1] == pytest.approx(asked[: len(gaps) - 1])  # each flush waited its own interval
+    assert sum(len(batch) for _, batch in batches) == 40
+
+
+async def test_the_streams_own_error_ends_the_batches_after_what_came_before_it():
+    async def failing():
+        yield "a"
+        raise RuntimeError("the provider failed")
+
+    seen = []
+    with pytest.raises(RuntimeError, match="the provider failed"):
+        async for batch in in_batches(failing(), INTERVAL, lambda _: False):
+            seen.append(batch)
+    assert seen == [["a"]]

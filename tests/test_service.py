@@ -8,7 +8,6 @@ import itertools
 import pytest
 
 from chatapp import db
-from chatapp.db.write_behind import FLUSH_EVERY_S
 from chatapp.domain import (
     AnswerDelta,
     AnswerDone,
@@ -58,7 +57,8 @@ class InspectingProvider:
         for word in ["one ", "two ", "three "]:
             yield TextDelta(word)
             await asyncio.sleep(0.01)
-        await asyncio.sleep(FLUSH_EVERY_S + 0.3)  # partial saves are stored with the worker's next group
+        # Partial saves are stored with the worker's next group, when its timer fires.
+        await db.write_behind(self.db_url).timer_done()
         self.seen_mid_answer = _messages(self.db_url, self.conversation_id)
         yield UsageReport(prompt_tokens=7, completion_tokens=3)
 

@@ -9,7 +9,7 @@ import time
 import sqlalchemy as sa
 
 from chatapp import db
-from chatapp.db.write_behind import FLUSH_EVERY_S, WriteBehind
+from chatapp.db.write_behind import WriteBehind
 from chatapp.domain import DEFAULT_OPTIONS, StatusEvent
 
 OWNER = "owner-key-0123456789"
@@ -48,16 +48,37 @@ def _inserts(url: str) -> list[int]:
     return counted
 
 
-async def test_many_answers_writes_are_stored_in_one_transaction(any_db_url):
+class HeldTimer:
+    """The writer's pause between groups, held until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()
+        self._go = asyncio.Event()
+
+    async def pause(self) -> None:
+        self.waiting.set()
+        await self._go.wait()
+        self._go.clear()
+
+    def fire(self) -> None:
+        self._go.set()
+
+
+async def test_many_answers_writes_are_stored_in_one_transaction_when_the_timer_fires(any_db_url):
     answers = [_streaming_answer(any_db_url) for _ in range(20)]
-    writes = WriteBehind(any_db_url)
+    timer = HeldTimer()
+    writes = WriteBehind(any_db_url, pause=timer.pause)
     commits = _commits(any_db_url)
     for conversation_id, answer_id in answers:
         for kind in ("request_sent", "first_token", "usage"):
             writes.add_event(conversation_id, _event(answer_id, kind))
         writes.save_partial(answer_id, "so far")
         writes.save_partial(answer_id, "so far, and more")  # only the latest text is written
-    await asyncio.sleep(FLUSH_EVERY_S + 0.5)  # no one asked for a flush: the worker's timer did it
+    await timer.waiting.wait()
+    assert commits[0] == 0  # queued: nothing is written before the timer fires
+
+    timer.fire()  # no one asked for a flush: the worker's timer does it
+    await writes.timer_done()
 
     assert commits[0] == 1
     with db.session_for(any_db_url) as session:

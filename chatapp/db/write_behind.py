@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -72,8 +72,11 @@ class _Write:
 
 
 class WriteBehind:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pause: Callable[[], Awaitable[None]] | None = None) -> None:
+        """`pause`: what the timer waits on between groups; FLUSH_EVERY_S of the event loop's time unless a
+        test gives its own."""
         self._url = url
+        self._pause = pause or _one_interval
         self._now: list[_Write] = []
         self._events: list[tuple[str, StatusEvent]] = []
         self._partials: dict[str, str] = {}  # by message id: only the latest text matters
@@ -140,8 +143,17 @@ class WriteBehind:
 
     async def _flush_soon(self) -> None:
         while self._events or self._partials:  # what came while a flush ran waits for the next one
-            await asyncio.sleep(FLUSH_EVERY_S)
+            await self._pause()
             await self._store()
+
+    async def timer_done(self) -> None:
+        """Returns once the timer has stored what it was started for (and what came meanwhile)."""
+        if self._timer is not None:
+            await asyncio.shield(self._timer)
+
+
+async def _one_interval() -> None:
+    await asyncio.sleep(FLUSH_EVERY_S)
 
 
 def _nothing(_session: Session, *, commit: bool = True) -> None:

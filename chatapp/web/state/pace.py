@@ -39,13 +39,16 @@ class Pace:
         if self._watching is None or self._watching.done():
             self._watching = asyncio.create_task(self._measure())
 
+    def observe(self, late_s: float) -> None:
+        """One sample: how late a timer of SAMPLE_EVERY_S fired."""
+        self.lag_s = late_s if late_s > self.lag_s else 0.8 * self.lag_s + 0.2 * late_s
+
     async def _measure(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             asked = loop.time()
             await asyncio.sleep(SAMPLE_EVERY_S)
-            late = max(0.0, loop.time() - asked - SAMPLE_EVERY_S)
-            self.lag_s = late if late > self.lag_s else 0.8 * self.lag_s + 0.2 * late
+            self.observe(max(0.0, loop.time() - asked - SAMPLE_EVERY_S))
 
 
 _paces: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pace] = weakref.WeakKeyDictionary()
