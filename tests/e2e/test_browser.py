@@ -67,6 +67,14 @@ def export_json(page: Page, saved: Path) -> Path:
     return saved
 
 
+def import_file(page: Page, chosen: Path) -> None:
+    """Imports a file and waits until its upload's request has ended, as a person's next pick would: the
+    browser's uploader drops a file picked while the previous upload of the same picker is still open."""
+    with page.expect_response(lambda response: "/_upload" in response.url) as answered:
+        page.locator("#import-upload input[type=file]").set_input_files(chosen)
+    answered.value.finished()
+
+
 def test_answer_streams_in_and_the_monitor_shows_measured_numbers(page: Page):
     send(page, "/mock tokens=120 rate=60\nTell me something")
     answer = assistant_bubbles(page).last
@@ -393,7 +401,7 @@ def test_export_as_json_and_markdown_then_import_the_json_back(page: Page, tmp_p
     expect(page.get_by_role("menuitem")).to_have_count(0)  # the menu closed with the first download
     saved = export_json(page, tmp_path / "chat.json")
 
-    page.locator("#import-upload input[type=file]").set_input_files(saved)
+    import_file(page, saved)
     expect(page.locator("#history .history-row", has_text="Split the cabin")).to_have_count(2)
     expect(assistant_bubbles(page)).to_have_count(1)
     expect(assistant_bubbles(page).last.locator(".cf-step[data-tool=calculator]")).to_have_attribute(
@@ -401,7 +409,7 @@ def test_export_as_json_and_markdown_then_import_the_json_back(page: Page, tmp_p
     )
 
     (tmp_path / "bad.json").write_text("this is not an export")
-    page.locator("#import-upload input[type=file]").set_input_files(tmp_path / "bad.json")
+    import_file(page, tmp_path / "bad.json")
     expect(page.locator("#notice")).to_contain_text("not JSON")
 
 

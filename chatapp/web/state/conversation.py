@@ -82,6 +82,10 @@ class ConversationState(AnswerFollower, SessionState):
 
     @rx.event
     async def open_chat(self, conversation_id: str) -> Any:
+        return await self._open(conversation_id)
+
+    async def _open(self, conversation_id: str) -> Any:
+        """Shows a conversation picked in the sidebar, or one just imported."""
         self.clear_notice()
         self.show_history = False
         self.focus_message = ""  # a search hit opened before no longer widens what is sent

@@ -45,8 +45,10 @@ class TransferState(SessionState):
             self.notice = str(error)
             return None
         imported = await db.run(get_settings().db_url, db.import_conversation, owner=self.owner, draft=draft)
-        self.clear_notice()
-        return [SidebarState.refresh, ConversationState.open_chat(imported.id)]  # type: ignore[operator]
+        # Shown here, in this one event, rather than by events chained after it: the upload's request stays
+        # open until its chained events end, and the browser drops a file picked meanwhile.
+        await (await self.get_state(SidebarState)).reload()
+        return await (await self.get_state(ConversationState))._open(imported.id)
 
     @rx.event
     def import_refused(self, reason: Any) -> None:
