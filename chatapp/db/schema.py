@@ -122,7 +122,7 @@ class ToolCallRow(SQLModel, table=True):
 
 
 class EventRow(SQLModel, table=True):
-    """The seed's `backend_status`, kept: reopening a conversation shows what the backend did."""
+    """The wire's `backend_status` events, kept: reopening a conversation shows what the backend did."""
 
     __tablename__ = "event"
 

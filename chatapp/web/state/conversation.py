@@ -197,7 +197,7 @@ class ConversationState(AnswerFollower, SessionState):
         (await self.get_state(MonitorState)).show_conversation(saved, streaming=self._streaming)
         return follow
 
-    # --- asking: the seed's `user_message` ---------------------------------------------------------
+    # --- asking: the wire's `user_message` ---------------------------------------------------------
 
     @rx.event
     async def user_message(self, form: dict[str, Any]) -> Any:

@@ -172,7 +172,7 @@ class AnswerFollower(SessionState, mixin=True):
                 step = views.step_view(update.step)
                 self._answer_steps = [s for s in self._answer_steps if s["id"] != step["id"]] + [step]
                 ops.append(["t", step])
-            elif isinstance(update, StatusEvent):  # the seed's `backend_status`
+            elif isinstance(update, StatusEvent):  # the wire's `backend_status`
                 self._answer_events = [*self._answer_events, views.event_view(update, with_message=True)]
                 status = STATUS_BY_EVENT.get(update.kind, self.status)
                 if status != self.status:  # usage, tool and label events leave it as it is

@@ -1,4 +1,4 @@
-"""The left panel: this browser's conversations (the seed's `chat_history`), their categories, and search.
+"""The left panel: this browser's conversations (the wire's `chat_history`), their categories, and search.
 
 Row actions that also change the open conversation (rename, file, delete) are chained in the UI with
 ConversationState's `refresh_header` / `forget`, so this state never reaches into that one.

@@ -1,4 +1,4 @@
-"""The page: the seed's 3 / 6 / 3 grid; on a narrow screen the side panels slide over the chat."""
+"""The page: three panels in a 3 / 6 / 3 grid; on a narrow screen the side panels slide over the chat."""
 
 from __future__ import annotations
 
