@@ -6,7 +6,6 @@ in for the socket layer and keeps every StateUpdate, so tests can assert on the 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +22,8 @@ from reflex_base.utils.format import json_dumps
 
 from chatapp.web.state.conversation import ConversationState
 from chatapp.web.state.session import SessionState
+
+from .factories import until
 
 # The app's states all hang under SessionState; their deltas are keyed by their full names.
 APP = SessionState.get_full_name()
@@ -81,9 +82,7 @@ class Tab:
         return await root.get_state(cls)
 
     async def wait_for(self, predicate, timeout_s: float = 10.0) -> None:
-        async with asyncio.timeout(timeout_s):
-            while not predicate():
-                await asyncio.sleep(0.005)
+        await until(predicate, timeout_s=timeout_s, every_s=0.005)
 
 
 @contextlib.asynccontextmanager

@@ -11,14 +11,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from chatapp import db
-from chatapp.accounts.owners import owner_id
 from chatapp.db.messages import add_events
 from chatapp.domain import Metrics, StatusEvent
 from chatapp.rest import api
 from chatapp.rest.api import create_api
 
-OWNER = "owner-key-0123456789"
-OTHER = "other-key-9876543210"
+from .factories import OWNER, OWNER_KEY, SOMEONE_ELSE, SOMEONE_ELSE_KEY
+
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
@@ -28,14 +27,14 @@ def client() -> TestClient:
     return TestClient(create_api(), raise_server_exceptions=False)
 
 
-def bearer(owner: str = OWNER) -> dict[str, str]:
-    return {"Authorization": f"Bearer {owner}"}
+def bearer(key: str = OWNER_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def new_conversation(url: str, owner: str = OWNER, title: str = "A chat") -> str:
-    """A conversation of the browser whose key is `owner` (stored, as the app stores it, by its id)."""
+    """A conversation of `owner` (an owner id, as the app stores it: the browser's is OWNER_KEY's)."""
     with db.session_for(url) as session:
-        return db.create_conversation(session, owner=owner_id(owner), title=title).id
+        return db.create_conversation(session, owner=owner, title=title).id
 
 
 def add(url: str, conversation_id: str, content: str, role: str = "user") -> str:
@@ -43,8 +42,8 @@ def add(url: str, conversation_id: str, content: str, role: str = "user") -> str
         return db.add_message(session, conversation_id=conversation_id, role=role, content=content).id
 
 
-def listed_ids(client: TestClient, owner: str = OWNER) -> list[str]:
-    response = client.get("/chats", headers=bearer(owner))
+def listed_ids(client: TestClient, key: str = OWNER_KEY) -> list[str]:
+    response = client.get("/chats", headers=bearer(key))
     assert response.status_code == 200, response.text
     return [chat["id"] for chat in response.json()["chats"]]
 
@@ -155,12 +154,12 @@ def test_no_authorization_is_401_with_a_bearer_challenge(client, db_url):
 @pytest.mark.parametrize(
     "header",
     [
-        f"Basic {OWNER}",
+        f"Basic {OWNER_KEY}",
         "Bearer",
         "Bearer too-short",
         f"Bearer {'a' * 65}",
         "Bearer has spaces and !punctuation",
-        OWNER,
+        OWNER_KEY,
     ],
 )
 def test_a_malformed_authorization_header_is_401(client, db_url, header):
@@ -168,23 +167,23 @@ def test_a_malformed_authorization_header_is_401(client, db_url, header):
 
 
 def test_another_owners_chat_is_the_same_404_as_an_unknown_id(client, any_db_url):
-    theirs = new_conversation(any_db_url, owner=OTHER)
+    theirs = new_conversation(any_db_url, owner=SOMEONE_ELSE)
 
     response = client.get(f"/chat/{theirs}", headers=bearer())
     unknown = client.get(f"/chat/{uuid.uuid4()}", headers=bearer())
 
     assert_json_error(response, 404)
     assert (response.status_code, response.json()) == (unknown.status_code, unknown.json())
-    assert client.get(f"/chat/{theirs}", headers=bearer(OTHER)).status_code == 200
+    assert client.get(f"/chat/{theirs}", headers=bearer(SOMEONE_ELSE_KEY)).status_code == 200
 
 
 def test_another_owners_chats_never_appear_in_the_list(client, any_db_url):
     mine = new_conversation(any_db_url)
-    theirs = new_conversation(any_db_url, owner=OTHER)
+    theirs = new_conversation(any_db_url, owner=SOMEONE_ELSE)
     add(any_db_url, theirs, "makes theirs the newest")
 
     assert listed_ids(client) == [mine]
-    assert listed_ids(client, OTHER) == [theirs]
+    assert listed_ids(client, SOMEONE_ELSE_KEY) == [theirs]
 
 
 @pytest.mark.parametrize("chat_id", ["not-a-uuid", "..%2Fetc", "../etc", "%00", "x" * 5000])
@@ -323,7 +322,7 @@ def test_chat_totals_say_unknown_when_an_answer_has_no_known_price(client, db_ur
 def test_chats_can_be_filtered_by_pinned(client, db_url):
     plain, pinned = new_conversation(db_url), new_conversation(db_url)
     with db.session_for(db_url) as session:
-        db.set_pinned(session, owner=owner_id(OWNER), conversation_id=pinned, pinned=True)
+        db.set_pinned(session, owner=OWNER, conversation_id=pinned, pinned=True)
 
     only_pinned = client.get("/chats", params={"pinned": "true"}, headers=bearer()).json()["chats"]
     others = client.get("/chats", params={"pinned": "false"}, headers=bearer()).json()["chats"]
@@ -336,7 +335,7 @@ def test_chats_can_be_filtered_by_pinned(client, db_url):
 def test_chats_can_be_filtered_by_category_name(client, db_url):
     filed, other = new_conversation(db_url), new_conversation(db_url)
     with db.session_for(db_url) as session:
-        db.file_conversation(session, owner=owner_id(OWNER), conversation_id=filed, category="Work")
+        db.file_conversation(session, owner=OWNER, conversation_id=filed, category="Work")
 
     work = client.get("/chats", params={"category": "work"}, headers=bearer()).json()["chats"]
     unknown = client.get("/chats", params={"category": "Nope"}, headers=bearer())
@@ -351,7 +350,7 @@ def test_chats_can_be_searched_with_q(client, db_url):
     about_puffins, other = new_conversation(db_url, title="Iceland"), new_conversation(db_url, title="Taxes")
     add(db_url, about_puffins, "Where do the puffins nest in June?")
     add(db_url, other, "Deadline for the return")
-    theirs = new_conversation(db_url, owner="someone-else-entirely", title="Puffins too")
+    theirs = new_conversation(db_url, owner=SOMEONE_ELSE, title="Puffins too")
     add(db_url, theirs, "puffins")
 
     found = client.get("/chats", params={"q": "PUFFINS nest"}, headers=bearer()).json()
@@ -467,7 +466,7 @@ def test_a_chats_events_are_its_own_in_order_and_another_owner_gets_404(client, 
         )
 
     response = client.get(f"/chat/{conversation_id}/events", headers=bearer())
-    theirs = client.get(f"/chat/{conversation_id}/events", headers=bearer(OTHER))
+    theirs = client.get(f"/chat/{conversation_id}/events", headers=bearer(SOMEONE_ELSE_KEY))
 
     assert response.status_code == 200, response.text
     events = response.json()["events"]

@@ -19,9 +19,7 @@ from chatapp.web.state_files import keep_state_files_private
 from tests.e2e.appserver import ROOT, migrate
 
 from . import legacy_rows
-
-OWNER = "owner-key-0123456789"
-OTHER = "other-key-9876543210"
+from .factories import OWNER, OWNER_KEY, SOMEONE_ELSE, SOMEONE_ELSE_KEY
 
 
 def new_conversation(url: str, owner: str = OWNER, title: str = "A chat") -> str:
@@ -138,8 +136,8 @@ def test_another_owner_can_neither_delete_nor_rename(any_db_url):
 
     with db.session_for(any_db_url) as session:
         mine = {"conversation_id": conversation_id}
-        assert not db.delete_conversation(session, owner=OTHER, **mine)
-        assert not db.rename_conversation(session, owner=OTHER, title="Theirs", **mine)
+        assert not db.delete_conversation(session, owner=SOMEONE_ELSE, **mine)
+        assert not db.rename_conversation(session, owner=SOMEONE_ELSE, title="Theirs", **mine)
         unchanged = db.get_conversation(session, owner=OWNER, **mine)
         assert db.rename_conversation(session, owner=OWNER, title="Renamed", **mine)
         renamed = db.get_conversation(session, owner=OWNER, **mine)
@@ -229,7 +227,7 @@ def test_pinned_conversations_come_first_and_pages_cross_into_the_others(any_db_
     with db.session_for(any_db_url) as session:
         for conversation_id in (ids[1], ids[3]):
             assert db.set_pinned(session, owner=OWNER, conversation_id=conversation_id, pinned=True)
-        assert not db.set_pinned(session, owner="someone-else-entirely", conversation_id=ids[0], pinned=True)
+        assert not db.set_pinned(session, owner=SOMEONE_ELSE, conversation_id=ids[0], pinned=True)
         seen, cursor = [], None
         while True:
             page, cursor = db.list_conversations(session, owner=OWNER, limit=3, cursor=cursor)
@@ -249,9 +247,7 @@ def test_categories_file_filter_rename_and_delete_without_losing_conversations(a
     with db.session_for(any_db_url) as session:
         assert db.file_conversation(session, owner=OWNER, conversation_id=trip, category="Travel")
         assert db.file_conversation(session, owner=OWNER, conversation_id=budget, category="  travel ")
-        assert not db.file_conversation(
-            session, owner="someone-else-entirely", conversation_id=loose, category="X"
-        )
+        assert not db.file_conversation(session, owner=SOMEONE_ELSE, conversation_id=loose, category="X")
         (travel,) = db.list_categories(session, owner=OWNER)  # one category: names match without case
         filed, _ = db.list_conversations(session, owner=OWNER, category_id=travel.id)
         assert {c.id for c in filed} == {trip, budget}
@@ -277,7 +273,7 @@ def test_the_owner_migration_keeps_every_conversation_reachable_by_its_key(empty
     config.set_main_option("script_location", str(ROOT / "alembic"))
     config.set_main_option("sqlalchemy.url", empty_database)
     command.upgrade(config, "f2c4e6a8b0d1")
-    key, other_key = "browser-key-0123456789", "another-browser-key-0123"
+    key, other_key = OWNER_KEY, SOMEONE_ELSE_KEY
     mine = legacy_rows.conversation(empty_database, key, "mine")
     legacy_rows.file_under(empty_database, key, mine, "Work")
     theirs = legacy_rows.conversation(empty_database, other_key, "theirs")

@@ -11,7 +11,8 @@ from chatapp import db
 from chatapp.domain import ChatOptions, InputError, Metrics
 from chatapp.rest import exchange
 
-OWNER = "exchange-test-owner-key"
+from .factories import OWNER, SOMEONE_ELSE
+
 OPTIONS = ChatOptions(
     model="gpt-4o",
     system_prompt="Show the working.",
@@ -248,10 +249,11 @@ def test_restoring_a_deleted_conversation_into_the_same_browser_keeps_its_id(db_
 
 def test_another_browser_importing_an_export_gets_its_own_ids_and_category(db_url):
     exported = export_of(db_url, every_kind_of_message(db_url))
-    other = "exchange-test-other-owner"
     with db.session_for(db_url) as session:
-        theirs = db.import_conversation(session, owner=other, draft=exchange.from_json(exported.encode()))
-        (their_category,) = db.list_categories(session, owner=other)
+        theirs = db.import_conversation(
+            session, owner=SOMEONE_ELSE, draft=exchange.from_json(exported.encode())
+        )
+        (their_category,) = db.list_categories(session, owner=SOMEONE_ELSE)
         mine = db.get_conversation(session, owner=OWNER, conversation_id=json.loads(exported)["id"])
 
     original = json.loads(exported)

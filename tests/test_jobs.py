@@ -10,20 +10,12 @@ import pytest
 import redis
 
 from chatapp.domain import AnswerDelta, AnswerDone, ConversationReady, LiveMetrics, Refused, TurnUpdate
-from chatapp.providers.mock import MockProvider
 from chatapp.turns.job import merge_into
 from chatapp.turns.memory import MemoryJobRegistry
 from chatapp.turns.redis import RedisJobRegistry
 from chatapp.turns.registry import JobRegistry
-from chatapp.turns.turn import Turn
 
-OWNER = "owner-key-for-job-tests"
-SOMEONE_ELSE = "another-owner-key-entirely"
-
-
-def turn(settings, text: str, conversation_id: str | None = None, owner: str = OWNER) -> Turn:
-    provider = MockProvider(latency_ms=0, tokens_per_s=200)
-    return Turn(settings=settings, provider=provider, owner=owner, conversation_id=conversation_id, text=text)
+from .factories import OWNER, SOMEONE_ELSE, make_turn
 
 
 def text_of(updates) -> str:
@@ -60,7 +52,7 @@ async def new_registry(request):
 async def test_a_follower_that_joins_mid_answer_sees_the_same_answer(mock_settings, new_registry):
     # LiveMetrics come by the clock, so only the rest is compared in kind and order.
     registry = new_registry()
-    job = await registry.start(turn(mock_settings, "/mock tokens=40 rate=200"))
+    job = await registry.start(make_turn(mock_settings, "/mock tokens=40 rate=200"))
     first = registry.follow(job.id, OWNER)
     seen = [await anext(first) for _ in range(8)]  # the first tab, a few updates in
 
@@ -76,24 +68,26 @@ async def test_a_follower_that_joins_mid_answer_sees_the_same_answer(mock_settin
 
 async def test_a_second_answer_in_a_conversation_waits_for_the_first(mock_settings, new_registry):
     registry = new_registry()
-    job = await registry.start(turn(mock_settings, "/mock tokens=20 rate=200"))
+    job = await registry.start(make_turn(mock_settings, "/mock tokens=20 rate=200"))
     updates = registry.follow(job.id, OWNER)
     conversation_id = (await anext(updates)).conversation.id
 
     with pytest.raises(Refused, match="still streaming"):
-        await registry.start(turn(mock_settings, "again", conversation_id))
+        await registry.start(make_turn(mock_settings, "again", conversation_id=conversation_id))
     [_ async for _ in updates]
-    again = await registry.start(turn(mock_settings, "/mock tokens=3", conversation_id))
+    again = await registry.start(make_turn(mock_settings, "/mock tokens=3", conversation_id=conversation_id))
     assert text_of(await follow_all(registry, again.id)) == "word1 word2 word3"
 
 
 async def test_an_owner_may_run_only_so_many_answers_at_once(mock_settings, new_registry):
     registry = new_registry(max_answers_per_owner=2)
-    running = [await registry.start(turn(mock_settings, "/mock tokens=400 rate=100")) for _ in range(2)]
+    running = [await registry.start(make_turn(mock_settings, "/mock tokens=400 rate=100")) for _ in range(2)]
 
     with pytest.raises(Refused, match="at most 2"):
-        await registry.start(turn(mock_settings, "one more"))
-    other = await registry.start(turn(mock_settings, "/mock tokens=2", owner=SOMEONE_ELSE))  # their own cap
+        await registry.start(make_turn(mock_settings, "one more"))
+    other = await registry.start(
+        make_turn(mock_settings, "/mock tokens=2", owner=SOMEONE_ELSE)
+    )  # their own cap
 
     assert text_of(await follow_all(registry, other.id, SOMEONE_ELSE)) == "word1 word2"
     for job in running:
@@ -102,7 +96,7 @@ async def test_an_owner_may_run_only_so_many_answers_at_once(mock_settings, new_
 
 async def test_only_the_owner_can_follow_or_stop_a_job(mock_settings, new_registry):
     registry = new_registry()
-    job = await registry.start(turn(mock_settings, "/mock tokens=200 rate=100"))
+    job = await registry.start(make_turn(mock_settings, "/mock tokens=200 rate=100"))
     ready = await anext(registry.follow(job.id, OWNER))
     conversation_id = ready.conversation.id
 
@@ -120,7 +114,7 @@ async def test_only_the_owner_can_follow_or_stop_a_job(mock_settings, new_regist
 
 async def test_a_job_runs_on_with_nobody_following(mock_settings, new_registry):
     registry = new_registry()
-    job = await registry.start(turn(mock_settings, "/mock tokens=30 rate=300"))
+    job = await registry.start(make_turn(mock_settings, "/mock tokens=30 rate=300"))
     abandoned = registry.follow(job.id, OWNER)
     await anext(abandoned)
     await abandoned.aclose()  # the only tab went away
@@ -136,7 +130,7 @@ async def test_stop_and_following_reach_a_job_on_another_worker(mock_settings, r
     running, elsewhere = RedisJobRegistry(redis_url, 3), RedisJobRegistry(redis_url, 3)
     try:
         # 2,000 words at 100 a second: twenty seconds, unless Stop reaches the worker that runs it.
-        job = await running.start(turn(mock_settings, "/mock tokens=2000 rate=100"))
+        job = await running.start(make_turn(mock_settings, "/mock tokens=2000 rate=100"))
         followed = elsewhere.follow(job.id, OWNER)
         seen = [await anext(followed)]
         while not isinstance(seen[-1], AnswerDelta):
@@ -159,13 +153,15 @@ async def test_the_cap_and_one_answer_per_conversation_hold_across_workers(mock_
     redis.Redis.from_url(redis_url).flushdb()
     first, second = RedisJobRegistry(redis_url, 1), RedisJobRegistry(redis_url, 1)
     try:
-        job = await first.start(turn(mock_settings, "/mock tokens=2000 rate=100"))
+        job = await first.start(make_turn(mock_settings, "/mock tokens=2000 rate=100"))
         with pytest.raises(Refused, match="at most 1"):
-            await second.start(turn(mock_settings, "another conversation"))
+            await second.start(make_turn(mock_settings, "another conversation"))
         ready = await anext(second.follow(job.id, OWNER))
         other = RedisJobRegistry(redis_url, 5)  # even where the cap is higher, the conversation is taken
         with pytest.raises(Refused, match="still streaming"):
-            await other.start(turn(mock_settings, "same conversation", ready.conversation.id))
+            await other.start(
+                make_turn(mock_settings, "same conversation", conversation_id=ready.conversation.id)
+            )
         await other.close()
         assert await second.stop(job.id, OWNER)
     finally:
@@ -179,7 +175,7 @@ async def test_every_kind_of_update_crosses_workers_intact(mock_settings, redis_
     try:
         # A tool step, text for over a second (live numbers come every half second), and a new conversation
         # that is named once its answer completes: every kind of update there is.
-        job = await running.start(turn(mock_settings, "/mock tool=calculator:6*7 tokens=80 rate=60"))
+        job = await running.start(make_turn(mock_settings, "/mock tool=calculator:6*7 tokens=80 rate=60"))
         here, there = running.follow(job.id, OWNER), elsewhere.follow(job.id, OWNER)
         local, remote = await asyncio.gather(_all(here), _all(there))
     finally:
@@ -204,7 +200,7 @@ def _joined(updates: list) -> list:
 
 async def test_recovery_is_told_where_live_jobs_are_still_writing(mock_settings, new_registry):
     registry = new_registry()
-    job = await registry.start(turn(mock_settings, "/mock tokens=40 rate=200"))
+    job = await registry.start(make_turn(mock_settings, "/mock tokens=40 rate=200"))
     updates = registry.follow(job.id, OWNER)
     conversation_id = (await anext(updates)).conversation.id
 

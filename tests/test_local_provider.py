@@ -20,10 +20,9 @@ from chatapp.providers.local import provider as local
 from chatapp.providers.local.process import ModelProcess
 from chatapp.providers.local.provider import LocalProvider
 from chatapp.turns import naming
-from chatapp.turns.turn import Turn
 from chatapp.web import views
 
-from .test_openai_provider import OWNER, conversation_of, saved
+from .factories import conversation_of, make_turn, run_turn, saved, until
 
 
 @pytest.fixture
@@ -77,14 +76,11 @@ async def test_bundled_model_streams_a_real_answer_with_usage(local_provider):
 
 
 async def test_an_answer_of_the_bundled_model_is_counted_with_its_own_tokens(local_provider, db_url):
-    turn = Turn(
-        settings=get_settings(),
+    updates = await run_turn(
+        get_settings(),
+        "What is the capital of France? Answer in one short sentence.",
         provider=local_provider,
-        owner=OWNER,
-        conversation_id=None,
-        text="What is the capital of France? Answer in one short sentence.",
     )
-    updates = [update async for update in turn.updates()]
 
     _user, answer = saved(db_url, updates)
     numbers = answer.metrics
@@ -140,9 +136,7 @@ async def test_the_model_dying_mid_answer_saves_an_error_and_the_next_question_i
     local_provider, db_url
 ):
     settings = get_settings()
-    turn = Turn(
-        settings=settings, provider=local_provider, owner=OWNER, conversation_id=None, text="Tell me a story"
-    )
+    turn = make_turn(settings, "Tell me a story", provider=local_provider)
     updates, killed = [], False
     async for update in turn.updates():
         updates.append(update)
@@ -155,14 +149,12 @@ async def test_the_model_dying_mid_answer_saves_an_error_and_the_next_question_i
     assert answer.content  # what the user saw before the crash is kept
 
     # The process came back by itself: the next question, in the same conversation, gets a real answer.
-    again = Turn(
-        settings=settings,
+    await run_turn(
+        settings,
+        "What is the capital of France?",
         provider=local_provider,
-        owner=OWNER,
         conversation_id=conversation_of(updates),
-        text="What is the capital of France?",
     )
-    [_ async for _ in again.updates()]
     with db.session_for(db_url) as session:
         last = db.list_messages(session, conversation_id=conversation_of(updates))[-1]
     assert (last.status, "Paris" in last.content) == ("complete", True)
@@ -218,10 +210,6 @@ async def test_one_model_process_serves_every_worker_on_the_machine(local_provid
         ]
         # When the worker that runs the model exits, the other one takes over.
         local_provider.process.close()
-        for _ in range(100):
-            if other.pid is not None:
-                break
-            await asyncio.sleep(0.1)
-        assert other.pid is not None
+        await until(lambda: other.pid is not None, timeout_s=10)
     finally:
         other.close()

@@ -17,6 +17,7 @@ from chatapp.mcp_servers.connection import McpCallError, ServerConnection, quali
 from chatapp.mcp_servers.hub import McpHub, hub
 from chatapp.turns import tools
 
+from .factories import until
 from .fakes.mcp_servers import TESTBOX
 
 
@@ -30,17 +31,11 @@ def stdio_server(name: str = "testbox", timeout_s: float = 5.0) -> ServerConfig:
 async def running(connection: ServerConnection):
     task = asyncio.create_task(connection.run())
     try:
-        await until(lambda: connection.status == "connected", connection)
+        await until(lambda: connection.status == "connected")
         yield connection
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-
-
-async def until(predicate, connection: ServerConnection, timeout_s: float = 30.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.05)
 
 
 async def test_a_stdio_server_lists_its_tools_with_their_hints_and_runs_them():
@@ -81,7 +76,7 @@ async def test_tools_are_listed_again_when_the_server_says_they_changed(protocol
     async with running(ServerConnection(stdio_server())) as connection:
         assert "hello" not in {tool.name for tool in connection.tools}
         assert await connection.call("grow", {"name": "hello"}) == (False, "added hello")
-        await until(lambda: "hello" in {tool.name for tool in connection.tools}, connection)
+        await until(lambda: "hello" in {tool.name for tool in connection.tools})
         assert await connection.call("hello", {}) == (False, "hello from hello")
 
 
@@ -97,10 +92,10 @@ async def test_a_server_that_dies_mid_call_is_an_error_then_it_is_connected_agai
     async with running(ServerConnection(stdio_server())) as connection:
         with pytest.raises(McpCallError, match="failed during the call"):
             await connection.call("die", {})
-        await until(lambda: connection.status != "connected", connection)
+        await until(lambda: connection.status != "connected")
         with pytest.raises(McpCallError, match="not connected"):
             await connection.call("add", {"a": 1, "b": 1})
-        await until(lambda: connection.status == "connected", connection)
+        await until(lambda: connection.status == "connected")
         assert await connection.call("add", {"a": 20, "b": 22}) == (False, "42")
 
 
@@ -116,7 +111,7 @@ async def test_an_unreachable_server_keeps_trying_and_says_why():
     config = ServerConfig(name="gone", approve="never", timeout_s=1.0, url="http://127.0.0.1:9/mcp")
     connection = ServerConnection(config)
     task = asyncio.create_task(connection.run())
-    await until(lambda: connection.status == "reconnecting", connection)
+    await until(lambda: connection.status == "reconnecting")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
@@ -144,7 +139,7 @@ async def test_the_hub_offers_every_tool_beside_the_built_in_ones_and_says_which
     box = hub()
     box.start()
     try:
-        await until(lambda: box.connections["testbox"].status == "connected", box.connections["testbox"])
+        await until(lambda: box.connections["testbox"].status == "connected")
         offered = {spec["function"]["name"] for spec in tools.specs()}
         outcome = await tools.call(
             "testbox__echo", '{"text": "hello"}', tools.ToolContext("o", mock_settings.db_url)

@@ -12,11 +12,8 @@ import json
 import pytest
 
 from chatapp import db
-from chatapp.config import Settings
 from chatapp.domain import (
-    AnswerDone,
     ChatOptions,
-    ConversationReady,
     StatusEvent,
     ToolStep,
     ToolStepUpdate,
@@ -24,8 +21,6 @@ from chatapp.domain import (
 )
 from chatapp.mcp_servers import connection as mcp_connection
 from chatapp.mcp_servers.hub import McpHub, hub
-from chatapp.providers.mock import MockProvider
-from chatapp.providers.openai import OpenAIProvider
 from chatapp.turns import tool_step, tools
 from chatapp.turns.memory import MemoryJobRegistry
 from chatapp.turns.redis import RedisJobRegistry
@@ -34,25 +29,21 @@ from chatapp.web import views
 from chatapp.web.state.conversation import ConversationState
 from chatapp.web.state.settings import SettingsState
 
-from .fakes.mcp_servers import until
+from .factories import (
+    OWNER,
+    SOMEONE_ELSE,
+    conversation_of,
+    fast_mock,
+    final,
+    make_turn,
+    run_turn,
+    saved,
+    until,
+)
 from .fakes.openai_server import Reply
 from .reflex_harness import open_tab
 
-OWNER = "owner-key-for-mcp-turn-tests"
-SOMEONE_ELSE = "another-owner-key-entirely"
 DELETE = "/mock tool=testbox__delete_file:/tmp/report.txt\nClean up, please."
-
-
-def new_turn(settings: Settings, text: str, conversation_id: str | None = None, **more) -> Turn:
-    provider = more.pop("provider", None) or MockProvider(latency_ms=0, tokens_per_s=5000)
-    return Turn(
-        settings=settings,
-        provider=provider,
-        owner=OWNER,
-        conversation_id=conversation_id,
-        text=text,
-        **more,
-    )
 
 
 async def answer_each_wait(turn: Turn, decision: str | None) -> list[TurnUpdate]:
@@ -77,21 +68,9 @@ def events(updates: list[TurnUpdate]) -> list[str]:
     return [f"{u.kind}: {u.detail}" for u in updates if isinstance(u, StatusEvent)]
 
 
-def conversation_of(updates: list[TurnUpdate]) -> str:
-    return next(u.conversation.id for u in updates if isinstance(u, ConversationReady))
-
-
 def saved_step(db_url: str, updates: list[TurnUpdate]) -> ToolStep:
-    with db.session_for(db_url) as session:
-        answer = db.list_messages(session, conversation_id=conversation_of(updates))[-1]
-    (step,) = answer.steps
+    (step,) = saved(db_url, updates)[-1].steps
     return step
-
-
-def final(updates: list[TurnUpdate]) -> AnswerDone:
-    done = [u for u in updates if isinstance(u, AnswerDone)]
-    assert len(done) == 1
-    return done[0]
 
 
 # --- calls that need no approval ---------------------------------------------------------------------
@@ -105,7 +84,7 @@ async def test_a_server_over_streamable_http_runs_a_tool_in_a_turn(mcp_servers, 
     try:
         await until(lambda: box.connections["testbox"].status == "connected")
         updates = await answer_each_wait(
-            new_turn(mock_settings, '/mock tool=testbox__add:{"a":2,"b":40}\nAdd them'), None
+            make_turn(mock_settings, '/mock tool=testbox__add:{"a":2,"b":40}\nAdd them'), None
         )
     finally:
         await box.stop()
@@ -118,10 +97,10 @@ async def test_a_server_over_streamable_http_runs_a_tool_in_a_turn(mcp_servers, 
 async def test_a_read_only_tool_runs_at_once_and_its_step_and_events_name_the_server(
     mock_settings, connected
 ):
-    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    provider = fast_mock()
 
     updates = await answer_each_wait(
-        new_turn(mock_settings, "/mock tool=testbox__echo:hello\nSay it back", provider=provider), "deny"
+        make_turn(mock_settings, "/mock tool=testbox__echo:hello\nSay it back", provider=provider), "deny"
     )
 
     assert steps(updates) == [("testbox", "testbox__echo", "running"), ("testbox", "testbox__echo", "ok")]
@@ -142,7 +121,7 @@ async def test_a_server_with_approve_never_runs_even_a_destructive_tool_at_once(
     box.start()
     try:
         await until(lambda: box.connections["testbox"].status == "connected")
-        updates = await answer_each_wait(new_turn(mock_settings, DELETE), None)
+        updates = await answer_each_wait(make_turn(mock_settings, DELETE), None)
     finally:
         await box.stop()
         hub.cache_clear()
@@ -168,7 +147,7 @@ async def test_a_tool_that_acts_waits_for_allow_then_runs_and_the_wait_is_not_mo
     mock_settings, connected
 ):
     clock = SteppedClock()
-    turn = new_turn(mock_settings, DELETE, clock=clock)
+    turn = make_turn(mock_settings, DELETE, clock=clock)
     updates: list[TurnUpdate] = []
     async with asyncio.timeout(30):
         async for update in turn.updates():
@@ -193,9 +172,9 @@ async def test_a_tool_that_acts_waits_for_allow_then_runs_and_the_wait_is_not_mo
 
 
 async def test_deny_is_a_result_the_model_reads_and_the_step_is_kept_as_declined(mock_settings, connected):
-    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    provider = fast_mock()
 
-    updates = await answer_each_wait(new_turn(mock_settings, DELETE, provider=provider), "deny")
+    updates = await answer_each_wait(make_turn(mock_settings, DELETE, provider=provider), "deny")
 
     assert steps(updates)[-1] == ("testbox", "testbox__delete_file", "denied")
     assert provider.requests[-1][-1].content == tool_step.DECLINED
@@ -208,10 +187,10 @@ async def test_deny_is_a_result_the_model_reads_and_the_step_is_kept_as_declined
 async def test_always_lets_the_tool_run_without_asking_for_the_rest_of_the_conversation(
     mock_settings, connected
 ):
-    first = await answer_each_wait(new_turn(mock_settings, DELETE), "always")
+    first = await answer_each_wait(make_turn(mock_settings, DELETE), "always")
     conversation_id = conversation_of(first)
-    second = await answer_each_wait(new_turn(mock_settings, DELETE, conversation_id), None)
-    elsewhere = await answer_each_wait(new_turn(mock_settings, DELETE), "deny")
+    second = await answer_each_wait(make_turn(mock_settings, DELETE, conversation_id=conversation_id), None)
+    elsewhere = await answer_each_wait(make_turn(mock_settings, DELETE), "deny")
 
     assert [status for *_, status in steps(first)] == ["waiting", "running", "ok"]
     assert [status for *_, status in steps(second)] == ["running", "ok"]  # not asked again
@@ -222,7 +201,7 @@ async def test_always_lets_the_tool_run_without_asking_for_the_rest_of_the_conve
 
 
 async def test_stop_while_a_call_waits_ends_the_answer_cleanly(mock_settings, connected):
-    updates = await answer_each_wait(new_turn(mock_settings, DELETE), None)
+    updates = await answer_each_wait(make_turn(mock_settings, DELETE), None)
 
     answer = final(updates).message
     assert answer is not None and answer.status == "stopped"
@@ -234,11 +213,9 @@ async def test_a_call_nobody_answers_is_not_run_and_the_model_hears_why(
     mock_settings, connected, monkeypatch
 ):
     monkeypatch.setattr(tool_step, "APPROVAL_TIMEOUT_S", 0.2)
-    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
-    turn = new_turn(mock_settings, DELETE, provider=provider)
+    provider = fast_mock()
 
-    async with asyncio.timeout(30):
-        updates = [u async for u in turn.updates()]
+    updates = await run_turn(mock_settings, DELETE, provider=provider)
 
     assert steps(updates)[-1] == ("testbox", "testbox__delete_file", "error")  # not run, but not declined
     assert provider.requests[-1][-1].content == tool_step.UNANSWERED
@@ -255,7 +232,7 @@ async def test_a_decision_reaches_the_job_from_any_worker_and_only_from_its_owne
         url = request.getfixturevalue("redis_url")
         runs, elsewhere = RedisJobRegistry(url, 3), RedisJobRegistry(url, 3)  # two workers
     try:
-        job = await runs.start(new_turn(mock_settings, DELETE))
+        job = await runs.start(make_turn(mock_settings, DELETE))
         followed = runs.follow(job.id, OWNER)
         waiting = None
         async with asyncio.timeout(30):
@@ -283,7 +260,7 @@ async def test_the_control_channel_passes_over_what_isnt_a_control_and_goes_on(
 
     runs, elsewhere = RedisJobRegistry(redis_url, 3), RedisJobRegistry(redis_url, 3)
     try:
-        job = await runs.start(new_turn(mock_settings, DELETE))
+        job = await runs.start(make_turn(mock_settings, DELETE))
         followed = runs.follow(job.id, OWNER)
         async with asyncio.timeout(30):
             async for update in followed:
@@ -302,7 +279,7 @@ async def test_the_control_channel_passes_over_what_isnt_a_control_and_goes_on(
 
 
 async def test_a_call_allowed_after_its_server_went_away_is_not_run(mock_settings, connected):
-    turn = new_turn(mock_settings, DELETE)
+    turn = make_turn(mock_settings, DELETE)
     updates: list[TurnUpdate] = []
     async with asyncio.timeout(30):
         async for update in turn.updates():
@@ -327,11 +304,11 @@ async def test_a_call_past_the_servers_timeout_is_a_tool_error_the_model_sees(mc
     hub.cache_clear()
     box = hub()
     box.start()
-    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    provider = fast_mock()
     try:
         await until(lambda: box.connections["testbox"].status == "connected")
         updates = await answer_each_wait(
-            new_turn(
+            make_turn(
                 mock_settings, '/mock tool=testbox__slow:{"seconds":5}\nTake your time', provider=provider
             ),
             "allow",
@@ -349,17 +326,17 @@ async def test_a_server_that_dies_mid_call_is_a_tool_error_then_it_comes_back(
     mock_settings, connected, monkeypatch
 ):
     monkeypatch.setattr(mcp_connection, "BACKOFF_S", (0.2,))
-    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    provider = fast_mock()
 
     died = await answer_each_wait(
-        new_turn(mock_settings, "/mock tool=testbox__die:now\nGo", provider=provider), "allow"
+        make_turn(mock_settings, "/mock tool=testbox__die:now\nGo", provider=provider), "allow"
     )
     told = provider.requests[-1][-1].content
     connection = connected.connections["testbox"]
     assert connection.status == "reconnecting"  # no call goes to the dead process meanwhile
     await until(lambda: connection.status == "connected" and connection.tools != ())
     back = await answer_each_wait(
-        new_turn(mock_settings, '/mock tool=testbox__add:{"a":20,"b":22}\nAdd', provider=provider), "allow"
+        make_turn(mock_settings, '/mock tool=testbox__add:{"a":20,"b":22}\nAdd', provider=provider), "allow"
     )
 
     assert steps(died)[-1] == ("testbox", "testbox__die", "error")
@@ -370,11 +347,11 @@ async def test_a_server_that_dies_mid_call_is_a_tool_error_then_it_comes_back(
 
 
 async def test_a_server_switched_off_for_a_conversation_offers_none_of_its_tools(mock_settings, connected):
-    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    provider = fast_mock()
     options = ChatOptions(servers_off=("testbox",))
 
     updates = await answer_each_wait(
-        new_turn(mock_settings, "/mock tool=testbox__echo:hi\nSay hi", provider=provider, options=options),
+        make_turn(mock_settings, "/mock tool=testbox__echo:hi\nSay hi", provider=provider, options=options),
         "allow",
     )
 
@@ -406,7 +383,7 @@ async def test_a_model_server_calling_an_mcp_tool_in_pieces_waits_for_approval_t
     call = ("call_rm", "testbox__delete_file", '{"path": "/srv/old-logs"}')
     server.replies.extend([Reply(calls=(call,), argument_chars=3), Reply(pieces=("Done: ", "it is gone."))])
 
-    turn = new_turn(settings, "Remove the old logs", provider=OpenAIProvider(settings))
+    turn = make_turn(settings, "Remove the old logs")
     updates = await answer_each_wait(turn, "allow")
 
     assert steps(updates)[-1] == ("testbox", "testbox__delete_file", "ok")
@@ -427,7 +404,7 @@ async def test_a_model_server_told_no_reads_the_refusal_and_answers(server, sett
     call = ("call_rm", "testbox__delete_file", '{"path": "/"}')
     server.replies.extend([Reply(calls=(call,)), Reply(pieces=("Understood, ", "nothing deleted."))])
 
-    turn = new_turn(settings, "Delete everything", provider=OpenAIProvider(settings))
+    turn = make_turn(settings, "Delete everything")
     updates = await answer_each_wait(turn, "deny")
 
     assert server.requests[1]["messages"][-1]["content"] == tool_step.DECLINED

@@ -9,13 +9,9 @@ import bpe_openai
 import pytest
 
 from chatapp import db
-from chatapp.config import Settings
 from chatapp.domain import (
     AnswerDelta,
-    AnswerDone,
     ChatOptions,
-    ConversationReady,
-    Message,
     PromptMessage,
     ProviderError,
     StatusEvent,
@@ -27,12 +23,11 @@ from chatapp.domain import (
 )
 from chatapp.providers.openai import OpenAIProvider
 from chatapp.turns import tools
-from chatapp.turns.turn import Turn
 from chatapp.web import views
 
+from .factories import OWNER, conversation_of, final, make_turn, run_turn, saved
 from .fakes.openai_server import SYSTEM_PROMPT, Reply, openai_settings
 
-OWNER = "owner-key-0123456789"
 PROMPT = [PromptMessage("system", SYSTEM_PROMPT), PromptMessage("user", "What is the capital of France?")]
 
 
@@ -107,29 +102,6 @@ async def test_answer_that_stops_early_is_interrupted_after_the_pieces_already_s
 # --- through the service, to the database --------------------------------------------------------
 
 
-def new_turn(settings: Settings, text: str, conversation_id: str | None = None) -> Turn:
-    provider = OpenAIProvider(settings)
-    return Turn(settings=settings, provider=provider, owner=OWNER, conversation_id=conversation_id, text=text)
-
-
-async def run_turn(settings: Settings, text: str, conversation_id: str | None = None) -> list[TurnUpdate]:
-    return [update async for update in new_turn(settings, text, conversation_id).updates()]
-
-
-def conversation_of(updates: list[TurnUpdate]) -> str:
-    return next(u.conversation.id for u in updates if isinstance(u, ConversationReady))
-
-
-def saved(db_url: str, updates: list[TurnUpdate]) -> list[Message]:
-    with db.session_for(db_url) as session:
-        return db.list_messages(session, conversation_id=conversation_of(updates))
-
-
-def final(updates: list[TurnUpdate]) -> AnswerDone:
-    (done,) = [update for update in updates if isinstance(update, AnswerDone)]
-    return done
-
-
 async def test_answer_is_saved_complete_with_reported_tokens_and_a_cost(server, settings, db_url):
     server.replies.append(Reply(pieces=("Bon", "jour!"), usage=(1234, 56)))
 
@@ -180,7 +152,7 @@ async def test_follow_up_question_sends_the_system_prompt_and_the_history(server
     server.replies.extend([Reply(pieces=("Bonjour!",), usage=(20, 3)), Reply(pieces=("Au revoir!",))])
 
     first = await run_turn(settings, "Say hello in French")
-    await run_turn(settings, "Now say goodbye", conversation_of(first))
+    await run_turn(settings, "Now say goodbye", conversation_id=conversation_of(first))
 
     assert server.requests[1]["messages"] == [
         {"role": "system", "content": SYSTEM_PROMPT},
@@ -219,7 +191,7 @@ async def test_rate_limited_request_is_saved_as_an_error_with_a_plain_message(se
 
 async def test_stop_ends_a_stalled_answer_at_once_and_keeps_the_partial_text(server, settings, db_url):
     server.replies.append(Reply(pieces=("Let me think",), ending="stall"))
-    turn = new_turn(settings, "Hard one")
+    turn = make_turn(settings, "Hard one")
     updates: list[TurnUpdate] = []
 
     # The server holds the answer open for 30 s; only a Stop that cancels the request ends it within this.
@@ -349,7 +321,7 @@ async def test_a_rate_limit_after_the_first_token_is_not_retried(server, setting
 
 async def test_stop_while_waiting_out_a_rate_limit_ends_the_answer_at_once(server, settings, db_url):
     server.replies.append(Reply(status=429, headers=(("Retry-After", "10"),)))
-    turn = new_turn(settings, "Hello?")
+    turn = make_turn(settings, "Hello?")
     updates: list[TurnUpdate] = []
 
     async with asyncio.timeout(5):

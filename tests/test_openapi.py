@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 from schemathesis.checks import ignored_auth, positive_data_acceptance
 
 from chatapp import db
-from chatapp.accounts.owners import owner_id
 from chatapp.db.messages import add_events
 from chatapp.domain import Metrics, StatusEvent
 from chatapp.rest.api import create_api
 
-KEY = "openapi-test-owner-key"
+from .factories import OWNER, OWNER_KEY
+
 CASES = 1_000  # per endpoint and database
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_api())
@@ -27,7 +27,7 @@ class OwnerKey:
     or malformed key's 401, and another owner's 404, are tested in test_api.)"""
 
     def get(self, case, ctx) -> str:
-        return KEY
+        return OWNER_KEY
 
     def set(self, case, data, ctx) -> None:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
@@ -35,10 +35,9 @@ class OwnerKey:
 
 def seed(url: str) -> str:
     """A conversation with a question, an answer with every number and a tool call, and its events."""
-    owner = owner_id(KEY)
     with db.session_for(url) as session:
-        chat = db.create_conversation(session, owner=owner, title="Fuzzed")
-        db.file_conversation(session, owner=owner, conversation_id=chat.id, category="Work")
+        chat = db.create_conversation(session, owner=OWNER, title="Fuzzed")
+        db.file_conversation(session, owner=OWNER, conversation_id=chat.id, category="Work")
         db.add_message(session, conversation_id=chat.id, role="user", content="What is 2+2?")
         answer = db.add_message(session, conversation_id=chat.id, role="assistant", content="")
         step = db.add_tool_step(

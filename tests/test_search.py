@@ -14,9 +14,8 @@ from chatapp.db.search import SNIPPET_CHARS, snippet
 from tests.e2e.appserver import ROOT, migrate
 
 from . import legacy_rows
+from .factories import OWNER, OWNER_KEY, SOMEONE_ELSE
 
-OWNER = "owner-key-0123456789"
-OTHER = "other-key-9876543210"
 BEFORE_SEARCH = "e7a2c9d4b6f1"  # the conversation settings
 
 
@@ -121,12 +120,12 @@ def test_a_long_conversation_does_not_hide_older_matches(any_db_url):
 def test_another_owners_conversations_are_never_found(any_db_url):
     mine, _ = chat(any_db_url, "My notes", "the secret recipe is here")
     theirs = {
-        chat(any_db_url, "Their notes", "the secret recipe is there too", owner=OTHER)[0],
-        chat(any_db_url, "Secret recipe", "a title match of someone else's", owner=OTHER)[0],
+        chat(any_db_url, "Their notes", "the secret recipe is there too", owner=SOMEONE_ELSE)[0],
+        chat(any_db_url, "Secret recipe", "a title match of someone else's", owner=SOMEONE_ELSE)[0],
     }
 
     assert found(any_db_url, "secret recipe") == [mine]
-    assert set(found(any_db_url, "secret recipe", owner=OTHER)) == theirs
+    assert set(found(any_db_url, "secret recipe", owner=SOMEONE_ELSE)) == theirs
 
 
 @pytest.mark.parametrize(
@@ -273,13 +272,13 @@ def search_objects(url: str) -> set[str]:
 
 def test_the_migration_indexes_rows_already_there_and_its_downgrade_drops_the_index(empty_database):
     alembic(empty_database, upgrade, BEFORE_SEARCH)
-    older = legacy_rows.conversation(empty_database, OWNER, "Trip to Reykjavik")
+    older = legacy_rows.conversation(empty_database, OWNER_KEY, "Trip to Reykjavik")
     question = legacy_rows.message(empty_database, older, "Where do puffins nest?")
     assert search_objects(empty_database) == set()
 
     outcome = migrate(empty_database)
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
-    owner = owner_id(OWNER)  # as the rows made before are owned now (test_db.py checks that migration)
+    owner = owner_id(OWNER_KEY)  # as the rows made before are owned now (test_db.py checks that migration)
     newer, _ = chat(empty_database, "Reykjavik again", "More puffins", owner=owner)
 
     assert [(h.conversation_id, h.message_id) for h in search(empty_database, "puffins nest", owner)] == [
@@ -290,22 +289,22 @@ def test_the_migration_indexes_rows_already_there_and_its_downgrade_drops_the_in
 
     alembic(empty_database, downgrade, BEFORE_SEARCH)
     assert search_objects(empty_database) == set()
-    after = legacy_rows.conversation(empty_database, OWNER, "After the downgrade")
+    after = legacy_rows.conversation(empty_database, OWNER_KEY, "After the downgrade")
     legacy_rows.message(empty_database, after, "no trigger is left to fail this")
     db.engine(empty_database).dispose()
 
 
 def test_answers_still_streaming_leave_the_index_when_the_database_is_migrated(empty_database):
     alembic(empty_database, upgrade, "d1f3a5c7e9b2")  # where every save of a streaming answer was indexed
-    conversation = legacy_rows.conversation(empty_database, OWNER, "Weather")
+    conversation = legacy_rows.conversation(empty_database, OWNER_KEY, "Weather")
     legacy_rows.message(empty_database, conversation, "Will it rain?")
     answer_id = legacy_rows.message(empty_database, conversation, "Probably", "assistant", "streaming")
     if empty_database.startswith("sqlite"):  # the old triggers indexed it
-        assert [hit.message_id for hit in search(empty_database, "probably")] == [answer_id]
+        assert [hit.message_id for hit in search(empty_database, "probably", OWNER_KEY)] == [answer_id]
 
     outcome = migrate(empty_database)
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
-    owner = owner_id(OWNER)
+    owner = owner_id(OWNER_KEY)
     assert search(empty_database, "probably", owner) == []
     with db.session_for(empty_database) as session:
         db.save_partial_answers(session, {answer_id: "Probably sunshine"})

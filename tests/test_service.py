@@ -23,19 +23,13 @@ from chatapp.domain import (
 )
 from chatapp.domain import input as user_input
 from chatapp.domain.limits import FIRST_LINE_TITLE_CHARS
-from chatapp.providers.mock import MockProvider
-from chatapp.turns.turn import Turn
 
-OWNER = "owner-key-for-service-tests"
+from .factories import OWNER, SOMEONE_ELSE, fast_mock, final, run_turn
 
 
 def _messages(db_url: str, conversation_id: str):
     with db.session_for(db_url) as session:
         return db.list_messages(session, conversation_id=conversation_id)
-
-
-async def _run(turn: Turn) -> list:
-    return [update async for update in turn.updates()]
 
 
 class InspectingProvider:
@@ -69,15 +63,13 @@ async def test_user_message_is_saved_before_the_provider_is_called(mock_settings
     provider = InspectingProvider(mock_settings.db_url, conversation.id)
     # A clock that moves half a second per reading: the answer is saved at every other token.
     ticks = itertools.count()
-    turn = Turn(
-        settings=mock_settings,
+    await run_turn(
+        mock_settings,
+        "hello there",
         provider=provider,
-        owner=OWNER,
         conversation_id=conversation.id,
-        text="hello there",
         clock=lambda: next(ticks) * 0.5,
     )
-    await _run(turn)
 
     user, assistant = provider.seen_before_request
     assert (user.role, user.content, user.status) == ("user", "hello there", "complete")
@@ -92,12 +84,9 @@ async def test_user_message_is_saved_before_the_provider_is_called(mock_settings
 
 
 async def test_updates_arrive_in_order_and_the_first_turn_creates_a_titled_conversation(mock_settings):
-    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    provider = fast_mock()
     provider.script("Hello *world*")
-    turn = Turn(
-        settings=mock_settings, provider=provider, owner=OWNER, conversation_id=None, text="  Hi!\nThere "
-    )
-    updates = await _run(turn)
+    updates = await run_turn(mock_settings, "  Hi!\nThere ", provider=provider)
 
     ready, started = updates[0], updates[1]
     assert isinstance(ready, ConversationReady) and ready.created
@@ -115,13 +104,9 @@ async def test_updates_arrive_in_order_and_the_first_turn_creates_a_titled_conve
 
 
 async def test_history_is_sent_to_the_provider_with_the_system_prompt(mock_settings):
-    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
-    first = Turn(settings=mock_settings, provider=provider, owner=OWNER, conversation_id=None, text="first")
-    conversation_id = (await _run(first))[0].conversation.id
-    second = Turn(
-        settings=mock_settings, provider=provider, owner=OWNER, conversation_id=conversation_id, text="2nd"
-    )
-    await _run(second)
+    provider = fast_mock()
+    conversation_id = (await run_turn(mock_settings, "first", provider=provider))[0].conversation.id
+    await run_turn(mock_settings, "2nd", provider=provider, conversation_id=conversation_id)
 
     sent = provider.requests[-1]
     assert sent[0] == PromptMessage("system", mock_settings.system_prompt)
@@ -131,15 +116,8 @@ async def test_history_is_sent_to_the_provider_with_the_system_prompt(mock_setti
 
 async def test_another_owners_conversation_cannot_be_continued(mock_settings):
     with db.session_for(mock_settings.db_url) as session:
-        theirs = db.create_conversation(session, owner="someone-else-entirely", title="private")
-    turn = Turn(
-        settings=mock_settings,
-        provider=MockProvider(),
-        owner=OWNER,
-        conversation_id=theirs.id,
-        text="let me in",
-    )
-    (done,) = await _run(turn)
+        theirs = db.create_conversation(session, owner=SOMEONE_ELSE, title="private")
+    (done,) = await run_turn(mock_settings, "let me in", conversation_id=theirs.id)
 
     assert done.message is None and "no longer exists" in done.error
     assert _messages(mock_settings.db_url, theirs.id) == []
@@ -156,15 +134,8 @@ async def test_another_owners_conversation_cannot_be_continued(mock_settings):
     ],
 )
 async def test_a_mock_directive_out_of_bounds_is_refused_at_once_with_why(mock_settings, directive, error):
-    turn = Turn(
-        settings=mock_settings,
-        provider=MockProvider(),
-        owner=OWNER,
-        conversation_id=None,
-        text=f"/mock {directive}",
-    )
     async with asyncio.timeout(5):  # three million words would take the server minutes to build
-        updates = await _run(turn)
+        updates = await run_turn(mock_settings, f"/mock {directive}")
 
     (done,) = [update for update in updates if isinstance(update, AnswerDone)]
     assert (done.message.status, done.message.content, done.error) == ("error", "", error)
@@ -182,24 +153,13 @@ def test_titles_are_one_short_line():
 
 
 async def test_a_conversation_is_answered_with_its_own_settings(mock_settings):
-    provider = MockProvider(latency_ms=0, tokens_per_s=5000)
+    provider = fast_mock()
     options = ChatOptions(
         model="mock-2", system_prompt="Answer like a pirate.", temperature=0.3, max_tokens=4
     )
-    turn = Turn(
-        settings=mock_settings,
-        provider=provider,
-        owner=OWNER,
-        conversation_id=None,
-        text="Hi",
-        options=options,
-    )
-    updates = await _run(turn)
+    updates = await run_turn(mock_settings, "Hi", provider=provider, options=options)
     conversation = next(u for u in updates if isinstance(u, ConversationReady)).conversation
-    follow_up = Turn(
-        settings=mock_settings, provider=provider, owner=OWNER, conversation_id=conversation.id, text="More"
-    )
-    done = next(u for u in await _run(follow_up) if isinstance(u, AnswerDone))
+    done = final(await run_turn(mock_settings, "More", provider=provider, conversation_id=conversation.id))
 
     assert conversation.options == options  # kept with the conversation, so the next turn needs no reminder
     assert provider.options == [options, options]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -17,12 +16,13 @@ from chatapp.metering import tokens
 from chatapp.providers.mock import word_tokens
 from chatapp.turns import jobs
 from chatapp.turns.redis import RedisJobRegistry
-from chatapp.web.state import conversation as conversation_state
+from chatapp.web.state import paging
 from chatapp.web.state.conversation import ConversationState
 from chatapp.web.state.monitor import MonitorState
 from chatapp.web.state.settings import SettingsState
 from chatapp.web.state.sidebar import HISTORY_PAGE, SidebarState
 
+from .factories import until
 from .reflex_harness import feed_ops, open_tab, open_tabs, shown_messages, streamed_text, var
 
 HISTORY_MARKER = "EARLIER-EXCHANGE"
@@ -320,9 +320,11 @@ async def test_a_page_load_that_finds_the_first_answer_starting_shows_each_event
     monkeypatch.setattr(db, "list_categories", slow_categories)
     async with open_tab() as tab:
         asking = await tab.start(ConversationState.user_message({"message": "/mock tokens=20 rate=400\nhi"}))
-        async with asyncio.timeout(5):
-            while not (await tab.state())._following:
-                await asyncio.sleep(0.001)
+
+        async def following() -> bool:
+            return (await tab.state())._following
+
+        await until(following, timeout_s=5, every_s=0.001)
         await tab.send(ConversationState.on_load)
         await asking.wait_all()
         messages, events = shown_messages(tab.deltas())
@@ -826,7 +828,7 @@ async def test_a_long_conversation_opens_with_its_latest_messages_and_more_on_re
 async def test_a_search_hit_too_far_back_opens_the_conversation_at_its_end_and_says_so(
     mock_settings, monkeypatch
 ):
-    monkeypatch.setattr(conversation_state, "SNAPSHOT_CHARS", 1_000)  # a page: two of these messages
+    monkeypatch.setattr(paging, "SNAPSHOT_CHARS", 1_000)  # a page: two of these messages
     drafts = tuple(
         MessageDraft("user" if n % 2 == 0 else "assistant", f"{n:03} " + "z" * 396) for n in range(60)
     )
@@ -849,7 +851,7 @@ async def test_a_search_hit_too_far_back_opens_the_conversation_at_its_end_and_s
 
     assert (near_snapshot["earlier"], near_notice) == (50, "")  # within four more pages: shown from the hit
     assert far_snapshot["earlier"] == 58  # the first message would send the whole conversation
-    assert far_notice == conversation_state.TOO_FAR_BACK
+    assert far_notice == paging.TOO_FAR_BACK
     assert (again.notice, again.focus_message) == ("", "")
 
 

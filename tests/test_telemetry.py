@@ -27,15 +27,15 @@ from starlette.testclient import TestClient
 
 from chatapp import telemetry
 from chatapp.config import get_settings
-from chatapp.domain import AnswerDone, ConversationReady, StatusEvent, TurnUpdate
-from chatapp.providers.mock import MockProvider, word_tokens
+from chatapp.domain import StatusEvent, TurnUpdate
+from chatapp.providers.mock import word_tokens
 from chatapp.rest.api import create_api
 from chatapp.telemetry import RequestRecord, TurnRecord
 from chatapp.telemetry.otel import OtelExporter
 from chatapp.telemetry.prometheus import PrometheusExporter
-from chatapp.turns.turn import Turn
 
-OWNER = "owner-key-for-telemetry-tests"
+from .factories import conversation_of, final, make_turn, run_turn
+
 TWO_ROUNDS = "/mock tool=calculator:1+1 rounds=2 tokens=12 rate=2000 latency=0\nAdd, twice"
 
 
@@ -50,25 +50,16 @@ def use(monkeypatch, *exporters) -> None:
     monkeypatch.setattr(telemetry, "exporters", lambda: exporters)
 
 
-async def run(settings, text: str, stop_after_first_token: bool = False) -> list[TurnUpdate]:
-    provider = MockProvider(latency_ms=0, tokens_per_s=2000)
-    turn = Turn(settings=settings, provider=provider, owner=OWNER, conversation_id=None, text=text)
+async def stopped_after_first_token(settings, text: str) -> list[TurnUpdate]:
+    """Runs a turn, pressing Stop as its first token arrives."""
+    turn = make_turn(settings, text)
     updates: list[TurnUpdate] = []
     async with asyncio.timeout(20):
         async for update in turn.updates():
             updates.append(update)
-            if stop_after_first_token and isinstance(update, StatusEvent) and update.kind == "first_token":
+            if isinstance(update, StatusEvent) and update.kind == "first_token":
                 turn.stop()
     return updates
-
-
-def answer_of(updates: list[TurnUpdate]):
-    (done,) = [u for u in updates if isinstance(u, AnswerDone)]
-    return done.message
-
-
-def conversation_of(updates: list[TurnUpdate]) -> str:
-    return next(u.conversation.id for u in updates if isinstance(u, ConversationReady))
 
 
 # --- OpenTelemetry, in memory ------------------------------------------------------------------------
@@ -98,7 +89,7 @@ def points(reader: InMemoryMetricReader) -> dict[str, list]:
 async def test_a_turn_with_two_tool_rounds_is_a_tree_of_genai_spans(mock_settings, in_memory):
     spans, _reader = in_memory
 
-    updates = await run(mock_settings, TWO_ROUNDS)
+    updates = await run_turn(mock_settings, TWO_ROUNDS)
 
     finished = {span.name: span for span in spans.get_finished_spans()}
     assert sorted(s.name for s in spans.get_finished_spans()) == [
@@ -126,7 +117,7 @@ async def test_a_turn_with_two_tool_rounds_is_a_tree_of_genai_spans(mock_setting
     assert first.attributes["gen_ai.operation.name"] == "chat"
     assert first.attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
     assert last.attributes["gen_ai.response.finish_reasons"] == ("stop",)
-    answer = answer_of(updates)
+    answer = final(updates).message
     # The mock reports usage for each request; the answer's reported totals are their sums.
     assert sum(s.attributes["gen_ai.usage.output_tokens"] for s in chats) == answer.metrics.completion_tokens
     assert sum(s.attributes["gen_ai.usage.input_tokens"] for s in chats) == answer.metrics.prompt_tokens
@@ -146,7 +137,7 @@ async def test_the_turns_metrics_carry_the_conventions_names_and_the_answers_num
 ):
     _spans, reader = in_memory
 
-    answer = answer_of(await run(mock_settings, TWO_ROUNDS))
+    answer = final(await run_turn(mock_settings, TWO_ROUNDS)).message
 
     found = points(reader)
     tokens = {p.attributes["gen_ai.token.type"]: p for p in found["gen_ai.client.token.usage"]}
@@ -165,10 +156,12 @@ async def test_the_turns_metrics_carry_the_conventions_names_and_the_answers_num
 async def test_an_error_and_a_stopped_answer_are_marked_as_such(mock_settings, in_memory):
     spans, reader = in_memory
 
-    await run(mock_settings, "/mock fail=server\nBreak")
+    await run_turn(mock_settings, "/mock fail=server\nBreak")
     failed = {s.name: s for s in spans.get_finished_spans()}
     spans.clear()
-    stopped_answer = answer_of(await run(mock_settings, "/mock tokens=500 rate=200 latency=0\nGo on", True))
+    stopped_answer = final(
+        await stopped_after_first_token(mock_settings, "/mock tokens=500 rate=200 latency=0\nGo on")
+    ).message
     stopped = {s.name: s for s in spans.get_finished_spans()}
 
     assert failed["chat mock-1"].attributes["error.type"] == "server"
@@ -187,7 +180,7 @@ async def test_message_content_goes_out_only_when_the_standard_variable_opts_in(
     spans, _reader = in_memory
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
 
-    await run(mock_settings, TWO_ROUNDS)
+    await run_turn(mock_settings, TWO_ROUNDS)
 
     chats = sorted(
         (s for s in spans.get_finished_spans() if s.name == "chat mock-1"), key=lambda s: s.start_time
@@ -254,7 +247,7 @@ async def test_a_real_turns_spans_and_metrics_reach_a_collector_over_otlp(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{collector.server_address[1]}")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "chatapp-under-test")
 
-    await run(mock_settings, TWO_ROUNDS)
+    await run_turn(mock_settings, TWO_ROUNDS)
     telemetry.shutdown()  # what the app does as it stops: whatever is buffered goes out
 
     spans = [
@@ -313,9 +306,9 @@ def metrics_on(mock_settings, monkeypatch):
 
 
 async def test_metrics_scraped_after_real_turns_equal_what_was_stored(metrics_on):
-    first = answer_of(await run(metrics_on, TWO_ROUNDS))
-    second = answer_of(await run(metrics_on, "/mock tokens=30 latency=0\nAgain"))
-    failed = answer_of(await run(metrics_on, "/mock fail=rate_limit\nToo fast"))
+    first = final(await run_turn(metrics_on, TWO_ROUNDS)).message
+    second = final(await run_turn(metrics_on, "/mock tokens=30 latency=0\nAgain")).message
+    failed = final(await run_turn(metrics_on, "/mock fail=rate_limit\nToo fast")).message
 
     families = scraped(TestClient(create_api()), Authorization="Bearer scrape-secret")
 
@@ -417,7 +410,7 @@ class Broken:
 async def test_an_exporter_that_fails_never_ends_an_answer(mock_settings, monkeypatch):
     use(monkeypatch, Broken())
 
-    answer = answer_of(await run(mock_settings, TWO_ROUNDS))
+    answer = final(await run_turn(mock_settings, TWO_ROUNDS)).message
 
     assert answer.status == "complete" and "word12" in answer.content
 
@@ -432,7 +425,10 @@ async def test_an_exporter_that_cant_be_set_up_is_left_out_and_answers_go_on(moc
     monkeypatch.setattr(setup, "otlp_exporter", broken)
 
     assert telemetry.exporters() == ()
-    assert answer_of(await run(mock_settings, "/mock tokens=3 latency=0\nStill there?")).status == "complete"
+    assert (
+        final(await run_turn(mock_settings, "/mock tokens=3 latency=0\nStill there?")).message.status
+        == "complete"
+    )
 
 
 def test_label_values_from_users_and_models_stop_growing_past_a_bound():

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import pytest
 
 from chatapp import db
-from chatapp.config import Settings
 from chatapp.domain import (
     AnswerDelta,
     AnswerDone,
@@ -25,25 +24,13 @@ from chatapp.domain import (
     ToolStepUpdate,
     TurnUpdate,
 )
-from chatapp.providers.mock import MockProvider
 from chatapp.turns import request, tools
 from chatapp.turns.turn import Turn
 
-OWNER = "owner-key-for-tool-loop-tests"
+from .factories import conversation_of, fast_mock, make_turn, run_turn
+
+QUESTION = "What is 6 times 7?"
 SIX_TIMES_SEVEN = '{"expression": "6*7"}'
-
-
-def fast_mock() -> MockProvider:
-    return MockProvider(latency_ms=0, tokens_per_s=5000)
-
-
-def new_turn(settings: Settings, provider: MockProvider, text: str = "What is 6 times 7?") -> Turn:
-    return Turn(settings=settings, provider=provider, owner=OWNER, conversation_id=None, text=text)
-
-
-async def run(turn: Turn) -> list[TurnUpdate]:
-    async with asyncio.timeout(10):  # a loop that never ends fails here instead of hanging the suite
-        return [update async for update in turn.updates()]
 
 
 def timeline(updates: list[TurnUpdate]) -> list[str]:
@@ -85,7 +72,7 @@ class Stored:
 
 
 def stored(db_url: str, updates: list[TurnUpdate]) -> Stored:
-    conversation_id = next(u.conversation.id for u in updates if isinstance(u, ConversationReady))
+    conversation_id = conversation_of(updates)
     with db.session_for(db_url) as session:
         messages = db.list_messages(session, conversation_id=conversation_id)
         events = db.list_events(session, conversation_id=conversation_id)
@@ -101,7 +88,7 @@ async def test_tool_call_runs_is_saved_and_its_result_goes_back_to_the_model(moc
     provider.script(tool_calls=(("calculator", SIX_TIMES_SEVEN),))
     provider.script("Six times seven is 42.")
 
-    updates = await run(new_turn(mock_settings, provider))
+    updates = await run_turn(mock_settings, QUESTION, provider=provider)
 
     assert timeline(updates) == [
         "ready",
@@ -179,7 +166,7 @@ async def test_failing_tool_call_becomes_an_error_step_the_model_sees(mock_setti
     provider.script(tool_calls=((name, arguments),))
     provider.script("Sorry, that did not work.")
 
-    updates = await run(new_turn(mock_settings, provider))
+    updates = await run_turn(mock_settings, QUESTION, provider=provider)
 
     assert [(s.name, s.status) for s in shown_steps(updates)] == [(name, "running"), (name, "error")]
     assert "tool_finished" in timeline(updates) and timeline(updates)[-2:] == ["finished", "done"]
@@ -205,7 +192,7 @@ async def test_a_tool_call_too_large_for_its_columns_is_stored_cut_and_answered_
     provider.script(tool_calls=(("n" * 300, "{}"), ("calculator", huge)))
     provider.script("Done.")
 
-    updates = await run(new_turn(settings, provider))
+    updates = await run_turn(settings, QUESTION, provider=provider)
 
     answer = stored(any_db_url, updates).answer
     named, sized = answer.steps
@@ -220,7 +207,7 @@ async def test_an_answer_that_would_not_end_is_cut_off_at_the_limit_and_saved(mo
     provider = fast_mock()
     provider.script("word " * 100)
 
-    updates = await run(new_turn(mock_settings, provider))
+    updates = await run_turn(mock_settings, QUESTION, provider=provider)
 
     answer = stored(mock_settings.db_url, updates).answer
     assert (answer.status, answer.content) == ("error", ("word " * 8))
@@ -235,7 +222,7 @@ async def test_past_the_round_limit_tools_are_withheld_and_the_model_answers_in_
     provider = fast_mock()
 
     # The directive asks for a tool in each of 9 rounds: only the limit can end this answer.
-    updates = await run(new_turn(settings, provider, "/mock tool=calculator:6*7 rounds=9\nkeep going"))
+    updates = await run_turn(settings, "/mock tool=calculator:6*7 rounds=9\nkeep going", provider=provider)
 
     assert len(provider.requests) == 3
     assert provider.offered == [list(tools.REGISTRY), list(tools.REGISTRY), []]
@@ -257,7 +244,7 @@ async def test_provider_without_tool_support_is_offered_none(mock_settings):
     provider = fast_mock()
     provider.supports_tools = False  # as the local model is
 
-    updates = await run(new_turn(mock_settings, provider, "/mock tool=calculator:6*7\nhi"))
+    updates = await run_turn(mock_settings, "/mock tool=calculator:6*7\nhi", provider=provider)
 
     assert provider.offered == [[]]
     assert shown_steps(updates) == []
@@ -316,7 +303,9 @@ async def test_stop_while_a_tool_runs_saves_the_answer_stopped_and_the_step_as_a
     provider = fast_mock()
     provider.script(tool_calls=(("slow", "{}"),))
 
-    updates, delay = await stop_once_the_tool_runs(new_turn(mock_settings, provider), slow_tool)
+    updates, delay = await stop_once_the_tool_runs(
+        make_turn(mock_settings, QUESTION, provider=provider), slow_tool
+    )
 
     assert delay < 1.0  # the tool would have run for 10 s more
     assert len(provider.requests) == 1
@@ -334,7 +323,9 @@ async def test_stop_while_a_tool_runs_shows_the_step_ended_in_the_live_view(mock
     provider = fast_mock()
     provider.script(tool_calls=(("slow", "{}"),))
 
-    updates, _ = await stop_once_the_tool_runs(new_turn(mock_settings, provider), slow_tool)
+    updates, _ = await stop_once_the_tool_runs(
+        make_turn(mock_settings, QUESTION, provider=provider), slow_tool
+    )
 
     # The chat draws steps from these updates; without a last one it shows the step running for good.
     assert shown_steps(updates)[-1].status == "error"
@@ -343,7 +334,7 @@ async def test_stop_while_a_tool_runs_shows_the_step_ended_in_the_live_view(mock
 async def test_stop_as_soon_as_a_tool_step_appears_does_not_leave_it_running(mock_settings, slow_tool):
     provider = fast_mock()
     provider.script(tool_calls=(("slow", "{}"),))
-    turn = new_turn(mock_settings, provider)
+    turn = make_turn(mock_settings, QUESTION, provider=provider)
     updates: list[TurnUpdate] = []
 
     try:

@@ -14,8 +14,7 @@ from chatapp import db
 from chatapp.turns import tools
 from chatapp.turns.tools import ToolContext, ToolError
 
-OWNER = "owner-key-for-tool-tests"
-OTHER = "other-key-for-tool-tests"
+from .factories import OWNER, SOMEONE_ELSE
 
 
 def calculate(expression: str) -> str:
@@ -150,11 +149,11 @@ async def test_search_finds_a_conversation_by_message_text_and_returns_a_snippet
 async def test_search_never_returns_another_owners_conversation(db_url):
     mine = _conversation(db_url, OWNER, "My notes", "the secret recipe is here")
     theirs = {
-        _conversation(db_url, OTHER, "Their notes", "the secret recipe is there too"),
-        _conversation(db_url, OTHER, "secret recipe", "a title match of someone else's"),
+        _conversation(db_url, SOMEONE_ELSE, "Their notes", "the secret recipe is there too"),
+        _conversation(db_url, SOMEONE_ELSE, "secret recipe", "a title match of someone else's"),
     }
     assert [r["id"] for r in await _search(db_url, "secret recipe")] == [mine]
-    assert {r["id"] for r in await _search(db_url, "secret recipe", owner=OTHER)} == theirs
+    assert {r["id"] for r in await _search(db_url, "secret recipe", owner=SOMEONE_ELSE)} == theirs
 
 
 async def test_search_respects_the_limit(db_url):

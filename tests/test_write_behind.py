@@ -9,10 +9,11 @@ import time
 import sqlalchemy as sa
 
 from chatapp import db
+from chatapp.accounts.owners import owner_id
 from chatapp.db.write_behind import WriteBehind
 from chatapp.domain import DEFAULT_OPTIONS, StatusEvent
 
-OWNER = "owner-key-0123456789"
+from .factories import OWNER, OWNER_KEY, SOMEONE_ELSE
 
 
 def _streaming_answer(url: str) -> tuple[str, str]:
@@ -147,7 +148,8 @@ def _begin(writes: WriteBehind, owner: str, conversation_id: str | None = None, 
 async def test_questions_asked_at_once_are_stored_together_and_each_gets_its_own(any_db_url):
     writes = WriteBehind(any_db_url)
     commits, inserts = _commits(any_db_url), _inserts(any_db_url)
-    begun = await asyncio.gather(*(_begin(writes, f"{OWNER}-{i}") for i in range(30)))
+    owners = [owner_id(f"{OWNER_KEY}-{i}") for i in range(30)]  # thirty browsers
+    begun = await asyncio.gather(*(_begin(writes, owner) for owner in owners))
 
     # The first goes alone; the others gather while it commits. Each group's new rows go in with one INSERT
     # per table (conversations, messages), not one per question.
@@ -156,7 +158,7 @@ async def test_questions_asked_at_once_are_stored_together_and_each_gets_its_own
     assert len({b.conversation.id for b in begun}) == 30
     with db.session_for(any_db_url) as session:
         for i, b in enumerate(begun):
-            found = db.get_conversation(session, owner=f"{OWNER}-{i}", conversation_id=b.conversation.id)
+            found = db.get_conversation(session, owner=owners[i], conversation_id=b.conversation.id)
             assert found is not None and found.message_count == 2
             question, answer = db.list_messages(session, conversation_id=b.conversation.id)
             assert (question.id, question.content) == (b.question.id, "What do I pack for a week of rain?")
@@ -171,7 +173,7 @@ async def test_a_question_that_cannot_be_stored_fails_alone(any_db_url):
     first = await _begin(writes, OWNER)
     results = await asyncio.gather(
         _begin(writes, OWNER),
-        _begin(writes, "another-owner-0123456789", conversation_id=someone_elses),  # not theirs
+        _begin(writes, SOMEONE_ELSE, conversation_id=someone_elses),  # not theirs
         _begin(writes, OWNER, conversation_id=first.conversation.id, answer_again=True),  # no question left
         _begin(writes, OWNER, conversation_id=first.conversation.id),
         return_exceptions=True,

@@ -4,7 +4,6 @@ fixtures are shared through tests/conftest.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import subprocess
@@ -16,13 +15,9 @@ import pytest
 from chatapp.config import get_settings
 from chatapp.mcp_servers.hub import hub
 
+from ..factories import until
+
 TESTBOX = str(Path(__file__).with_name("mcp_testbox.py"))
-
-
-async def until(predicate, timeout_s: float = 30.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 @pytest.fixture
