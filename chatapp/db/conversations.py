@@ -22,7 +22,6 @@ from .listing import totals
 from .schema import (
     CategoryRow,
     ConversationRow,
-    EventRow,
     MessageRow,
     ToolCallRow,
     apply_metrics,
@@ -201,11 +200,8 @@ def delete_conversation(session: Session, *, owner: str, conversation_id: str) -
     row = owned_row(session, owner, conversation_id)
     if row is None:
         return False
-    message_ids = select(MessageRow.id).where(MessageRow.conversation_id == row.id)
-    session.execute(sa.delete(ToolCallRow).where(col(ToolCallRow.message_id).in_(message_ids)))
-    session.execute(sa.delete(EventRow).where(col(EventRow.conversation_id) == row.id))
-    session.execute(sa.delete(MessageRow).where(col(MessageRow.conversation_id) == row.id))
-    session.delete(row)
+    # Its messages, their tool calls and its events go with it: the foreign keys' ON DELETE CASCADE.
+    session.execute(sa.delete(ConversationRow).where(col(ConversationRow.id) == row.id))
     session.commit()
     return True
 
@@ -299,9 +295,6 @@ def delete_category(session: Session, *, owner: str, category_id: str) -> bool:
     row = session.get(CategoryRow, category_id) if is_id(category_id) else None
     if row is None or row.owner != owner:
         return False
-    session.execute(
-        sa.update(ConversationRow).where(col(ConversationRow.category_id) == row.id).values(category_id=None)
-    )
-    session.delete(row)
+    session.delete(row)  # its conversations' category_id becomes NULL: the foreign key's ON DELETE SET NULL
     session.commit()
     return True

@@ -172,7 +172,7 @@ def rewind_to(session: Session, *, owner: str, conversation_id: str, message_id:
     later = select(MessageRow.id).where(
         col(MessageRow.conversation_id) == row.conversation_id, col(MessageRow.position) > row.position
     )
-    session.execute(sa.delete(ToolCallRow).where(col(ToolCallRow.message_id).in_(later)))
+    # Their tool calls go with them (ON DELETE CASCADE); events name their message without a foreign key.
     session.execute(sa.delete(EventRow).where(col(EventRow.message_id).in_(later)))
     session.execute(sa.delete(MessageRow).where(col(MessageRow.id).in_(later)))
     row.content = content

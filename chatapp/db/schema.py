@@ -56,7 +56,9 @@ class ConversationRow(SQLModel, table=True):
     owner: str = Field(max_length=MAX_LABEL_CHARS)
     title: str = Field(default="New chat", max_length=MAX_TITLE_CHARS)
     pinned: bool = Field(default=False)
-    category_id: str | None = Field(default=None, foreign_key="category.id", index=True, max_length=36)
+    category_id: str | None = Field(
+        default=None, foreign_key="category.id", ondelete="SET NULL", index=True, max_length=36
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Its settings (domain.ChatOptions); empty ones keep the app's defaults.
@@ -78,7 +80,7 @@ class MessageRow(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("conversation_id", "position"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    conversation_id: str = Field(foreign_key="conversation.id", index=True, max_length=36)
+    conversation_id: str = Field(foreign_key="conversation.id", ondelete="CASCADE", index=True, max_length=36)
     position: int
     role: str = Field(max_length=16)
     content: str = Field(default="", sa_type=sa.Text)
@@ -109,7 +111,7 @@ class ToolCallRow(SQLModel, table=True):
     __tablename__ = "tool_call"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    message_id: str = Field(foreign_key="message.id", index=True, max_length=36)
+    message_id: str = Field(foreign_key="message.id", ondelete="CASCADE", index=True, max_length=36)
     call_id: str = Field(max_length=MAX_TOOL_NAME_CHARS)
     name: str = Field(max_length=MAX_TOOL_NAME_CHARS)
     arguments: str = Field(default="", sa_type=sa.Text)
@@ -127,7 +129,7 @@ class EventRow(SQLModel, table=True):
     __tablename__ = "event"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    conversation_id: str = Field(foreign_key="conversation.id", index=True, max_length=36)
+    conversation_id: str = Field(foreign_key="conversation.id", ondelete="CASCADE", index=True, max_length=36)
     message_id: str = Field(max_length=36)
     kind: str = Field(max_length=MAX_NAME_CHARS)
     at: datetime = Field(default_factory=utcnow)
