@@ -105,15 +105,12 @@ class _ChatCompletions(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if not body.get("stream"):
             self.server.one_shot_requests.append(body)
-            self._answer_whole(self.server.one_shot_reply)
+            if not self._refused(self.server.one_shot_reply):
+                self._answer_whole(self.server.one_shot_reply)
             return
         self.server.requests.append(body)
         reply = self.server.replies.popleft()
-        if reply.silent:
-            self.server.release.wait(timeout=30)
-            return
-        if self.path != "/v1/chat/completions" or reply.status != 200:
-            self._send_error(reply.status if reply.status != 200 else 404, reply.headers)
+        if self._refused(reply):
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -152,13 +149,17 @@ class _ChatCompletions(BaseHTTPRequestHandler):
         self._event("[DONE]")
         self.wfile.write(b"0\r\n\r\n")
 
-    def _answer_whole(self, reply: Reply) -> None:
+    def _refused(self, reply: Reply) -> bool:
+        """Whether the reply is silence or an error status (then sent), instead of an answer."""
         if reply.silent:
             self.server.release.wait(timeout=30)
-            return
+            return True
         if self.path != "/v1/chat/completions" or reply.status != 200:
             self._send_error(reply.status if reply.status != 200 else 404, reply.headers)
-            return
+            return True
+        return False
+
+    def _answer_whole(self, reply: Reply) -> None:
         prompt, completion = reply.usage or (0, 0)
         message = {"role": "assistant", "content": "".join(reply.pieces)}
         body = json.dumps(
