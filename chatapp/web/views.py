@@ -14,6 +14,7 @@ from ..domain import (
     ToolStep,
     date_group,
     money,
+    shorten,
     summary,
 )
 from ..mcp_servers.hub import ServerStatus
@@ -221,9 +222,7 @@ def step_view(step: ToolStep) -> dict[str, str]:
         "server": step.server,
         "arguments": step.arguments,
         "status": step.status,
-        "result": step.result
-        if len(step.result) <= MAX_RESULT_CHARS
-        else step.result[:MAX_RESULT_CHARS] + "…",
+        "result": shorten(step.result, MAX_RESULT_CHARS),
         "duration": "" if step.duration_ms is None else f"{step.duration_ms:,.0f} ms",
     }
 
