@@ -251,7 +251,7 @@ def report(mode: str, url: str, db_url: str, counts: list[int]) -> None:
             f"{_p(first, 0.5):.0f} / {_p(first, 0.99):.0f} ms",
             f"{_p(gaps, 0.5):.0f} / {_p(gaps, 0.99):.0f} ms",
             f"{_p(rates, 0.5):.1f}",
-            f"{cpu / max(streamed, 1) * 1000:.2f} ms",
+            f"{cpu / max(streamed, 1) * 1000:.3f} ms",
             f"{exact - stored_before} of {count}",
             f"{streaming}",
             f"{own_lag * 1000:.0f} ms",
