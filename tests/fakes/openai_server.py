@@ -176,12 +176,7 @@ class _ChatCompletions(BaseHTTPRequestHandler):
                 },
             }
         ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+        self._send_json(body)
 
     def do_GET(self) -> None:
         self.close_connection = True
@@ -189,7 +184,9 @@ class _ChatCompletions(BaseHTTPRequestHandler):
             self._send_error(self.server.models_status if self.path == "/v1/models" else 404)
             return
         listed = [{"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in self.server.models]
-        body = json.dumps({"object": "list", "data": listed}).encode()
+        self._send_json(json.dumps({"object": "list", "data": listed}).encode())
+
+    def _send_json(self, body: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
