@@ -8,7 +8,7 @@ worker's next group of writes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +16,6 @@ from .. import db, telemetry
 from ..config import Settings
 from ..domain import ChatOptions, Message, StatusEvent, StatusKind, TurnUpdate
 from ..providers import Provider
-
-_END = object()
 
 
 @dataclass
@@ -29,7 +27,8 @@ class TurnContext:
     options: ChatOptions  # the conversation's: tools allowed "always" are added as the turn goes
     model: str
     trace: telemetry.TurnRecord | None = None  # what the answer did, for the exporters, when they are on
-    _updates: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
+    # What the turn reported, for its caller; None once it has ended.
+    updates: asyncio.Queue[TurnUpdate | None] = field(default_factory=asyncio.Queue)
 
     @property
     def writes(self) -> db.WriteBehind:
@@ -39,7 +38,7 @@ class TurnContext:
         return await db.run(self.settings.db_url, fn, **kwargs)
 
     def emit(self, update: TurnUpdate) -> None:
-        self._updates.put_nowait(update)
+        self.updates.put_nowait(update)
 
     def status(self, kind: StatusKind, assistant: Message, detail: str = "") -> None:
         """Reports a backend event at once; it is stored with the worker's next group of writes."""
@@ -52,8 +51,4 @@ class TurnContext:
         return event
 
     def close(self) -> None:
-        self._updates.put_nowait(_END)
-
-    async def updates(self) -> AsyncIterator[TurnUpdate]:
-        while (update := await self._updates.get()) is not _END:
-            yield update  # type: ignore[misc]
+        self.updates.put_nowait(None)

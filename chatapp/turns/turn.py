@@ -112,7 +112,9 @@ class Turn:
     async def updates(self) -> AsyncIterator[TurnUpdate]:
         self._task = asyncio.create_task(self._run())
         try:
-            async for update in self._context.updates():
+            # Read straight from the queue: a generator in between would cost every token a step more.
+            updates = self._context.updates
+            while (update := await updates.get()) is not None:
                 yield update
         finally:
             if not self._task.done():
